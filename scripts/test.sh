@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run). On a fresh Debian machine with only Python it installs
+# what the tests need — uv and the Python dependencies, and the Debian packages `influxdb`
+# and `mosquitto` (real servers the tests start on free loopback ports) — then runs ruff,
+# mypy and pytest. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/bootstrap.sh
+ensure_uv
+
+missing=()
+command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || missing+=(influxdb)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+      sudo=(sudo)
+    else
+      echo "error: the tests need the Debian packages: ${missing[*]} (real InfluxDB 1.x and" \
+           "Mosquitto servers). Installing them needs root; run" \
+           "'sudo apt-get install -y ${missing[*]}' and then this script again." >&2
+      exit 2
+    fi
+  fi
+  echo "pilotproof: installing ${missing[*]} with apt-get" >&2
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"
+fi
+
+uv sync --frozen
+uv run --frozen ruff check .
+uv run --frozen ruff format --check .
+uv run --frozen mypy
+# pytest exits 5 when it collected no test; with `set -e` that fails this script, as it must.
+uv run --frozen pytest "$@"

@@ -1,0 +1,136 @@
+"""Start a throwaway `influxd` (InfluxDB 1.x) on a free loopback port in a temp directory.
+
+Tests, benchmarks and `pilotproof store check --influxd` use it to talk to a real server
+without touching any installed instance: its data, WAL and meta live in the directory,
+every listener but HTTP is off, and `stop()` removes everything.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+INSTALL_HINT = (
+    "influxd (InfluxDB 1.x) is not installed. On Debian/Ubuntu: `apt-get install influxdb` "
+    "(the test script scripts/test.sh does this when run as root)."
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalInfluxd:
+    """`with LocalInfluxd() as srv: srv.url` — a private influxd for the duration."""
+
+    def __init__(
+        self,
+        *,
+        auth_enabled: bool = False,
+        max_body_size: int = 25_000_000,
+        binary: str | None = None,
+        port: int | None = None,
+    ) -> None:
+        found = binary or shutil.which("influxd") or "/usr/bin/influxd"
+        if not Path(found).exists():
+            raise FileNotFoundError(INSTALL_HINT)
+        self.binary = found
+        self.auth_enabled = auth_enabled
+        self.max_body_size = max_body_size
+        self.dir = Path(tempfile.mkdtemp(prefix="pp-influxd-"))
+        self._fixed_port = port
+        self.port = port or 0
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _config(self) -> str:
+        d = self.dir
+        return f"""reporting-enabled = false
+bind-address = "127.0.0.1:{free_port()}"
+[meta]
+  dir = "{d}/meta"
+[data]
+  dir = "{d}/data"
+  wal-dir = "{d}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:{self.port}"
+  auth-enabled = {"true" if self.auth_enabled else "false"}
+  log-enabled = false
+  max-body-size = {self.max_body_size}
+[ifql]
+  enabled = false
+[continuous_queries]
+  enabled = false
+[logging]
+  level = "warn"
+"""
+
+    def start(self, timeout_s: float = 30.0) -> LocalInfluxd:
+        last_error = ""
+        # A free port can be taken between probe and bind, so a chosen one is retried.
+        for _ in range(1 if self._fixed_port else 3):
+            self.port = self._fixed_port or free_port()
+            conf = self.dir / "influxd.conf"
+            conf.write_text(self._config())
+            log = open(self.dir / "influxd.log", "wb")  # noqa: SIM115 - owned by the process
+            self._proc = subprocess.Popen(
+                [self.binary, "run", "-config", str(conf)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            deadline = time.monotonic() + timeout_s
+            while time.monotonic() < deadline:
+                if self._proc.poll() is not None:
+                    last_error = (self.dir / "influxd.log").read_text(errors="replace")[-2000:]
+                    break
+                try:
+                    if httpx.get(f"{self.url}/ping", timeout=1).status_code == 204:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+            self._kill()
+        raise RuntimeError(f"influxd did not start in {self.dir}: {last_error}")
+
+    def _kill(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGTERM)
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait()
+        self._proc = None
+
+    def stop(self) -> None:
+        self._kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalInfluxd:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,108 @@
+"""The measurements of the data contract (DESIGN.md, "The data contract").
+
+Collectors write them and KPIs read them; a name used in a query must come from here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict
+
+TAG_SITE: Final = "site"
+
+
+class Measurement(BaseModel):
+    """One measurement of the contract: its tags, its fields with their types, its purpose."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    tags: tuple[str, ...]
+    fields: dict[str, str]
+    """field name → type (`float`, `int`, `bool`, `str`)."""
+    optional_fields: tuple[str, ...] = ()
+    purpose: str
+
+
+ELEMENT_STATUS: Final = Measurement(
+    name="element_status",
+    tags=(TAG_SITE, "element", "kind", "link"),
+    fields={"online": "bool", "rsrp": "float", "sinr": "float", "ipv6": "bool"},
+    optional_fields=("rsrp", "sinr", "ipv6"),
+    purpose="5G networking share, connected-element counts, coverage, IPv6",
+)
+POINT_HEALTH: Final = Measurement(
+    name="point_health",
+    tags=(TAG_SITE, "element", "point"),
+    fields={"expected": "int", "received": "int", "good": "int"},
+    purpose="automatic data collection rate",
+)
+TELEMETRY: Final = Measurement(
+    name="telemetry",
+    tags=(TAG_SITE, "element", "point"),
+    fields={"value": "float", "quality": "int"},
+    purpose="dashboards, drill-down, production/energy/loop KPIs via point roles",
+)
+PRODUCTION: Final = Measurement(
+    name="production",
+    tags=(TAG_SITE, "line"),
+    fields={"output": "float", "defects": "float", "energy_kwh": "float", "runtime_s": "float"},
+    optional_fields=("output", "defects", "energy_kwh", "runtime_s"),
+    purpose="efficiency, defect rate, energy per unit — baseline vs. current",
+)
+CONTROL_LOOP: Final = Measurement(
+    name="control_loop",
+    tags=(TAG_SITE, "loop"),
+    fields={"auto": "bool"},
+    purpose="automation control utilisation (自控投用率)",
+)
+IDENTIFIER: Final = Measurement(
+    name="identifier",
+    tags=(TAG_SITE, "node", "enterprise"),
+    fields={"resolutions": "int", "registrations": "int"},
+    optional_fields=("resolutions", "registrations"),
+    purpose="daily resolutions, registered identifiers, enterprises served",
+)
+PP_BATCH: Final = Measurement(
+    name="pp_batch",
+    tags=(TAG_SITE, "agent", "stream"),
+    fields={
+        "seq": "int",
+        "n": "int",
+        "first_ns": "int",
+        "last_ns": "int",
+        "root": "str",
+        "prev": "str",
+        "sig": "str",
+    },
+    purpose="provenance: the sealed batch chain an auditor checks",
+)
+
+MEASUREMENTS: Final[dict[str, Measurement]] = {
+    m.name: m
+    for m in (
+        ELEMENT_STATUS,
+        POINT_HEALTH,
+        TELEMETRY,
+        PRODUCTION,
+        CONTROL_LOOP,
+        IDENTIFIER,
+        PP_BATCH,
+    )
+}
+
+KPI_STREAM_MEASUREMENTS: Final = frozenset(
+    {"element_status", "point_health", "production", "control_loop", "identifier"}
+)
+"""The low-rate measurements that form the KPI stream of sealed batches."""
+
+# Quality codes of `telemetry.quality` (OPC UA status class).
+QUALITY_GOOD: Final = 0
+QUALITY_UNCERTAIN: Final = 1
+QUALITY_BAD: Final = 2
+
+# Link kinds of `element_status.link`.
+LINK_5G: Final = "5g"
+WIRELESS_LINKS: Final = frozenset({"5g", "wifi", "nb-iot", "lora", "wireless-other"})
+WIRED_LINKS: Final = frozenset({"wired", "fieldbus"})

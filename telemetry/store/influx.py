@@ -1,0 +1,398 @@
+"""`InfluxStore`: InfluxDB over plain HTTP (httpx) — line-protocol writes, InfluxQL reads.
+
+Why not `influxdb-client`: it speaks only the v2 API (no `/write` before 1.8, Flux reads
+that InfluxDB 3 dropped) and has no InfluxQL API at all. `/write` + `/query` serve
+InfluxDB 1.x natively, 2.x through its v1-compatibility API and 3.x; `/api/v2/write`
+(org, bucket, token) is there as an option for 2.x/3.x deployments without DBRP mappings
+for writes. See docs/store.md.
+
+Write errors are classified, never retried blindly:
+
+* 400 — the server refused some lines. InfluxDB writes the good lines of a batch anyway,
+  and writes are idempotent, so the batch is bisected until each refused line stands
+  alone; those come back in `WriteResult.rejected` with the server's message.
+* 401 / 403 — `StoreAuthError` at once: retrying cannot fix credentials.
+* 413 — the batch is split in halves and each half sent.
+* 429, 5xx, timeouts, refused connections — retried with exponential backoff (honouring
+  `Retry-After`) until `RetryPolicy.max_elapsed_s`, then `StoreUnavailableError`; the
+  agent's durable buffer keeps the data meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Literal
+
+import httpx
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from telemetry.line_protocol import encode_lines
+from telemetry.point import Point
+from telemetry.store import influxql
+from telemetry.store.base import (
+    Aggregate,
+    FieldType,
+    RejectedLine,
+    StoreAuthError,
+    StoreQueryError,
+    StoreUnavailableError,
+    WriteResult,
+    check_aggregable,
+    result_frame,
+)
+
+log = logging.getLogger(__name__)
+
+_INFLUX_TYPES: dict[str, FieldType] = {
+    "float": "float",
+    "integer": "int",
+    "unsigned": "int",
+    "boolean": "bool",
+    "string": "str",
+}
+
+
+class RetryPolicy(BaseModel):
+    """Backoff for transient failures (429, 5xx, timeouts, refused connections)."""
+
+    model_config = ConfigDict(frozen=True)
+    initial_backoff_s: float = Field(default=0.5, gt=0)
+    max_backoff_s: float = Field(default=30.0, gt=0)
+    multiplier: float = Field(default=2.0, ge=1)
+    jitter: float = Field(default=0.2, ge=0, le=1, description="± fraction of each delay")
+    max_elapsed_s: float = Field(
+        default=120.0, ge=0, description="give up (StoreUnavailableError) after this long"
+    )
+
+
+class InfluxConfig(BaseModel):
+    """Where and how to reach InfluxDB. Credentials: username/password, or a token."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str = Field(description="base URL, e.g. http://127.0.0.1:8086")
+    database: str | None = Field(
+        default=None, description="database (1.x) or DBRP-mapped database (2.x/3.x) for /write"
+    )
+    retention_policy: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    api: Literal["v1", "v2"] = Field(
+        default="v1", description="v1: /write; v2: /api/v2/write with org and bucket"
+    )
+    org: str | None = None
+    bucket: str | None = None
+    gzip: bool = True
+    batch_size: int = Field(default=5000, gt=0, description="lines per write request")
+    max_in_flight: int = Field(default=2, gt=0, description="concurrent write requests")
+    timeout_s: float = Field(default=30.0, gt=0)
+    retry: RetryPolicy = RetryPolicy()
+
+    @model_validator(mode="after")
+    def _check(self) -> InfluxConfig:
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url {self.url!r} must start with http:// or https://")
+        if self.api == "v2":
+            missing = [k for k in ("org", "bucket", "token") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"api 'v2' needs {', '.join(missing)}")
+        if self.database is None:
+            raise ValueError(
+                "database is required: InfluxQL reads go through /query?db=...; on InfluxDB "
+                "2.x/3.x map it to the bucket (DBRP mapping)"
+            )
+        if self.username is not None and self.password is None:
+            raise ValueError("username given without password")
+        return self
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class InfluxStore:
+    """A `Store` on InfluxDB 1.x/2.x/3.x over HTTP."""
+
+    def __init__(
+        self,
+        config: InfluxConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        headers = {"User-Agent": "pilotproof"}
+        auth: httpx.BasicAuth | None = None
+        if config.token is not None:
+            headers["Authorization"] = f"Token {config.token.get_secret_value()}"
+        elif config.username is not None and config.password is not None:
+            auth = httpx.BasicAuth(config.username, config.password.get_secret_value())
+        self._client = httpx.AsyncClient(
+            base_url=config.url.rstrip("/"),
+            headers=headers,
+            auth=auth,
+            timeout=config.timeout_s,
+            transport=transport,
+        )
+        self._sleep = sleep
+        self._clock = clock
+        self._field_types: dict[str, dict[str, FieldType]] = {}
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def describe(self) -> str:
+        c = self.config
+        target = f"bucket {c.bucket!r}" if c.api == "v2" else f"database {c.database!r}"
+        return f"InfluxDB at {c.url} ({target})"
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def __aenter__(self) -> InfluxStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def ping(self) -> str:
+        """The server's version; raises StoreUnavailableError when it does not answer."""
+        resp = await self._request("GET", "/ping")
+        return str(resp.headers.get("X-Influxdb-Version", "unknown"))
+
+    async def create_database(self) -> None:
+        """`CREATE DATABASE` (InfluxDB 1.x; idempotent). 2.x/3.x: create the bucket instead."""
+        await self._query(f"CREATE DATABASE {influxql.quote_ident(self.config.database or '')}")
+
+    # --- writes -----------------------------------------------------------------------
+
+    async def write(self, points: Iterable[Point]) -> WriteResult:
+        return await self.write_lines(encode_lines(points))
+
+    async def write_lines(self, lines: list[str]) -> WriteResult:
+        """Write already-encoded (canonical) lines in batches, `max_in_flight` at a time."""
+        result = WriteResult()
+        if not lines:
+            return result
+        size = self.config.batch_size
+        pending: set[asyncio.Task[WriteResult]] = set()
+        try:
+            for i in range(0, len(lines), size):
+                batch = lines[i : i + size]
+                task = asyncio.create_task(self._write_batch(batch))
+                pending.add(task)
+                if len(pending) >= self.config.max_in_flight:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for t in done:
+                        result.merge(t.result())
+            for finished in asyncio.as_completed(pending):
+                result.merge(await finished)
+            pending = set()
+        finally:
+            for t in pending:
+                t.cancel()
+        self._field_types.clear()  # a write may have created fields
+        return result
+
+    async def _write_batch(self, lines: list[str]) -> WriteResult:
+        body = "\n".join(lines).encode()
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.config.gzip:
+            body = gzip.compress(body, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        resp = await self._request(
+            "POST", self._write_path, content=body, headers=headers, expect=(204, 200, 400, 413)
+        )
+        if resp.status_code in (200, 204):
+            return WriteResult(written=len(lines))
+        if len(lines) == 1:
+            reason = (
+                "line larger than the server's max body size (HTTP 413)"
+                if resp.status_code == 413
+                else _error_message(resp)
+            )
+            log.warning("%s refused a line: %s", self.describe(), reason)
+            return WriteResult(rejected=[RejectedLine(line=lines[0], reason=reason)])
+        # 413: too big; 400: some lines refused (the good ones were written, and rewriting
+        # them is idempotent). Either way, halve until every refused line stands alone.
+        mid = len(lines) // 2
+        result = await self._write_batch(lines[:mid])
+        result.merge(await self._write_batch(lines[mid:]))
+        return result
+
+    @property
+    def _write_path(self) -> str:
+        return "/api/v2/write" if self.config.api == "v2" else "/write"
+
+    def _write_params(self) -> dict[str, str]:
+        c = self.config
+        if c.api == "v2":
+            return {"org": c.org or "", "bucket": c.bucket or "", "precision": "ns"}
+        params = {"db": c.database or "", "precision": "ns"}
+        if c.retention_policy:
+            params["rp"] = c.retention_policy
+        return params
+
+    # --- transport with classification and backoff --------------------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        data: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        expect: tuple[int, ...] = (200, 204),
+    ) -> httpx.Response:
+        policy = self.config.retry
+        started = self._clock()
+        delay = policy.initial_backoff_s
+        attempt = 0
+        params = self._write_params() if path.endswith("write") else None
+        while True:
+            attempt += 1
+            problem: str
+            retry_after: float | None = None
+            try:
+                resp = await self._client.request(
+                    method, path, content=content, data=data, headers=headers, params=params
+                )
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as e:
+                problem = f"{type(e).__name__}: {e}"
+            else:
+                if resp.status_code in (401, 403):
+                    raise StoreAuthError(
+                        f"{self.describe()} refused our credentials (HTTP {resp.status_code}: "
+                        f"{_error_message(resp)}). Check the username/password or token in the "
+                        "store settings; for InfluxDB 2.x/3.x the token needs write and read "
+                        "permission on the bucket."
+                    )
+                if resp.status_code in expect:
+                    return resp
+                if resp.status_code == 429 or resp.status_code >= 500:
+                    problem = f"HTTP {resp.status_code}: {_error_message(resp)}"
+                    retry_after = _retry_after(resp)
+                else:
+                    raise StoreQueryError(
+                        f"{self.describe()} answered HTTP {resp.status_code} to {method} {path}: "
+                        f"{_error_message(resp)}"
+                    )
+            elapsed = self._clock() - started
+            if elapsed >= policy.max_elapsed_s:
+                raise StoreUnavailableError(
+                    f"{self.describe()} unavailable after {attempt} attempts over "
+                    f"{elapsed:.1f} s; last error: {problem}. Is the server running and the URL "
+                    "right? Nothing was written by this call."
+                )
+            wait = retry_after if retry_after is not None else delay
+            wait *= 1 + random.uniform(-policy.jitter, policy.jitter)
+            wait = max(0.0, min(wait, policy.max_backoff_s, policy.max_elapsed_s - elapsed))
+            log.warning("%s: %s; retry %d in %.2f s", self.describe(), problem, attempt, wait)
+            await self._sleep(wait)
+            delay = min(delay * policy.multiplier, policy.max_backoff_s)
+
+    # --- reads ------------------------------------------------------------------------
+
+    async def _query(self, statement: str) -> list[dict[str, Any]]:
+        data = {"q": statement, "epoch": "ns"}
+        if self.config.database:
+            data["db"] = self.config.database
+        resp = await self._request("POST", "/query", data=data, expect=(200, 400))
+        if resp.status_code == 400:
+            raise StoreQueryError(f"InfluxQL refused {statement!r}: {_error_message(resp)}")
+        payload = resp.json()
+        series: list[dict[str, Any]] = []
+        for res in payload.get("results", []):
+            if "error" in res:
+                raise StoreQueryError(f"InfluxQL error for {statement!r}: {res['error']}")
+            series.extend(res.get("series", []))
+        return series
+
+    async def field_types(self, measurement: str) -> dict[str, FieldType]:
+        cached = self._field_types.get(measurement)
+        if cached is not None:
+            return cached
+        stmt = f"SHOW FIELD KEYS FROM {influxql.quote_ident(measurement)}"
+        types: dict[str, FieldType] = {}
+        for s in await self._query(stmt):
+            for key, kind in s.get("values", []):
+                types[key] = _INFLUX_TYPES.get(kind, "float")
+        if types:
+            self._field_types[measurement] = types
+        return types
+
+    async def aggregate(self, query: Aggregate) -> pd.DataFrame:
+        ftype = (await self.field_types(query.measurement)).get(query.field)
+        check_aggregable(query, ftype)
+        rows: list[tuple[object, ...]] = []
+        if ftype is not None:
+            stmt = influxql.aggregate_statement(query)
+            bucketed = query.buckets is not None
+            for s in await self._query(stmt):
+                tags = s.get("tags") or {}
+                group = tuple(tags.get(g, "") for g in query.group_by)
+                for t, v in s.get("values", []):
+                    if v is None:
+                        continue
+                    rows.append((*group, t, v) if bucketed else (*group, v))
+        return result_frame(query.group_by, query.buckets is not None, rows, query.fn, ftype)
+
+    async def read(
+        self,
+        measurement: str,
+        start_ns: int,
+        end_ns: int,
+        where: dict[str, str | tuple[str, ...]] | None = None,
+        limit: int | None = None,
+    ) -> list[Point]:
+        types = await self.field_types(measurement)
+        stmt = influxql.select_statement(measurement, start_ns, end_ns, where, limit)
+        points: list[Point] = []
+        for s in await self._query(stmt):
+            tags = {k: v for k, v in (s.get("tags") or {}).items() if v != ""}
+            columns: list[str] = s["columns"]
+            for row in s.get("values", []):
+                fields = {
+                    col: _as_type(val, types.get(col, "float"))
+                    for col, val in zip(columns[1:], row[1:], strict=True)
+                    if val is not None
+                }
+                if fields:
+                    points.append(Point(measurement, tags, fields, int(row[0])))
+        points.sort(key=lambda p: (tuple(p.tags.items()), p.time_ns))
+        return points
+
+
+def _as_type(value: object, kind: FieldType) -> object:
+    # InfluxDB's JSON writes an integral float as `3`; the field type restores it.
+    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _error_message(resp: httpx.Response) -> str:
+    try:
+        body = resp.json()
+        if isinstance(body, dict):
+            return str(body.get("error") or body.get("message") or body)
+    except (json.JSONDecodeError, ValueError):
+        pass
+    return resp.text.strip()[:500] or resp.reason_phrase
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    value = resp.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

@@ -1,0 +1,241 @@
+"""Line protocol: escaping, canonical form, decoding, and round trips through real influxd."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from telemetry import (
+    LineProtocolError,
+    Point,
+    PointError,
+    decode_line,
+    decode_lines,
+    encode_line,
+    encode_lines,
+)
+from telemetry.localserver import LocalInfluxd
+from tests.conftest import new_influx_store
+
+T = 1_767_225_600_000_000_000
+
+
+@pytest.mark.parametrize(
+    ("point", "line"),
+    [
+        (Point("cpu", {"host": "a"}, {"v": 1.0}, 5), "cpu,host=a v=1.0 5"),
+        (Point("a b,c=d", {}, {"v": 1}, 5), "a\\ b\\,c=d v=1i 5"),
+        (
+            Point("m", {"k ,=": "v ,="}, {"f ,=": True}, 5),
+            "m,k\\ \\,\\==v\\ \\,\\= f\\ \\,\\==true 5",
+        ),
+        (Point("m", {}, {"s": 'a"b\\c'}, 5), 'm s="a\\"b\\\\c" 5'),
+        (Point("m", {"t": "x\\y"}, {"f": False}, 5), "m,t=x\\y f=false 5"),
+        (Point("m", {"t": "a\\ b"}, {"f": 1.0}, 5), "m,t=a\\\\ b f=1.0 5"),
+        (Point("车间", {"产线": "一号线"}, {"产量": 12}, -5), "车间,产线=一号线 产量=12i -5"),
+        (
+            Point("m", {}, {"f": 1e-05, "g": 1e16, "h": -0.0, "i": 0.1}, 1),
+            "m f=1e-05,g=1e+16,h=-0.0,i=0.1 1",
+        ),
+        (
+            Point("m", {}, {"i": -(2**63), "j": 2**63 - 1}, 1),
+            "m i=-9223372036854775808i,j=9223372036854775807i 1",
+        ),
+    ],
+)
+def test_encoding_follows_influx_escaping(point: Point, line: str) -> None:
+    assert encode_line(point) == line
+    assert decode_line(line) == point
+
+
+def test_canonical_form_sorts_tags_and_fields() -> None:
+    a = Point("m", {"z": "1", "a": "2"}, {"y": 1.0, "b": 2.0}, 1)
+    b = Point("m", {"a": "2", "z": "1"}, {"b": 2.0, "y": 1.0}, 1)
+    assert encode_line(a) == encode_line(b) == "m,a=2,z=1 b=2.0,y=1.0 1"
+    assert encode_lines([a, b]) == [encode_line(a)] * 2
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("m,b=2,a=1 x=1 7", Point("m", {"a": "1", "b": "2"}, {"x": 1.0}, 7)),
+        (
+            "m x=t,y=F,z=TRUE,w=False 7",
+            Point("m", {}, {"x": True, "y": False, "z": True, "w": False}, 7),
+        ),
+        ("m x=1E5,y=-.5,z=3. 7", Point("m", {}, {"x": 1e5, "y": -0.5, "z": 3.0}, 7)),
+        ('m s="a b,c=d" 7', Point("m", {}, {"s": "a b,c=d"}, 7)),
+        ('m s="x\\y" 7', Point("m", {}, {"s": "x\\y"}, 7)),  # a lone backslash is literal
+        ("m\\=x v=1 7", Point("m=x", {}, {"v": 1.0}, 7)),
+    ],
+)
+def test_decoder_accepts_non_canonical_input(line: str, expected: Point) -> None:
+    assert decode_line(line) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("m", "expected 2 or 3"),
+        ("m v=1", "no timestamp"),
+        ("m v=1 12x", "invalid timestamp"),
+        ("m v=inf 1", "invalid field value"),
+        ("m v=1_000 1", "invalid field value"),
+        ("m v=1u 1", "unsigned"),
+        ('m v="abc 1', "unterminated"),
+        ("m,t v=1 1", "invalid tag"),
+        ("m v=1, 1", "trailing comma"),
+        ('m s="a",,t=1 1', "stray or trailing comma"),
+        ("m v=99999999999999999999i 1", "out of the signed|outside the signed"),
+    ],
+)
+def test_decoder_errors_name_line_and_reason(line: str, reason: str) -> None:
+    with pytest.raises(LineProtocolError, match=rf"line 2: .*({reason})"):
+        decode_lines(f"# a comment\n{line}\n")
+
+
+def test_decode_skips_blank_lines_and_comments() -> None:
+    text = "\n# header\nm v=1i 1\n\r\nm v=2i 2\n"
+    assert [p.fields["v"] for p in decode_lines(text)] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"measurement": ""}, "measurement name is empty"),
+        ({"measurement": "#m"}, "start with '#'"),
+        ({"measurement": "a\\b"}, "backslash"),
+        ({"tags": {"": "v"}}, "key '': tag key is empty"),
+        ({"tags": {"k": ""}}, "key 'k': tag value is empty"),
+        ({"tags": {"k": "v\\"}}, "ends with a backslash"),
+        ({"tags": {"k": "a\nb"}}, "line break"),
+        ({"tags": {"k": 3}}, "tag value must be a string, got int 3"),
+        ({"tags": {"time": "x"}}, "reserved"),
+        ({"fields": {}}, "at least one field"),
+        ({"fields": {"v": float("nan")}}, "key 'v': field value nan is not finite"),
+        ({"fields": {"v": float("-inf")}}, "not finite"),
+        ({"fields": {"v": [1]}}, "unsupported type list"),
+        ({"fields": {"v": 2**63}}, "outside the signed 64-bit range"),
+        ({"fields": {"v": "a\nb"}}, "line break"),
+        ({"fields": {"v": "\ud800"}}, "lone surrogate"),
+        ({"fields": {"k": 1.0}, "tags": {"k": "x"}}, "both a tag and a field"),
+        ({"time_ns": 1.5}, "time_ns must be an int"),
+    ],
+)
+def test_invalid_points_are_refused_with_the_place_named(
+    kwargs: dict[str, object], message: str
+) -> None:
+    args: dict[str, object] = {
+        "measurement": "meter",
+        "tags": {"line": "L1"},
+        "fields": {"v": 1.0},
+        "time_ns": 1,
+    }
+    args.update(kwargs)
+    with pytest.raises(PointError) as err:
+        Point(**args)  # type: ignore[arg-type]
+    assert message in str(err.value)
+    assert f"point {args['measurement']!r}" in str(err.value)
+
+
+def test_points_are_immutable_and_type_exact() -> None:
+    p = Point("m", {"a": "1"}, {"v": 1}, 1)
+    with pytest.raises(AttributeError):
+        p.time_ns = 2  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        p.tags["a"] = "2"  # type: ignore[index]
+    assert p != Point("m", {"a": "1"}, {"v": 1.0}, 1)
+    assert p != Point("m", {"a": "1"}, {"v": True}, 1)
+    assert p == Point("m", {"a": "1"}, {"v": 1}, 1)
+
+
+# --- property tests ---------------------------------------------------------------------
+
+# Text with every character line protocol has to escape, Chinese, and anything printable.
+_special = st.sampled_from([",", " ", "=", '"', "\\", "'", "中", "文", "車", "é", "#", "\t"])
+_text = st.text(
+    alphabet=st.one_of(_special, st.characters(min_codepoint=0x20, blacklist_categories=("Cs",))),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _valid_name(s: str) -> bool:
+    return not s.endswith("\\") and "\t" not in s and "\x7f" not in s
+
+
+_name = _text.filter(_valid_name)
+_field_value = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.booleans(),
+    st.text(
+        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"),
+        max_size=30,
+    ),
+)
+
+
+@st.composite
+def points(draw: st.DrawFn) -> Point:
+    measurement = draw(
+        _name.filter(lambda s: "\\" not in s and not s.startswith("#") and s.strip() == s)
+    )
+    tag_keys = draw(
+        st.lists(
+            _name.filter(lambda k: k not in {"time", "_field", "_measurement"}),
+            max_size=4,
+            unique=True,
+        )
+    )
+    tags = {k: draw(_name) for k in tag_keys}
+    fields = draw(
+        st.dictionaries(
+            _name.filter(lambda k: k not in tags and k not in {"time", "_field", "_measurement"}),
+            _field_value,
+            min_size=1,
+            max_size=4,
+        )
+    )
+    t = draw(st.integers(min_value=-(2**62), max_value=2**62))
+    return Point(measurement, tags, fields, t)
+
+
+@given(points())
+@settings(max_examples=500)
+def test_decode_inverts_encode(p: Point) -> None:
+    line = encode_line(p)
+    assert decode_line(line) == p
+    assert encode_lines([p]) == [line]
+
+
+_influx_ids = itertools.count()
+
+
+@given(st.lists(points(), min_size=1, max_size=5))
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+async def test_real_influxd_returns_points_unchanged(
+    influxd: LocalInfluxd, batch: list[Point]
+) -> None:
+    # One database per example, so examples never meet.
+    store = await new_influx_store(influxd, batch_size=2)
+    try:
+        # InfluxDB fixes a field's type per measurement and keeps the last write of a
+        # series and time: give each point a measurement of its own.
+        unique = [
+            Point(f"{p.measurement}.{i}", p.tags, p.fields, p.time_ns) for i, p in enumerate(batch)
+        ]
+        result = await store.write(unique)
+        assert result.rejected == []
+        for p in unique:
+            got = await store.read(p.measurement, p.time_ns, p.time_ns + 1, where=dict(p.tags))
+            assert got == [p]
+    finally:
+        await store.close()
