@@ -16,7 +16,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-
 from pydantic import BaseModel
 
 from telemetry.point import Point

@@ -336,3 +336,20 @@ async def test_both_stores_agree_on_random_data(tmp_path: Path, influxd: object)
         pd.testing.assert_frame_equal(a, b, check_exact=q.fn != "mean", obj=repr(q))
     await sq.close()
     await ix.close()
+
+
+async def test_local_days_follow_daylight_saving(store: Store) -> None:
+    # New York springs forward on 2026-03-08: that local day has 23 hours.
+    ny = ZoneInfo("America/New_York")
+    start = int(datetime(2026, 3, 7, tzinfo=ny).timestamp()) * S
+    await store.write([Point("d", {"n": "x"}, {"r": 1}, start + h * 3600 * S) for h in range(71)])
+    q = agg(
+        measurement="d",
+        field="r",
+        fn="sum",
+        start_ns=start,
+        end_ns=start + 71 * 3600 * S,
+        buckets=LocalDays(tz="America/New_York"),
+    )
+    got = [(datetime.fromtimestamp(t / 1e9, ny).day, v) for t, v in rows(await store.aggregate(q))]
+    assert got == [(7, 24), (8, 23), (9, 24)]
