@@ -22,6 +22,7 @@ _MEASUREMENT_ESCAPES = str.maketrans({",": "\\,", " ": "\\ "})
 _KEY_ESCAPES = str.maketrans({",": "\\,", " ": "\\ ", "=": "\\="})
 _NEEDS_KEY_ESCAPE = re.compile(r"[, =]")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
+_INTEGER = re.compile(r"[+-]?\d+\Z")
 _TRUE = frozenset({"t", "T", "true", "True", "TRUE"})
 _FALSE = frozenset({"f", "F", "false", "False", "FALSE"})
 
@@ -146,6 +147,8 @@ def _parse_value(raw: str) -> FieldValue:
         return "".join(out)
     last = raw[-1]
     if last == "i":
+        if not _INTEGER.match(raw[:-1]):
+            raise ValueError(f"invalid integer {raw!r}")
         return int(raw[:-1])
     if last == "u":
         raise ValueError(f"unsigned integer {raw!r} is not supported (InfluxDB 1.x rejects it)")

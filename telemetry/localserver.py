@@ -110,6 +110,10 @@ bind-address = "127.0.0.1:{free_port()}"
             self._kill()
         raise RuntimeError(f"influxd did not start in {self.dir}: {last_error}")
 
+    def halt(self) -> None:
+        """Stop the server but keep its data, so `start()` brings it back (a restart)."""
+        self._kill()
+
     def _kill(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
             os.killpg(self._proc.pid, signal.SIGTERM)

@@ -4,7 +4,8 @@
 backfills create millions of them per minute, and its validation is exactly the set of
 rules InfluxDB line protocol imposes — nothing more general is needed. Everything a
 `Point` accepts round-trips through line protocol and through a real InfluxDB 1.x unchanged
-(see docs/data-contract.md for the rules and why each exists).
+(see docs/data-contract.md for the rules and why each exists; the property tests in
+tests/telemetry/test_line_protocol.py check both round trips).
 """
 
 from __future__ import annotations
@@ -117,20 +118,11 @@ def _check_field(measurement: str, key: str, value: object) -> FieldValue:
 # Validated names and tag sets repeat across millions of points; remember them. The caches
 # are cleared when they grow past a bound, which only costs a re-validation.
 _CACHE_LIMIT = 200_000
-_GOOD_NAMES: set[str] = set()
+_GOOD_MEASUREMENTS: set[str] = set()  # measurement names pass stricter rules: own cache
+_FIELD_KEY_BAD_ESCAPE = re.compile(r'\\[, ="]')
 _TAGSETS: dict[tuple[tuple[str, str], ...], tuple[Mapping[str, str], str]] = {}
 _TAG_ESCAPES = str.maketrans({",": "\\,", " ": "\\ ", "=": "\\="})
 _EMPTY_TAGS: Mapping[str, str] = MappingProxyType({})
-
-
-def _good_name(kind: str, value: object, measurement: object, key: str | None) -> str:
-    if isinstance(value, str) and value in _GOOD_NAMES:
-        return value
-    checked = _check_name(kind, value, measurement, key)
-    if len(_GOOD_NAMES) > _CACHE_LIMIT:
-        _GOOD_NAMES.clear()
-    _GOOD_NAMES.add(checked)
-    return checked
 
 
 def _canonical_tags(measurement: str, tags: Mapping[str, str]) -> tuple[Mapping[str, str], str]:
@@ -180,7 +172,7 @@ class Point:
         fields: Mapping[str, Any],
         time_ns: int,
     ) -> None:
-        if measurement not in _GOOD_NAMES:
+        if measurement not in _GOOD_MEASUREMENTS:
             _check_measurement(measurement)
         if tags:
             ctags, tagstr = _canonical_tags(measurement, tags)
@@ -190,7 +182,8 @@ class Point:
             raise PointError(f"point {measurement!r}: a point needs at least one field")
         checked_fields: dict[str, FieldValue] = {}
         for k in sorted(fields) if len(fields) > 1 else fields:
-            _good_name("field key", k, measurement, k)
+            if k not in _GOOD_FIELD_KEYS:
+                _check_field_key(measurement, k)
             if k in RESERVED_KEYS:
                 raise PointError(f"{_describe(measurement, k)}: {k!r} is a reserved key")
             if k in ctags:
@@ -263,4 +256,22 @@ def _check_measurement(measurement: object) -> None:
             f"point {measurement!r}: a measurement name may not start with '#': "
             "line protocol reads such a line as a comment and drops it silently"
         )
-    _GOOD_NAMES.add(measurement)
+    if len(_GOOD_MEASUREMENTS) > _CACHE_LIMIT:
+        _GOOD_MEASUREMENTS.clear()
+    _GOOD_MEASUREMENTS.add(measurement)
+
+
+_GOOD_FIELD_KEYS: set[str] = set()
+
+
+def _check_field_key(measurement: str, key: object) -> None:
+    _check_name("field key", key, measurement, key if isinstance(key, str) else None)
+    assert isinstance(key, str)
+    if _FIELD_KEY_BAD_ESCAPE.search(key):
+        raise PointError(
+            f"{_describe(measurement, key)}: a field key may not hold a backslash before "
+            "',', ' ', '=' or '\"': InfluxDB's field scanner would read it as an escape"
+        )
+    if len(_GOOD_FIELD_KEYS) > _CACHE_LIMIT:
+        _GOOD_FIELD_KEYS.clear()
+    _GOOD_FIELD_KEYS.add(key)

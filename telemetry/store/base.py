@@ -80,7 +80,8 @@ class LocalDays(BaseModel):
     def boundaries(self, start_ns: int, end_ns: int) -> list[tuple[int, int]]:
         """[start, end) of every local day that overlaps the window, in UTC ns."""
         zone = ZoneInfo(self.tz)
-        day = datetime.fromtimestamp(start_ns / 1e9, zone).date()
+        # floor to whole seconds: a float would round 1 ns before midnight up to midnight
+        day = datetime.fromtimestamp(start_ns // 1_000_000_000, zone).date()
         out: list[tuple[int, int]] = []
         while True:
             lo = _local_midnight_ns(day, zone)
@@ -182,6 +183,11 @@ class Store(Protocol):
     def describe(self) -> str:
         """Where the data goes, for logs and errors (credentials never included)."""
         ...
+
+
+def check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise StoreQueryError(f"limit {limit} must be at least 1 (or None for no limit)")
 
 
 def result_frame(

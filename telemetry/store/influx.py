@@ -8,9 +8,13 @@ for writes. See docs/store.md.
 
 Write errors are classified, never retried blindly:
 
-* 400 — the server refused some lines. InfluxDB writes the good lines of a batch anyway,
-  and writes are idempotent, so the batch is bisected until each refused line stands
-  alone; those come back in `WriteResult.rejected` with the server's message.
+* 400 / 422 naming bad data ("unable to parse", "partial write", "field type conflict")
+  — the server refused some lines. InfluxDB 1.x writes the good lines of a batch anyway
+  (2.x answers 422 for a partial write), and writes are idempotent, so the batch is
+  bisected until each refused line stands alone; those come back in
+  `WriteResult.rejected` with the server's message. Any other 400 (a proxy refusing gzip,
+  a series limit, 2.x refusing a whole batch) is a `StoreQueryError` for the call: the
+  lines are not declared bad, so the caller's buffer keeps them.
 * 401 / 403 — `StoreAuthError` at once: retrying cannot fix credentials.
 * 413 — the batch is split in halves and each half sent.
 * 429, 5xx, timeouts, refused connections — retried with exponential backoff (honouring
@@ -45,10 +49,22 @@ from telemetry.store.base import (
     StoreUnavailableError,
     WriteResult,
     check_aggregable,
+    check_limit,
     result_frame,
 )
 
 log = logging.getLogger(__name__)
+
+# Messages with which InfluxDB refuses particular lines (1.x, 2.x), as opposed to a batch.
+_LINE_SPECIFIC = (
+    "unable to parse",
+    "partial write",
+    "field type conflict",
+    "invalid field",
+    "invalid tag",
+    "points beyond retention",
+    "failure writing points",
+)
 
 _INFLUX_TYPES: dict[str, FieldType] = {
     "float": "float",
@@ -196,9 +212,11 @@ class InfluxStore:
                 result.merge(await finished)
             pending = set()
         finally:
+            self._field_types.clear()  # a write may have created fields
             for t in pending:
                 t.cancel()
-        self._field_types.clear()  # a write may have created fields
+            # Collect every outcome so no task's exception goes unretrieved.
+            await asyncio.gather(*pending, return_exceptions=True)
         return result
 
     async def _write_batch(self, lines: list[str]) -> WriteResult:
@@ -208,10 +226,22 @@ class InfluxStore:
             body = gzip.compress(body, compresslevel=1)
             headers["Content-Encoding"] = "gzip"
         resp = await self._request(
-            "POST", self._write_path, content=body, headers=headers, expect=(204, 200, 400, 413)
+            "POST",
+            self._write_path,
+            content=body,
+            headers=headers,
+            expect=(204, 200, 400, 413, 422),
         )
         if resp.status_code in (200, 204):
             return WriteResult(written=len(lines))
+        if resp.status_code in (400, 422):
+            reason = _error_message(resp)
+            if not any(m in reason for m in _LINE_SPECIFIC):
+                raise StoreQueryError(
+                    f"{self.describe()} refused a batch of {len(lines)} lines (HTTP "
+                    f"{resp.status_code}: {reason}); the reason names no line, so none is "
+                    "dropped — fix the server or proxy setting it names and retry"
+                )
         if len(lines) == 1:
             reason = (
                 "line larger than the server's max body size (HTTP 413)"
@@ -290,7 +320,8 @@ class InfluxStore:
                 raise StoreUnavailableError(
                     f"{self.describe()} unavailable after {attempt} attempts over "
                     f"{elapsed:.1f} s; last error: {problem}. Is the server running and the URL "
-                    "right? Nothing was written by this call."
+                    "right? This request was not written (earlier batches of the same call may "
+                    "have been; rewriting them is harmless)."
                 )
             wait = retry_after if retry_after is not None else delay
             wait *= 1 + random.uniform(-policy.jitter, policy.jitter)
@@ -313,13 +344,18 @@ class InfluxStore:
         for res in payload.get("results", []):
             if "error" in res:
                 raise StoreQueryError(f"InfluxQL error for {statement!r}: {res['error']}")
+            if res.get("partial"):
+                raise StoreQueryError(
+                    f"{self.describe()} cut the result of {statement!r} short (max-row-limit); "
+                    "ask for a smaller window or a limit"
+                )
             series.extend(res.get("series", []))
         return series
 
-    async def field_types(self, measurement: str) -> dict[str, FieldType]:
+    async def field_types(self, measurement: str, *, refresh: bool = False) -> dict[str, FieldType]:
         cached = self._field_types.get(measurement)
-        if cached is not None:
-            return cached
+        if cached is not None and not refresh:
+            return dict(cached)
         stmt = f"SHOW FIELD KEYS FROM {influxql.quote_ident(measurement)}"
         types: dict[str, FieldType] = {}
         for s in await self._query(stmt):
@@ -327,10 +363,12 @@ class InfluxStore:
                 types[key] = _INFLUX_TYPES.get(kind, "float")
         if types:
             self._field_types[measurement] = types
-        return types
+        return dict(types)
 
     async def aggregate(self, query: Aggregate) -> pd.DataFrame:
         ftype = (await self.field_types(query.measurement)).get(query.field)
+        if ftype is None:  # another writer may have created it since we looked
+            ftype = (await self.field_types(query.measurement, refresh=True)).get(query.field)
         check_aggregable(query, ftype)
         rows: list[tuple[object, ...]] = []
         if ftype is not None:
@@ -353,15 +391,20 @@ class InfluxStore:
         where: dict[str, str | tuple[str, ...]] | None = None,
         limit: int | None = None,
     ) -> list[Point]:
+        check_limit(limit)
         types = await self.field_types(measurement)
         stmt = influxql.select_statement(measurement, start_ns, end_ns, where, limit)
+        series = await self._query(stmt)
+        columns_seen = {c for s in series for c in s["columns"][1:]}
+        if not columns_seen <= types.keys():
+            types = await self.field_types(measurement, refresh=True)
         points: list[Point] = []
-        for s in await self._query(stmt):
+        for s in series:
             tags = {k: v for k, v in (s.get("tags") or {}).items() if v != ""}
             columns: list[str] = s["columns"]
             for row in s.get("values", []):
                 fields = {
-                    col: _as_type(val, types.get(col, "float"))
+                    col: _as_type(val, types.get(col))
                     for col, val in zip(columns[1:], row[1:], strict=True)
                     if val is not None
                 }
@@ -371,7 +414,7 @@ class InfluxStore:
         return points
 
 
-def _as_type(value: object, kind: FieldType) -> object:
+def _as_type(value: object, kind: FieldType | None) -> object:
     # InfluxDB's JSON writes an integral float as `3`; the field type restores it.
     if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

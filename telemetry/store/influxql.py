@@ -7,6 +7,8 @@ literals single-quoted, with InfluxQL's escapes, so any name a `Point` accepts i
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from telemetry.point import FieldValue
 from telemetry.store.base import Aggregate, FixedBuckets, LocalDays
 
@@ -25,7 +27,8 @@ def literal(value: FieldValue) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return repr(value)
+        # InfluxQL's scanner reads no exponent ("1e-05"), so write the plain decimal.
+        return format(Decimal(repr(value)), "f")
     return quote_string(value)
 
 

@@ -35,6 +35,7 @@ from telemetry.store.base import (
     StoreQueryError,
     WriteResult,
     check_aggregable,
+    check_limit,
     result_frame,
 )
 
@@ -153,6 +154,17 @@ class SqliteStore:
             self._series[key] = sid
         return sid
 
+    def _stored_field(self, measurement: str, name: str) -> tuple[int, FieldType] | None:
+        """A field another process (or an earlier run) created, or None."""
+        row = self._db.execute(
+            "SELECT id, type FROM field WHERE measurement = ? AND name = ?", (measurement, name)
+        ).fetchone()
+        if row is None:
+            return None
+        entry: tuple[int, FieldType] = (int(row[0]), row[1])
+        self._fields[(measurement, name)] = entry
+        return entry
+
     def _field_id(self, measurement: str, name: str, ftype: FieldType) -> tuple[int, FieldType]:
         # OR IGNORE + SELECT: another process on the same file may have created it first.
         self._db.execute(
@@ -176,22 +188,25 @@ class SqliteStore:
                 m = p.measurement
                 point_rows = []
                 conflict = None
+                # Check every field before creating any, so a refused point leaves no trace.
                 for k, v in p.fields.items():
                     ftype = _TYPE_OF[type(v)]
                     entry = fields_cache.get((m, k))
                     if entry is None:
-                        entry = self._field_id(m, k, ftype)
-                    elif entry[1] != ftype:
+                        entry = self._stored_field(m, k)
+                    if entry is not None and entry[1] != ftype:
                         conflict = (
                             f'field type conflict: input field "{k}" on measurement "{m}" is '
                             f"type {_INFLUX_NAME[ftype]}, already exists as type "
                             f"{_INFLUX_NAME[entry[1]]}"
                         )
                         break
-                    point_rows.append((entry[0], v))
                 if conflict is not None:
                     result.rejected.append(RejectedLine(line=encode_line(p), reason=conflict))
                     continue
+                for k, v in p.fields.items():
+                    entry = fields_cache.get((m, k)) or self._field_id(m, k, _TYPE_OF[type(v)])
+                    point_rows.append((entry[0], v))
                 sid = self._series_id(p)
                 t = p.time_ns
                 for fid, v in point_rows:
@@ -210,7 +225,11 @@ class SqliteStore:
     # --- reads ------------------------------------------------------------------------
 
     async def field_types(self, measurement: str) -> dict[str, FieldType]:
-        return {n: t for (m, n), (_, t) in self._fields.items() if m == measurement}
+        def read() -> dict[str, FieldType]:
+            self._load_fields()  # another process may have added fields
+            return {n: t for (m, n), (_, t) in self._fields.items() if m == measurement}
+
+        return await self._run(read)  # type: ignore[no-any-return]
 
     async def aggregate(self, query: Aggregate) -> pd.DataFrame:
         return await self._run(self._aggregate_sync, query)  # type: ignore[no-any-return]
@@ -241,7 +260,9 @@ class SqliteStore:
         return f"sel AS (SELECT {', '.join(cols)} FROM series s WHERE {' AND '.join(conds)})"
 
     def _aggregate_sync(self, q: Aggregate) -> pd.DataFrame:
-        entry = self._fields.get((q.measurement, q.field))
+        entry = self._fields.get((q.measurement, q.field)) or self._stored_field(
+            q.measurement, q.field
+        )
         ftype = entry[1] if entry else None
         check_aggregable(q, ftype)
         bucketed = q.buckets is not None
@@ -306,6 +327,7 @@ class SqliteStore:
         where: dict[str, str | tuple[str, ...]] | None = None,
         limit: int | None = None,
     ) -> list[Point]:
+        check_limit(limit)
         return await self._run(  # type: ignore[no-any-return]
             self._read_sync, measurement, start_ns, end_ns, where, limit
         )

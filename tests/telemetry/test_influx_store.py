@@ -20,6 +20,7 @@ from telemetry import (
     Point,
     RetryPolicy,
     StoreAuthError,
+    StoreQueryError,
     StoreUnavailableError,
     config_from_url,
     open_store,
@@ -119,30 +120,19 @@ async def test_refused_connection_gives_up_after_the_retry_budget() -> None:
     await store.close()
 
 
-async def test_writes_survive_a_server_that_comes_up_late() -> None:
-    port = free_port()
-    srv = LocalInfluxd(port=port)
-    store = InfluxStore(
-        InfluxConfig(
-            url=f"http://127.0.0.1:{port}",
-            database="late",
-            retry=RetryPolicy(initial_backoff_s=0.1, max_backoff_s=0.5, max_elapsed_s=60),
-        )
+async def test_writes_survive_a_server_restart() -> None:
+    srv = LocalInfluxd(port=free_port()).start()
+    store = await new_influx_store(
+        srv, retry=RetryPolicy(initial_backoff_s=0.1, max_backoff_s=0.5, max_elapsed_s=60)
     )
-
-    def start_later() -> None:
-        import time
-
-        time.sleep(1.0)
-        srv.start()
-        httpx.post(f"{srv.url}/query", data={"q": 'CREATE DATABASE "late"'})
-
-    starter = threading.Thread(target=start_later)
+    assert (await store.write(pts(10))).written == 10
+    srv.halt()
+    starter = threading.Timer(1.0, srv.start)  # back on the same port, same data
     starter.start()
     try:
-        result = await store.write(pts(50))
+        result = await store.write(pts(50, start=10))
         starter.join()
-        assert result.written == 50
+        assert result.written == 40
         assert await count(store) == 50
     finally:
         starter.join()
@@ -261,3 +251,42 @@ def test_credentials_never_appear_in_descriptions() -> None:
     )
     assert "hunter2" not in store.describe() + repr(store.config)
     asyncio.run(store.close())
+
+
+def answering(status: int, body: bytes, bad: set[str]) -> tuple[httpx.MockTransport, list[int]]:
+    """A scripted server that refuses, with `status` and `body`, any batch holding a bad line."""
+    sizes: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        import gzip as gz
+
+        lines = gz.decompress(request.content).decode().split("\n")
+        sizes.append(len(lines))
+        if any(line.split(" ")[0] in bad for line in lines):
+            return httpx.Response(status, content=body)
+        return httpx.Response(204)
+
+    return httpx.MockTransport(handler), sizes
+
+
+async def test_422_partial_write_is_bisected_like_400() -> None:
+    # InfluxDB 2.x answers a partial write with 422.
+    transport, _ = answering(
+        422,
+        b'{"code":"unprocessable entity","message":"partial write: field type conflict"}',
+        {"m,e=e3"},
+    )
+    store = store_with(transport, FakeClock())
+    result = await store.write(pts(20))
+    assert result.written == 20 - 3  # e3 holds i = 3, 10, 17
+    assert {r.line.split(" ")[0] for r in result.rejected} == {"m,e=e3"}
+    assert all("partial write" in r.reason for r in result.rejected)
+
+
+async def test_a_batch_wide_400_drops_nothing() -> None:
+    # e.g. a proxy that refuses gzip, or a series limit: no line is to blame.
+    transport, sizes = answering(400, b'{"error":"max series per database exceeded"}', {"m,e=e0"})
+    store = store_with(transport, FakeClock())
+    with pytest.raises(StoreQueryError, match="names no line, so none is dropped"):
+        await store.write(pts(20))
+    assert sizes == [20]  # no bisection storm

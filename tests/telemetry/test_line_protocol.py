@@ -167,6 +167,10 @@ def _valid_name(s: str) -> bool:
     return not s.endswith("\\") and "\t" not in s and "\x7f" not in s
 
 
+def _valid_field_key(s: str) -> bool:
+    return not any(f"\\{c}" in s for c in ', ="')
+
+
 _name = _text.filter(_valid_name)
 _field_value = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
@@ -194,7 +198,13 @@ def points(draw: st.DrawFn) -> Point:
     tags = {k: draw(_name) for k in tag_keys}
     fields = draw(
         st.dictionaries(
-            _name.filter(lambda k: k not in tags and k not in {"time", "_field", "_measurement"}),
+            _name.filter(
+                lambda k: (
+                    k not in tags
+                    and k not in {"time", "_field", "_measurement"}
+                    and _valid_field_key(k)
+                )
+            ),
             _field_value,
             min_size=1,
             max_size=4,
@@ -239,3 +249,24 @@ async def test_real_influxd_returns_points_unchanged(
             assert got == [p]
     finally:
         await store.close()
+
+
+def test_a_field_key_cannot_smuggle_an_invalid_measurement_past_the_cache() -> None:
+    Point("m", None, {"#x": 1.0, "a\\b": 2.0}, 1)  # both are valid field keys
+    with pytest.raises(PointError, match="start with '#'"):
+        Point("#x", None, {"f": 1.0}, 1)
+    with pytest.raises(PointError, match="backslash"):
+        Point("a\\b", None, {"f": 1.0}, 1)
+
+
+@pytest.mark.parametrize("key", ["a\\ b", "a\\,b", "a\\=b", 'a\\"b'])
+def test_field_keys_refuse_a_backslash_influx_would_read_as_escape(key: str) -> None:
+    # Probed on influxd 1.6: the first three are refused, the last is stored as 'a"b'.
+    with pytest.raises(PointError, match="backslash before"):
+        Point("m", None, {key: 1.0}, 1)
+    Point("m", {"t": key}, {"a\\b": 1.0}, 1)  # in tag values and elsewhere they are fine
+
+
+def test_decoder_refuses_underscored_integers() -> None:
+    with pytest.raises(LineProtocolError, match="invalid integer"):
+        decode_lines("m f=1_0i 1")

@@ -353,3 +353,55 @@ async def test_local_days_follow_daylight_saving(store: Store) -> None:
     )
     got = [(datetime.fromtimestamp(t / 1e9, ny).day, v) for t, v in rows(await store.aggregate(q))]
     assert got == [(7, 24), (8, 23), (9, 24)]
+
+
+async def test_day_buckets_keep_a_sample_one_ns_before_midnight(store: Store) -> None:
+    midnight = int(datetime(2026, 4, 2, tzinfo=SH).timestamp()) * S
+    await store.write([Point("d", {"n": "x"}, {"r": 1}, t) for t in (midnight - 1, midnight)])
+    q = agg(
+        measurement="d",
+        field="r",
+        fn="count",
+        start_ns=midnight - 1,
+        end_ns=midnight + S,
+        buckets=LocalDays(tz="Asia/Shanghai"),
+    )
+    assert rows(await store.aggregate(q)) == [(midnight - 86_400 * S, 1), (midnight, 1)]
+
+
+async def test_field_equals_with_a_small_float(store: Store) -> None:
+    await store.write(
+        [
+            Point("m", {"e": "a"}, {"v": v}, T0 + i)
+            for i, v in enumerate((1e-05, 2e-05, 1e-05, 1e16))
+        ]
+    )
+    assert rows(await store.aggregate(agg(measurement="m", field="v", field_equals=1e-05))) == [
+        (2,)
+    ]
+    assert rows(await store.aggregate(agg(measurement="m", field="v", field_equals=1e16))) == [(1,)]
+
+
+async def test_limit_below_one_is_refused(store: Store) -> None:
+    with pytest.raises(StoreQueryError, match="limit 0 must be at least 1"):
+        await store.read("m", T0, T0 + S, limit=0)
+
+
+async def test_a_refused_point_leaves_no_field_behind(store: Store) -> None:
+    await store.write([Point("m", {}, {"y": 1}, T0)])
+    result = await store.write([Point("m", {}, {"x": 1.0, "y": "s"}, T0 + 1)])
+    assert len(result.rejected) == 1
+    assert (await store.write([Point("m", {}, {"x": 1}, T0 + 2)])).written == 1
+    assert await store.field_types("m") == {"y": "int", "x": "int"}
+
+
+async def test_sqlite_writers_on_one_file_share_field_types(tmp_path: Path) -> None:
+    a, b = SqliteStore(tmp_path / "s.db"), SqliteStore(tmp_path / "s.db")
+    await a.write([Point("m", {}, {"f": 1}, T0)])
+    result = await b.write([Point("m", {}, {"f": 2.5}, T0 + 1)])
+    assert result.written == 0
+    assert "already exists as type integer" in result.rejected[0].reason
+    await b.write([Point("m", {}, {"g": 2.5}, T0 + 1)])
+    assert rows(await a.aggregate(agg(measurement="m", field="g", fn="sum"))) == [(2.5,)]
+    await a.close()
+    await b.close()
