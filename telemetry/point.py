@@ -237,11 +237,6 @@ class Point:
     def __reduce__(self) -> tuple[object, ...]:
         return (Point, (self.measurement, dict(self.tags), self.fields, self.time_ns))
 
-    @property
-    def series(self) -> tuple[str, tuple[tuple[str, str], ...]]:
-        """The series identity: measurement and sorted tags."""
-        return (self.measurement, tuple(self.tags.items()))
-
 
 def _check_measurement(measurement: object) -> None:
     _check_name("measurement name", measurement, measurement, None)
@@ -256,9 +251,7 @@ def _check_measurement(measurement: object) -> None:
             f"point {measurement!r}: a measurement name may not start with '#': "
             "line protocol reads such a line as a comment and drops it silently"
         )
-    if len(_GOOD_MEASUREMENTS) > _CACHE_LIMIT:
-        _GOOD_MEASUREMENTS.clear()
-    _GOOD_MEASUREMENTS.add(measurement)
+    _remember(_GOOD_MEASUREMENTS, measurement)
 
 
 _GOOD_FIELD_KEYS: set[str] = set()
@@ -272,6 +265,10 @@ def _check_field_key(measurement: str, key: object) -> None:
             f"{_describe(measurement, key)}: a field key may not hold a backslash before "
             "',', ' ', '=' or '\"': InfluxDB's field scanner would read it as an escape"
         )
-    if len(_GOOD_FIELD_KEYS) > _CACHE_LIMIT:
-        _GOOD_FIELD_KEYS.clear()
-    _GOOD_FIELD_KEYS.add(key)
+    _remember(_GOOD_FIELD_KEYS, key)
+
+
+def _remember(cache: set[str], name: str) -> None:
+    if len(cache) > _CACHE_LIMIT:
+        cache.clear()  # bounded: forgetting only costs a re-validation
+    cache.add(name)

@@ -230,6 +230,7 @@ class InfluxStore:
             self._write_path,
             content=body,
             headers=headers,
+            params=self._write_params(),
             expect=(204, 200, 400, 413, 422),
         )
         if resp.status_code in (200, 204):
@@ -280,13 +281,13 @@ class InfluxStore:
         content: bytes | None = None,
         data: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
         expect: tuple[int, ...] = (200, 204),
     ) -> httpx.Response:
         policy = self.config.retry
         started = self._clock()
         delay = policy.initial_backoff_s
         attempt = 0
-        params = self._write_params() if path.endswith("write") else None
         while True:
             attempt += 1
             problem: str
