@@ -4,6 +4,14 @@ Every other package depends on this one, and this one on none of them.
 """
 
 from telemetry import schema
+from telemetry.block import SeriesBlock
+from telemetry.inventory import (
+    DeclaredElement,
+    DeclaredLine,
+    DeclaredLoop,
+    DeclaredPoint,
+    Inventory,
+)
 from telemetry.line_protocol import (
     LineProtocolError,
     decode_line,
@@ -42,17 +50,23 @@ __all__ = [
     "Aggregate",
     "AggregateFn",
     "Buckets",
+    "DeclaredElement",
+    "DeclaredLine",
+    "DeclaredLoop",
+    "DeclaredPoint",
     "FieldType",
     "FieldValue",
     "FixedBuckets",
     "InfluxConfig",
     "InfluxStore",
+    "Inventory",
     "LineProtocolError",
     "LocalDays",
     "Point",
     "PointError",
     "RejectedLine",
     "RetryPolicy",
+    "SeriesBlock",
     "SqliteConfig",
     "SqliteStore",
     "Store",

@@ -138,3 +138,78 @@ bind-address = "127.0.0.1:{free_port()}"
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+MOSQUITTO_HINT = (
+    "mosquitto is not installed. On Debian/Ubuntu: `apt-get install mosquitto` "
+    "(the test script scripts/test.sh does this when run as root)."
+)
+
+
+class LocalMosquitto:
+    """`with LocalMosquitto() as broker: broker.url` — a private MQTT broker on loopback.
+
+    Anonymous, no persistence by default; `halt()`/`start()` restart it on the same port.
+    """
+
+    def __init__(self, *, port: int | None = None, persistence: bool = False) -> None:
+        found = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        if not Path(found).exists():
+            raise FileNotFoundError(MOSQUITTO_HINT)
+        self.binary = found
+        self.dir = Path(tempfile.mkdtemp(prefix="pp-mosquitto-"))
+        self.port = port or free_port()
+        self.persistence = persistence
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 15.0) -> LocalMosquitto:
+        conf = self.dir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"persistence {'true' if self.persistence else 'false'}\n"
+            f"persistence_location {self.dir}/\nlog_dest file {self.dir}/mosquitto.log\n"
+            "max_queued_messages 1000000\n"
+        )
+        self._proc = subprocess.Popen(
+            [self.binary, "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                break
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        log = self.dir / "mosquitto.log"
+        detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        self.halt()
+        raise RuntimeError(f"mosquitto did not start on port {self.port}: {detail}")
+
+    def halt(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGTERM)
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait()
+        self._proc = None
+
+    def stop(self) -> None:
+        self.halt()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalMosquitto:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

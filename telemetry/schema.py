@@ -106,3 +106,36 @@ QUALITY_BAD: Final = 2
 LINK_5G: Final = "5g"
 WIRELESS_LINKS: Final = frozenset({"5g", "wifi", "nb-iot", "lora", "wireless-other"})
 WIRED_LINKS: Final = frozenset({"wired", "fieldbus"})
+LINKS: Final = WIRELESS_LINKS | WIRED_LINKS
+
+# Kinds of production element (`element_status.kind`), grouped by 人、机、料、法、环
+# (people, machines, materials, methods, environment), the wording of the 5G clauses.
+ELEMENT_KINDS: Final[dict[str, str]] = {
+    "terminal": "people",  # handhelds, AR glasses, wearables carried by workers
+    "machine": "machines",  # production equipment and facilities, robots
+    "controller": "machines",  # PLC, DCS, CNC controllers
+    "instrument": "machines",  # instruments and meters
+    "sensor": "environment",  # sensors and transmitters
+    "camera": "machines",  # machine vision, video
+    "vehicle": "materials",  # AGVs, forklifts, material carriers
+    "tag": "materials",  # RFID / active identifier carriers on materials
+    "system": "methods",  # MES, SCADA, process systems
+}
+DEVICE_KINDS: Final = frozenset(
+    {"machine", "controller", "instrument", "sensor", "camera", "vehicle"}
+)
+"""Kinds counted as "production equipment, instruments and sensors" (设备/仪器仪表/传感器)."""
+
+# Categories of a configured point, for the scope of automatic-collection rates.
+POINT_CATEGORIES: Final = frozenset(
+    {
+        "production",
+        "operation",
+        "quality",
+        "equipment",
+        "process",
+        "material",
+        "energy",
+        "environment",
+    }
+)

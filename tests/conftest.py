@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from telemetry import InfluxConfig, InfluxStore, SqliteStore, Store
-from telemetry.localserver import LocalInfluxd
+from telemetry.localserver import LocalInfluxd, LocalMosquitto
 
 _db_counter = itertools.count()
 
@@ -19,6 +19,13 @@ def influxd() -> Iterator[LocalInfluxd]:
     """A real InfluxDB 1.x on a free loopback port, in a temp dir, for the whole session."""
     with LocalInfluxd() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def mosquitto() -> Iterator[LocalMosquitto]:
+    """A real Mosquitto broker on a free loopback port for the whole session."""
+    with LocalMosquitto() as broker:
+        yield broker
 
 
 async def new_influx_store(influxd: LocalInfluxd, **overrides: object) -> InfluxStore:

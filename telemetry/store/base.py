@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from telemetry.block import SeriesBlock
 from telemetry.point import FieldValue, Point
 
 AggregateFn = Literal["last", "first", "sum", "count", "mean", "min", "max"]
@@ -158,6 +159,10 @@ class Store(Protocol):
 
     async def write(self, points: Iterable[Point]) -> WriteResult:
         """Write points; conflicting ones come back in `rejected`, the rest are stored."""
+        ...
+
+    async def write_blocks(self, blocks: Iterable[SeriesBlock]) -> WriteResult:
+        """Write column blocks (the bulk path): same semantics as `write` of their points."""
         ...
 
     async def aggregate(self, query: Aggregate) -> pd.DataFrame:

@@ -37,6 +37,7 @@ import httpx
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from telemetry.block import SeriesBlock
 from telemetry.line_protocol import encode_lines
 from telemetry.point import Point
 from telemetry.store import influxql
@@ -191,6 +192,12 @@ class InfluxStore:
 
     async def write(self, points: Iterable[Point]) -> WriteResult:
         return await self.write_lines(encode_lines(points))
+
+    async def write_blocks(self, blocks: Iterable[SeriesBlock]) -> WriteResult:
+        lines: list[str] = []
+        for b in blocks:
+            lines.extend(b.lines())
+        return await self.write_lines(lines)
 
     async def write_lines(self, lines: list[str]) -> WriteResult:
         """Write already-encoded (canonical) lines in batches, `max_in_flight` at a time."""

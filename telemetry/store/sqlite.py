@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from telemetry.block import SeriesBlock
 from telemetry.line_protocol import encode_line, series_key
 from telemetry.point import FieldValue, Point
 from telemetry.store.base import (
@@ -133,6 +134,60 @@ class SqliteStore:
 
     async def write(self, points: Iterable[Point]) -> WriteResult:
         return await self._run(self._write_sync, list(points))  # type: ignore[no-any-return]
+
+    async def write_blocks(self, blocks: Iterable[SeriesBlock]) -> WriteResult:
+        return await self._run(self._write_blocks_sync, list(blocks))  # type: ignore[no-any-return]
+
+    def _write_blocks_sync(self, blocks: list[SeriesBlock]) -> WriteResult:
+        result = WriteResult()
+        self._db.execute("BEGIN")
+        try:
+            for b in blocks:
+                m = b.measurement
+                kinds: dict[str, FieldType] = {}
+                conflict = None
+                for k, col in b.fields.items():
+                    kind = next((type(v) for v in col if v is not None), None)
+                    if kind is None:
+                        continue
+                    kinds[k] = _TYPE_OF[kind]
+                    entry = self._fields.get((m, k)) or self._stored_field(m, k)
+                    if entry is not None and entry[1] != kinds[k]:
+                        conflict = (
+                            f'field type conflict: input field "{k}" on measurement "{m}" is '
+                            f"type {_INFLUX_NAME[kinds[k]]}, already exists as type "
+                            f"{_INFLUX_NAME[entry[1]]}"
+                        )
+                if conflict is not None:
+                    result.rejected.extend(
+                        RejectedLine(line=ln, reason=conflict) for ln in b.lines()
+                    )
+                    continue
+                sid = self._series_id(b._head)
+                times = b.times
+                present = [False] * len(times)
+                for k, ftype in kinds.items():
+                    fid = (self._fields.get((m, k)) or self._field_id(m, k, ftype))[0]
+                    col = b.fields[k]
+                    self._db.executemany(
+                        INSERT_SAMPLE,
+                        (
+                            (sid, fid, t, v)
+                            for t, v in zip(times, col, strict=True)
+                            if v is not None
+                        ),
+                    )
+                    for i, v in enumerate(col):
+                        if v is not None:
+                            present[i] = True
+                result.written += sum(present)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._series.clear()
+            self._load_fields()
+            raise
+        return result
 
     def _series_id(self, p: Point) -> int:
         key = (p.measurement, tuple(p.tags.items()))

@@ -1,0 +1,266 @@
+"""A Modbus TCP server (pymodbus) playing a scenario's Modbus elements.
+
+Each Modbus element is one unit id (its `modbus_unit`, or the next free one in order)
+with its points laid out in their tables. When link status is exported `via: modbus`,
+a gateway unit (`link_status.unit_id`) holds four registers per element:
+online (0/1), link code (`LINK_CODES`), RSRP x10 and SINR x10 (int16).
+
+Faults, the way real devices show them: an offline element answers every request with
+exception 0x0B (gateway target failed to respond); a point in a `bad` fault answers
+requests that touch it with 0x04 (device failure); Modbus has no "uncertain", so an
+uncertain point serves its value. `serving.modbus_delay_ms` delays every response and
+`serving.modbus_exception_rate` answers that share of requests with 0x06 (device busy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from pymodbus.constants import ExcCodes
+from pymodbus.server import ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from simulators import registers
+from simulators.behaviour import FactoryModel
+from simulators.intervals import NS
+from simulators.scenario import REGISTER_WIDTH, Scenario
+
+logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # its own logs dump every exception PDU
+
+LINK_CODES: dict[str, int] = {
+    "5g": 1,
+    "wifi": 2,
+    "nb-iot": 3,
+    "lora": 4,
+    "wireless-other": 5,
+    "wired": 6,
+    "fieldbus": 7,
+}
+TABLE_FC = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
+TABLE_SIZE = 2048  # registers (or bits) per table per unit
+STRING_REGISTERS = 8
+
+
+class RegisterLocation(BaseModel):
+    """Where one point lives: enough for a client (or an agent config) to read it."""
+
+    model_config = ConfigDict(frozen=True)
+    element: str
+    point: str
+    unit: int
+    table: str
+    address: int
+    count: int
+    type: str
+    order: str
+    scale: float
+
+
+class RegisterMap(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    points: tuple[RegisterLocation, ...]
+    units: dict[str, int]
+    gateway_unit: int | None
+    gateway_elements: tuple[str, ...]
+
+    def location(self, element: str, point: str) -> RegisterLocation:
+        for loc in self.points:
+            if loc.element == element and loc.point == point:
+                return loc
+        raise KeyError(f"{element}/{point}")
+
+
+def register_map(scenario: Scenario) -> RegisterMap:
+    """Unit ids and addresses of every Modbus point; explicit ones win, the rest follow."""
+    units: dict[str, int] = {}
+    taken = {e.modbus_unit for e in scenario.expanded_elements() if e.modbus_unit}
+    gateway = scenario.link_status.unit_id if scenario.link_status.via == "modbus" else None
+    if gateway:
+        taken.add(gateway)
+    next_unit = 1
+    locs: list[RegisterLocation] = []
+    for e in scenario.expanded_elements():
+        if e.protocol != "modbus":
+            continue
+        if e.modbus_unit:
+            unit = e.modbus_unit
+        else:
+            while next_unit in taken:
+                next_unit += 1
+            if next_unit > 246:
+                raise ValueError("more Modbus elements than unit ids (1-246); set modbus_unit")
+            unit = next_unit
+            taken.add(unit)
+        units[e.id] = unit
+        cursor = {"holding": 0, "input": 0, "coil": 0, "discrete": 0}
+        for p in e.points:
+            if p.collection == "manual":
+                continue
+            spec = p.modbus
+            table = spec.table if spec else ("coil" if p.type == "bool" else "holding")
+            if p.type == "bool" or table in ("coil", "discrete"):
+                count = 1
+            elif p.type == "string":
+                count = spec.registers if spec and spec.registers else STRING_REGISTERS
+            else:
+                count = REGISTER_WIDTH[p.type]
+            address = spec.address if spec and spec.address is not None else cursor[table]
+            cursor[table] = max(cursor[table], address + count)
+            if address + count > TABLE_SIZE:
+                raise ValueError(f"{e.id}/{p.id}: address {address} is beyond {TABLE_SIZE}")
+            locs.append(
+                RegisterLocation(
+                    element=e.id,
+                    point=p.id,
+                    unit=unit,
+                    table=table,
+                    address=address,
+                    count=count,
+                    type=p.type,
+                    order=spec.order if spec else "ABCD",
+                    scale=spec.scale if spec else 1.0,
+                )
+            )
+    gw_elements = tuple(e.id for e in scenario.expanded_elements()) if gateway else ()
+    return RegisterMap(
+        points=tuple(locs), units=units, gateway_unit=gateway, gateway_elements=gw_elements
+    )
+
+
+def encode_point(loc: RegisterLocation, value: Any) -> list[int] | list[bool]:
+    if loc.table in ("coil", "discrete"):
+        return [bool(value)]
+    if loc.type == "bool":
+        return [int(bool(value))]
+    if loc.type == "string":
+        return registers.encode(str(value), "string", loc.order, loc.count)
+    raw = value if loc.scale == 1.0 else value / loc.scale
+    if loc.type not in ("float32", "float64"):
+        lo, hi = registers.RANGES[loc.type]
+        raw = max(lo, min(hi, round(raw)))
+    return registers.encode(raw, loc.type, loc.order)
+
+
+@dataclass
+class _Injection:
+    delay_s: float
+    every: int  # answer every n-th request with DEVICE_BUSY; 0 = never
+    count: int = 0
+
+
+class ModbusSimServer:
+    """Serves the scenario; call `update(t_ns)` to move the registers to instant `t`."""
+
+    def __init__(self, scenario: Scenario, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.scenario = scenario
+        self.model = FactoryModel(scenario)
+        self.map = register_map(scenario)
+        self.host, self.port = host, port
+        rate = scenario.serving.modbus_exception_rate
+        self._inject = _Injection(
+            delay_s=scenario.serving.modbus_delay_ms / 1000,
+            every=round(1 / rate) if rate else 0,
+        )
+        self._offline: set[int] = set()
+        self._bad: dict[int, list[tuple[int, int, int]]] = {}  # unit → (fc, address, count)
+        self._server: ModbusTcpServer | None = None
+        self.requests = 0
+        self.injected_exceptions = 0
+
+    @property
+    def units(self) -> dict[str, int]:
+        return self.map.units
+
+    def _device(self, unit: int) -> SimDevice:
+        def bits() -> list[SimData]:
+            return [SimData(0, count=TABLE_SIZE, values=False, datatype=DataType.BITS)]
+
+        def regs() -> list[SimData]:
+            return [SimData(0, count=TABLE_SIZE, values=0, datatype=DataType.REGISTERS)]
+
+        return SimDevice(
+            id=unit,
+            simdata=(bits(), bits(), regs(), regs()),
+            action=functools.partial(self._action, unit),
+        )
+
+    async def _action(
+        self,
+        unit: int,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        current_registers: Any,
+        set_values: Any,
+    ) -> ExcCodes | None:
+        if set_values is not None:
+            return None  # our own updates
+        self.requests += 1
+        if self._inject.delay_s:
+            await asyncio.sleep(self._inject.delay_s)
+        if unit in self._offline:
+            return ExcCodes.GATEWAY_NO_RESPONSE
+        for fc, a, n in self._bad.get(unit, ()):
+            if fc == function_code and a < address + count and address < a + n:
+                return ExcCodes.DEVICE_FAILURE
+        if self._inject.every:
+            self._inject.count += 1
+            if self._inject.count % self._inject.every == 0:
+                self.injected_exceptions += 1
+                return ExcCodes.DEVICE_BUSY
+        return None
+
+    async def start(self) -> None:
+        all_units = sorted(
+            {*self.map.units.values(), *([self.map.gateway_unit] if self.map.gateway_unit else [])}
+        )
+        if not all_units:
+            raise ValueError(f"scenario {self.scenario.name!r} has no Modbus elements to serve")
+        self._server = ModbusTcpServer(
+            [self._device(u) for u in all_units], address=(self.host, self.port)
+        )
+        await self._server.serve_forever(background=True)
+        self.port = self._server.transport.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.shutdown()
+            self._server = None
+
+    async def update(self, t_ns: int) -> None:
+        """Set every register to the scenario's state at instant `t_ns`."""
+        assert self._server is not None, "start() the server first"
+        m = self.model
+        offline = {u for eid, u in self.map.units.items() if not m.is_online(eid, t_ns)}
+        bad: dict[int, list[tuple[int, int, int]]] = {}
+        for loc in self.map.points:
+            value = m.value(loc.element, loc.point, t_ns)
+            fc = TABLE_FC[loc.table]
+            await self._server.async_setValues(loc.unit, fc, loc.address, encode_point(loc, value))
+            if m.quality(loc.element, loc.point, t_ns) == 2:
+                bad.setdefault(loc.unit, []).append((fc, loc.address, loc.count))
+        if self.map.gateway_unit:
+            regs: list[int] = []
+            for eid in self.map.gateway_elements:
+                rsrp, sinr = m.radio(eid, t_ns)
+                regs += [
+                    int(m.is_online(eid, t_ns)),
+                    LINK_CODES[m.link_at(eid, t_ns)],
+                    *registers.encode(round((rsrp or 0) * 10), "int16"),
+                    *registers.encode(round((sinr or 0) * 10), "int16"),
+                ]
+            for i in range(0, len(regs), 100):
+                await self._server.async_setValues(self.map.gateway_unit, 3, i, regs[i : i + 100])
+        self._offline, self._bad = offline, bad
+
+
+def now_ns() -> int:
+    import time
+
+    return time.time_ns() // NS * NS

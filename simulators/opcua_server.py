@@ -1,0 +1,222 @@
+"""An OPC UA server (asyncua) playing a scenario's OPC UA elements.
+
+Address space: under Objects, one object per element (`ns=<site namespace>;s=<element>`)
+with one variable per point (`s=<element>.<point>`), in the namespace
+`urn:pilotproof:sim:<site>` — clients should address nodes as `nsu=<uri>;s=...`, which
+survives a restart that renumbers namespaces (`extra_namespaces` simulates that).
+
+Status codes: an offline element's variables are `BadNotConnected`; a point in a `bad`
+fault is `BadSensorFailure` (asyncua drops the value of a Bad write), an `uncertain`
+one `UncertainLastUsableValue` with its value. Source timestamps are the sample instants.
+
+Security: `serving.opcua_security` sign / sign_and_encrypt offers Basic256Sha256 only,
+with a certificate generated into `cert_dir`, and `serving.opcua_users` as the only
+accepted username/password pairs.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from asyncua import Server, ua
+from asyncua.crypto.cert_gen import (
+    dump_private_key_as_pem,
+    generate_private_key,
+    generate_self_signed_app_certificate,
+)
+from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.server.user_managers import UserManager
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from simulators.behaviour import FactoryModel
+from simulators.intervals import NS
+from simulators.scenario import Scenario
+
+logging.getLogger("asyncua").setLevel(logging.ERROR)
+
+VARIANT_TYPES: dict[str, ua.VariantType] = {
+    "bool": ua.VariantType.Boolean,
+    "int16": ua.VariantType.Int16,
+    "uint16": ua.VariantType.UInt16,
+    "int32": ua.VariantType.Int32,
+    "uint32": ua.VariantType.UInt32,
+    "int64": ua.VariantType.Int64,
+    "uint64": ua.VariantType.UInt64,
+    "float32": ua.VariantType.Float,
+    "float64": ua.VariantType.Double,
+    "string": ua.VariantType.String,
+}
+STATUS_OFFLINE = ua.StatusCodes.BadNotConnected
+STATUS_BAD = ua.StatusCodes.BadSensorFailure
+STATUS_UNCERTAIN = ua.StatusCodes.UncertainLastUsableValue
+SERVER_URI = "urn:pilotproof:simulator"
+
+
+def namespace_uri(site: str) -> str:
+    return f"urn:pilotproof:sim:{site}"
+
+
+class _Users(UserManager):  # type: ignore[misc]
+    def __init__(self, users: dict[str, str]) -> None:
+        self.users = users
+
+    def get_user(
+        self,
+        iserver: Any,
+        username: str | None = None,
+        password: str | None = None,
+        certificate: Any = None,
+    ) -> User | None:
+        if username is not None and self.users.get(username) == password:
+            return User(role=UserRole.User, name=username)
+        return None
+
+
+def make_certificate(
+    app_uri: str, common_name: str, directory: Path, *, client: bool = False
+) -> tuple[Path, Path]:
+    """A self-signed application certificate (DER) and key (PEM), generated once and kept."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = directory / f"{common_name}.der", directory / f"{common_name}.pem"
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    key = generate_private_key()
+    san: list[x509.GeneralName] = [
+        x509.UniformResourceIdentifier(app_uri),
+        x509.DNSName(socket.gethostname()),
+        x509.DNSName("localhost"),
+        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+    ]
+    eku = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+    cert = generate_self_signed_app_certificate(
+        key, common_name, {"organizationName": "pilotproof"}, san, [eku], days=3650
+    )
+    cert_path.write_bytes(cert.public_bytes(Encoding.DER))
+    key_path.write_bytes(dump_private_key_as_pem(key))
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class OpcUaSimServer:
+    """Serves the scenario's OPC UA elements; `update(t_ns)` moves every value to instant `t`."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        cert_dir: Path | None = None,
+        extra_namespaces: tuple[str, ...] = (),
+    ) -> None:
+        self.scenario = scenario
+        self.model = FactoryModel(scenario)
+        self.host = host
+        self.port = port or free_port(host)
+        self.cert_dir = cert_dir
+        self.extra_namespaces = extra_namespaces
+        self.namespace = namespace_uri(scenario.site)
+        self._server: Server | None = None
+        self._nodes: dict[tuple[str, str], tuple[ua.NodeId, ua.VariantType]] = {}
+        self.elements = [e for e in scenario.expanded_elements() if e.protocol == "opcua"]
+        if not self.elements:
+            raise ValueError(f"scenario {scenario.name!r} has no OPC UA elements to serve")
+
+    @property
+    def url(self) -> str:
+        return f"opc.tcp://{self.host}:{self.port}/pilotproof/"
+
+    @property
+    def server_certificate(self) -> Path | None:
+        return None if self.cert_dir is None else self.cert_dir / "simulator.der"
+
+    async def start(self) -> None:
+        serving = self.scenario.serving
+        users = _Users(serving.opcua_users) if serving.opcua_users else None
+        server = Server(user_manager=users) if users else Server()
+        await server.init()
+        server.set_endpoint(self.url)
+        server.set_server_name(f"pilotproof simulator — {self.scenario.name}")
+        await server.set_application_uri(SERVER_URI)
+        server.disable_clock()  # its 1 s clock task makes stop() slow, and nothing needs it
+        if serving.opcua_security != "none":
+            if self.cert_dir is None:
+                raise ValueError("OPC UA security needs a cert_dir for the server certificate")
+            cert, key = make_certificate(SERVER_URI, "simulator", self.cert_dir)
+            await server.load_certificate(str(cert))
+            await server.load_private_key(key.read_bytes(), format="pem")
+            policy = {
+                "sign": [ua.SecurityPolicyType.Basic256Sha256_Sign],
+                "sign_and_encrypt": [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt],
+            }[serving.opcua_security]
+            server.set_security_policy(policy)
+        if serving.opcua_users:
+            server.set_identity_tokens([ua.UserNameIdentityToken])
+        for uri in self.extra_namespaces:
+            await server.register_namespace(uri)
+        idx = await server.register_namespace(self.namespace)
+        objects = server.nodes.objects
+        for e in self.elements:
+            obj = await objects.add_object(ua.NodeId(e.id, idx), ua.QualifiedName(e.id, idx))
+            for p in e.points:
+                if p.collection == "manual":
+                    continue
+                vtype = VARIANT_TYPES[p.type]
+                initial = {"string": "", "bool": False}.get(p.type, 0.0 if "float" in p.type else 0)
+                node = await obj.add_variable(
+                    ua.NodeId(f"{e.id}.{p.id}", idx),
+                    ua.QualifiedName(p.id, idx),
+                    ua.Variant(initial, vtype),
+                )
+                self._nodes[(e.id, p.id)] = (node.nodeid, vtype)
+        await server.start()
+        self._server = server
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+
+    def node_id(self, element: str, point: str) -> str:
+        """The node id a client should use: `nsu=<uri>;s=<element>.<point>`."""
+        return f"nsu={self.namespace};s={element}.{point}"
+
+    def expected(self, element: str, point: str, t_ns: int) -> tuple[Any, int]:
+        """(value, status code) a client should read after `update(t_ns)`."""
+        m = self.model
+        if not m.is_online(element, t_ns):
+            return None, STATUS_OFFLINE
+        q = m.quality(element, point, t_ns)
+        if q == 2:
+            return None, STATUS_BAD
+        value = m.value(element, point, t_ns)
+        return value, STATUS_UNCERTAIN if q == 1 else ua.StatusCodes.Good
+
+    async def update(self, t_ns: int) -> None:
+        assert self._server is not None, "start() the server first"
+        ts = datetime.fromtimestamp(t_ns // NS, UTC)
+        now = datetime.now(UTC)
+        for (eid, pid), (nodeid, vtype) in self._nodes.items():
+            value, status = self.expected(eid, pid, t_ns)
+            if value is None:
+                value = self.model.value(eid, pid, t_ns)  # the server drops it for Bad anyway
+            dv = ua.DataValue(
+                ua.Variant(value, vtype),
+                StatusCode_=ua.StatusCode(status),
+                SourceTimestamp=ts,
+                ServerTimestamp=now,
+            )
+            await self._server.write_attribute_value(nodeid, dv)

@@ -1,0 +1,104 @@
+"""The element inventory: what a factory declares it has (DESIGN.md, data contract).
+
+KPIs compare what is declared with what was observed. The site config of an agent and
+a simulator scenario both produce an `Inventory`; the KPI engine reads one.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from telemetry.schema import ELEMENT_KINDS, LINKS, POINT_CATEGORIES
+
+Collection = Literal["auto", "manual"]
+
+
+class DeclaredPoint(BaseModel):
+    """A data point of an element: sampled automatically, or entered by hand."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(min_length=1)
+    category: str = Field(default="equipment", description=f"one of {sorted(POINT_CATEGORIES)}")
+    period_s: float = Field(gt=0, description="expected sampling period, seconds")
+    collection: Collection = Field(
+        default="auto", description="auto: read by a driver; manual: typed in by a person"
+    )
+    unit: str = ""
+
+    @field_validator("category")
+    @classmethod
+    def _known_category(cls, v: str) -> str:
+        if v not in POINT_CATEGORIES:
+            raise ValueError(f"unknown point category {v!r}; use one of {sorted(POINT_CATEGORIES)}")
+        return v
+
+
+class DeclaredElement(BaseModel):
+    """A production element (人机料法环) as the factory declares it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(min_length=1)
+    kind: str = Field(description=f"one of {sorted(ELEMENT_KINDS)}")
+    link: str = Field(description=f"declared network link, one of {sorted(LINKS)}")
+    key_equipment: bool = False
+    numerically_controlled: bool = False
+    points: tuple[DeclaredPoint, ...] = ()
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        if v not in ELEMENT_KINDS:
+            raise ValueError(f"unknown element kind {v!r}; use one of {sorted(ELEMENT_KINDS)}")
+        return v
+
+    @field_validator("link")
+    @classmethod
+    def _known_link(cls, v: str) -> str:
+        if v not in LINKS:
+            raise ValueError(f"unknown link {v!r}; use one of {sorted(LINKS)}")
+        return v
+
+
+class DeclaredLoop(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(min_length=1)
+    element: str = Field(description="the controller (DCS/PLC) element that runs the loop")
+
+
+class DeclaredLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: str = Field(min_length=1)
+
+
+class Inventory(BaseModel):
+    """Everything a site declares: elements with their points, production lines, loops."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    site: str = Field(min_length=1)
+    timezone: str = "Asia/Shanghai"
+    elements: tuple[DeclaredElement, ...] = ()
+    lines: tuple[DeclaredLine, ...] = ()
+    loops: tuple[DeclaredLoop, ...] = ()
+    identifier_nodes: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> Inventory:
+        for name, ids in (
+            ("element", [e.id for e in self.elements]),
+            ("line", [x.id for x in self.lines]),
+            ("loop", [x.id for x in self.loops]),
+        ):
+            seen: set[str] = set()
+            for i in ids:
+                if i in seen:
+                    raise ValueError(f"{name} id {i!r} is declared twice")
+                seen.add(i)
+        return self
+
+    def element(self, element_id: str) -> DeclaredElement:
+        for e in self.elements:
+            if e.id == element_id:
+                return e
+        raise KeyError(element_id)
