@@ -103,7 +103,7 @@ class SeriesBlock:
                 texts = [None if v is None else f"{ek}={v!r}" for v in col]
             else:
                 texts = [None if v is None else f"{ek}={format_field_value(v)}" for v in col]
-            formatted.append(texts)  # type: ignore[arg-type]
+            formatted.append(texts)
         times = self.times
         if len(formatted) == 1:
             only = formatted[0]

@@ -114,7 +114,8 @@ async def test_bad_point_answers_device_failure_and_others_still_read(
 ) -> None:
     await server.update(BAD)
     rr = await read(client, server.map.location("mb-types", "faulty"))
-    assert rr.isError() and rr.exception_code == 4  # type: ignore[union-attr]
+    assert rr.isError()
+    assert rr.exception_code == 4
     ok = await read(client, server.map.location("mb-types", "int32_abcd"))
     assert not hasattr(ok, "isError")
     await server.update(UNCERTAIN)  # Modbus has no "uncertain": the value is served
@@ -127,7 +128,8 @@ async def test_offline_element_answers_gateway_no_response(
 ) -> None:
     await server.update(OFFLINE)
     rr = await read(client, server.map.location("mb-types", "int16_abcd"))
-    assert rr.isError() and rr.exception_code == 11  # type: ignore[union-attr]
+    assert rr.isError()
+    assert rr.exception_code == 11
     await server.update(NORMAL)
     assert not hasattr(await read(client, server.map.location("mb-types", "int16_abcd")), "isError")
 
@@ -165,7 +167,8 @@ async def test_delay_exception_injection_and_gateway_link_block() -> None:
         try:
             results = [await c.read_holding_registers(0, count=1, device_id=1) for _ in range(8)]
             busy = [r for r in results if r.isError()]
-            assert len(busy) == 2 and all(r.exception_code == 6 for r in busy)
+            assert len(busy) == 2
+            assert all(r.exception_code == 6 for r in busy)
             assert srv.injected_exceptions == 2
             gw = await c.read_holding_registers(0, count=8, device_id=200)
             regs = gw.registers
@@ -191,6 +194,8 @@ async def test_restart_on_the_same_port(types_scenario: Scenario) -> None:
         await srv2.update(NORMAL)
         async with AsyncModbusTcpClient("127.0.0.1", port=port) as c:
             loc = srv2.map.location("mb-types", "uint32_cdab")
-            assert await read(c, loc) == FactoryModel(types_scenario).value("mb-types", "uint32_cdab", NORMAL)
+            assert await read(c, loc) == FactoryModel(types_scenario).value(
+                "mb-types", "uint32_cdab", NORMAL
+            )
     finally:
         await srv2.stop()

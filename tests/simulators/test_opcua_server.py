@@ -23,7 +23,8 @@ CLIENT_URI = "urn:pilotproof:test-client"
 def resolve(node_id: str, namespaces: list[str]) -> ua.NodeId:
     """`nsu=<uri>;s=<id>` → a NodeId with the server's current namespace index."""
     x = ua.NodeId.from_string(node_id)
-    assert isinstance(x, ua.ExpandedNodeId) and x.NamespaceUri
+    assert isinstance(x, ua.ExpandedNodeId)
+    assert x.NamespaceUri
     return ua.NodeId(x.Identifier, namespaces.index(x.NamespaceUri), x.NodeIdType)
 
 
@@ -85,7 +86,9 @@ async def test_status_codes_for_faults_and_offline(server: OpcUaSimServer, clien
     assert dv.Value.Value == 5.0
     await server.update(OFFLINE)
     for point in ("faulty", "v_int32", "v_string"):
-        assert (await read(client, server, point)).StatusCode.value == ua.StatusCodes.BadNotConnected
+        assert (
+            await read(client, server, point)
+        ).StatusCode.value == ua.StatusCodes.BadNotConnected
     await server.update(NORMAL)
     assert (await read(client, server, "faulty")).StatusCode.is_good()
 
@@ -102,7 +105,9 @@ async def test_subscription_sees_bad_status(server: OpcUaSimServer, client: Clie
     await server.update(NORMAL)
     ns = await client.get_namespace_array()
     sub = await client.create_subscription(20, Handler())
-    await sub.subscribe_data_change([client.get_node(resolve(server.node_id("ua-types", "faulty"), ns))])
+    await sub.subscribe_data_change(
+        [client.get_node(resolve(server.node_id("ua-types", "faulty"), ns))]
+    )
     await server.update(BAD)
     for _ in range(100):
         if ua.StatusCodes.BadSensorFailure in seen:

@@ -1,0 +1,273 @@
+"""`pilotproof simulate …` — play, explain and backfill the example factories (模拟工厂)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from simulators import (
+    LABELS,
+    Period,
+    Scenario,
+    ScenarioError,
+    SimClock,
+    SimulatedFactory,
+    backfill,
+    compute_truth,
+    example_scenarios,
+    load_scenario,
+)
+from telemetry import InfluxStore, StoreError, open_store
+
+console = Console()
+app = typer.Typer(
+    help=(
+        "Simulated factories with known true KPIs — 模拟工厂. SCENARIO is a YAML file or the "
+        "name of a bundled example (see `simulate list`)."
+    ),
+    no_args_is_help=True,
+)
+
+ScenarioArg = Annotated[str, typer.Argument(help="scenario file, or an example name")]
+
+
+def _load(name: str) -> Scenario:
+    try:
+        return load_scenario(name)
+    except ScenarioError as e:
+        console.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _parse_time(value: str | None, tz: str) -> datetime | None:
+    if value is None:
+        return None
+    from zoneinfo import ZoneInfo
+
+    try:
+        d = datetime.fromisoformat(value)
+    except ValueError:
+        console.print(
+            f"[red]{value!r} is not a time; use ISO 8601, e.g. 2026-10-01T00:00:00+08:00[/red]"
+        )
+        raise typer.Exit(2) from None
+    return d if d.tzinfo else d.replace(tzinfo=ZoneInfo(tz))
+
+
+@app.command("list")
+def list_examples() -> None:
+    """The bundled example scenarios — 示例场景."""
+    table = Table("scenario", "标题", "title", "profile", "elements")
+    for name in example_scenarios():
+        s = load_scenario(name)
+        table.add_row(
+            name, s.title_zh, s.title_en, s.profile or "", str(len(s.expanded_elements()))
+        )
+    console.print(table)
+
+
+@app.command("truth")
+def truth(
+    scenario: ScenarioArg,
+    start: Annotated[
+        str | None, typer.Option("--from", help="window start (default: evaluation)")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="window end (default: evaluation)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """The true value of every KPI the scenario covers, from the scenario alone — 真值."""
+    s = _load(scenario)
+    a, b = _parse_time(start, s.timezone), _parse_time(end, s.timezone)
+    window = Period.model_validate({"from": a or s.evaluation.start, "to": b or s.evaluation.end})
+    t = compute_truth(s, window)
+    if as_json:
+        out = {
+            "scenario": t.scenario,
+            "window": {"from": window.start.isoformat(), "to": window.end.isoformat()},
+            "values": {
+                k: {
+                    "value": None if v.value is None else str(v.value),
+                    "decimal": v.decimal,
+                    "numerator": v.numerator,
+                    "denominator": v.denominator,
+                    "source": v.source,
+                    "note": v.note,
+                    "breakdown": v.breakdown,
+                }
+                for k, v in t.values.items()
+            },
+        }
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    table = Table(
+        "指标 / KPI",
+        "value",
+        "num / den",
+        "note",
+        title=f"{s.name}: {window.start:%Y-%m-%d %H:%M} → {window.end:%Y-%m-%d %H:%M} "
+        f"({s.timezone})",
+    )
+    for k, v in t.values.items():
+        zh, en = LABELS.get(k, (k, k))
+        frac = (
+            f"{v.numerator:,} / {v.denominator:,}"
+            if v.denominator is not None and v.numerator is not None
+            else ("" if v.numerator is None else f"{v.numerator:,}")
+        )
+        note = ("declared 申报; " if v.source == "declared" else "") + v.note
+        table.add_row(f"{zh}\n{en}\n[dim]{k}[/dim]", _show(v.value), frac, note)
+    console.print(table)
+
+
+def _show(value: object) -> str:
+    from fractions import Fraction
+
+    if value is None:
+        return "n/a"
+    assert isinstance(value, Fraction)
+    if value.denominator == 1:
+        return f"{value.numerator:,}"
+    return f"{float(value):.4%}" if abs(value) <= 1 else f"{float(value):,.4f}"
+
+
+@app.command("backfill")
+def backfill_cmd(
+    scenario: ScenarioArg,
+    store: Annotated[
+        str, typer.Option("--store", help="sqlite:PATH or http://host:8086/?db=NAME")
+    ] = "sqlite:pilotproof.db",
+    days: Annotated[
+        int | None,
+        typer.Option(
+            help="the N days ending at the evaluation end "
+            "(default: baseline start → evaluation end)"
+        ),
+    ] = None,
+    telemetry: Annotated[
+        bool,
+        typer.Option(help="also write raw `telemetry` samples (large: every point at its rate)"),
+    ] = False,
+) -> None:
+    """Write the scenario's history straight into a store, as the agent would — 回填历史数据."""
+    s = _load(scenario)
+    history = s.history()
+    end = history.end_ns
+    start = end - days * 86400 * 10**9 if days else history.start_ns
+    if days is not None and days < 1:
+        console.print("[red]--days must be at least 1[/red]")
+        raise typer.Exit(2)
+
+    async def go() -> None:
+        try:
+            st = open_store(store)
+        except (ValueError, StoreError) as e:
+            console.print(f"[red]{e}[/red]")
+            raise typer.Exit(2) from None
+        try:
+            if isinstance(st, InfluxStore):
+                await st.create_database()
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("days"),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
+                task = bar.add_task(f"backfill {s.name} → {st.describe()}", total=None)
+                report = await backfill(
+                    s,
+                    st,
+                    start,
+                    end,
+                    telemetry=telemetry,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        except StoreError as e:
+            console.print(f"[red]{e}[/red]")
+            raise typer.Exit(1) from None
+        finally:
+            await st.close()
+        table = Table("measurement", "rows", title="backfill — 回填")
+        for m, n in sorted(report.rows.items()):
+            table.add_row(m, f"{n:,}")
+        table.add_row("[bold]total", f"[bold]{report.total_rows:,}")
+        console.print(table)
+        console.print(
+            f"{report.seconds:.1f} s, {report.rows_per_second:,.0f} rows/s; "
+            f"rejected: {report.rejected}"
+        )
+        if report.rejected:
+            raise typer.Exit(1)
+
+    asyncio.run(go())
+
+
+@app.command("serve")
+def serve(
+    scenario: ScenarioArg,
+    mqtt: Annotated[
+        str | None, typer.Option(help="MQTT broker to publish to, e.g. mqtt://127.0.0.1:1883")
+    ] = None,
+    host: Annotated[
+        str, typer.Option(help="address the OPC UA and Modbus servers bind")
+    ] = "127.0.0.1",
+    opcua_port: Annotated[int, typer.Option(help="0 picks a free port")] = 4840,
+    modbus_port: Annotated[int, typer.Option(help="0 picks a free port")] = 5020,
+    cert_dir: Annotated[
+        Path, typer.Option(help="where the OPC UA server certificate is generated and kept")
+    ] = Path("pki/simulator"),
+    start: Annotated[
+        str | None,
+        typer.Option("--from", help="scenario time to start at (default: now); replays outages"),
+    ] = None,
+    speed: Annotated[float, typer.Option(help="scenario seconds per wall second")] = 1.0,
+    duration: Annotated[
+        float | None, typer.Option(help="stop after this many wall seconds")
+    ] = None,
+) -> None:
+    """Serve the scenario live over OPC UA, Modbus TCP and MQTT — 实时模拟设备."""
+    s = _load(scenario)
+    t0 = _parse_time(start, s.timezone)
+    clock = SimClock(start_ns=int(t0.timestamp()) * 10**9 if t0 else None, speed=speed)
+
+    async def go() -> None:
+        try:
+            factory = SimulatedFactory(
+                s,
+                mqtt_url=mqtt,
+                host=host,
+                opcua_port=opcua_port,
+                modbus_port=modbus_port,
+                cert_dir=cert_dir,
+                clock=clock,
+            )
+        except ValueError as e:
+            console.print(f"[red]{e}[/red]")
+            raise typer.Exit(2) from None
+        async with factory:
+            table = Table("protocol", "endpoint", title=f"serving {s.name} — 模拟中 (Ctrl-C stops)")
+            for proto, url in factory.endpoints().items():
+                table.add_row(proto, url)
+            console.print(table)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(factory.run(), duration) if duration else await factory.run()
+
+    try:
+        asyncio.run(go())
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+__all__ = ["app"]
