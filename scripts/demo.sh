@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The demo command (README). Installs uv and the Python dependencies, then runs what exists
-# end to end on embedded defaults: today, the store self-check on SQLite. Arguments go to
-# `pilotproof store check` (e.g. --influxd, or --store http://host:8086/?db=pilotproof).
+# end to end on embedded defaults: today, the store self-check on SQLite, then a simulated
+# 5G factory — its true KPIs, and 30 days of its history backfilled into SQLite. Arguments
+# go to `pilotproof store check` (e.g. --influxd, or --store http://host:8086/?db=pilotproof).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bootstrap.sh
 ensure_uv
 uv sync --frozen --no-dev
 uv run --frozen --no-dev pilotproof store check "$@"
+demo_db="$(mktemp -d)/demo.db"
+uv run --frozen --no-dev pilotproof simulate truth fiveg-factory-pass
+uv run --frozen --no-dev pilotproof simulate backfill fiveg-factory-pass --store "sqlite:$demo_db" --days 30
+echo "history written to $demo_db"

@@ -161,7 +161,7 @@ class Backfill:
                     self._last_counter[key] = now
                     col.append(float(now - before))
             if times:
-                yield SeriesBlock("production", {"site": self.site, "line": line.id}, times, cols)  # type: ignore[arg-type]
+                yield SeriesBlock("production", {"site": self.site, "line": line.id}, times, cols)
 
     def control_loops(self, start: int, end: int) -> Iterator[SeriesBlock]:
         step = self.scenario.status_interval_s * NS

@@ -343,7 +343,7 @@ def _cast(x: object, vtype: str) -> Value:
         return bool(x)
     if vtype in ("float32", "float64"):
         f = float(x)  # type: ignore[arg-type]
-        return struct.unpack(">f", struct.pack(">f", f))[0] if vtype == "float32" else f  # type: ignore[no-any-return]
+        return struct.unpack(">f", struct.pack(">f", f))[0] if vtype == "float32" else f
     lo, hi = RANGES[vtype]
     return max(lo, min(hi, round(float(x))))  # type: ignore[arg-type]
 

@@ -226,11 +226,12 @@ class ModbusSimServer:
             [self._device(u) for u in all_units], address=(self.host, self.port)
         )
         await self._server.serve_forever(background=True)
-        self.port = self._server.transport.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        listener: Any = self._server.transport
+        self.port = int(listener.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         if self._server is not None:
-            await self._server.shutdown()
+            await self._server.shutdown()  # type: ignore[no-untyped-call]
             self._server = None
 
     async def update(self, t_ns: int) -> None:

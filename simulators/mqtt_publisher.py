@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.behaviour import FactoryModel
 from simulators.intervals import NS
@@ -62,7 +63,7 @@ class MqttSimPublisher:
         self.model = FactoryModel(scenario)
         self.host, self.port = broker_address(broker_url)
         self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=client_id or f"pilotproof-sim-{scenario.name}",
         )
         self.stats = MqttStats()

@@ -9,7 +9,7 @@ parameters are the documented defaults and can be overridden.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -102,7 +102,7 @@ def _ratio(kpi: str, num: int, den: int, note: str = "", **kw: object) -> TruthV
         numerator=num,
         denominator=den,
         note=note or ("" if den else "no denominator: insufficient data"),
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
@@ -230,7 +230,7 @@ def _online_elements(
     return online, observed
 
 
-def _complete_days(model: FactoryModel, a: int, b: int) -> list[tuple[int, int, object]]:
+def _complete_days(model: FactoryModel, a: int, b: int) -> list[tuple[int, int, date]]:
     tz = model.tz
     day = datetime.fromtimestamp(a / NS, tz).date()
     out = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +53,25 @@ def test_unreachable_influx_names_the_server() -> None:
     r = run("store", "check", "--store", "http://127.0.0.1:9/?db=x", "--give-up-after", "1")
     assert r.returncode == 2
     assert "InfluxDB at http://127.0.0.1:9" in r.stdout
+
+
+def test_simulate_truth_json_and_backfill(tmp_path: Path) -> None:
+    import json
+
+    out = run("simulate", "truth", "identifier-node", "--json")
+    assert out.returncode == 0, out.stderr
+    values = json.loads(out.stdout)["values"]
+    assert values["daily_avg_identifier_resolutions"]["value"] == "116000"
+    db = tmp_path / "bf.db"
+    out = run("simulate", "backfill", "identifier-node", "--store", f"sqlite:{db}", "--days", "2")
+    assert out.returncode == 0, out.stderr
+    assert "identifier" in out.stdout
+    assert db.exists()
+
+
+def test_simulate_reports_a_bad_scenario(tmp_path: Path) -> None:
+    f = tmp_path / "bad.yaml"
+    f.write_text("name: x\nsite: s\nevaluation: {from: 2026-10-01, to: 2026-10-02}\nelements: 3\n")
+    out = run("simulate", "truth", str(f))
+    assert out.returncode == 2
+    assert f"{f}:4" in out.stdout + out.stderr
