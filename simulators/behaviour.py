@@ -12,7 +12,6 @@ import itertools
 import math
 import struct
 import zlib
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from fractions import Fraction
 from functools import cached_property, lru_cache
@@ -30,12 +29,10 @@ from simulators.intervals import (
 )
 from simulators.registers import RANGES
 from simulators.scenario import (
-    ElementSpec,
     IdentifierSpec,
     LineSpec,
     LoopSpec,
     PointSpec,
-    Rates,
     Scenario,
 )
 
@@ -65,12 +62,6 @@ def split_largest_remainder(total: int, weights: list[int]) -> list[int]:
     for i in order[:left]:
         parts[i] += 1
     return parts
-
-
-@dataclass(frozen=True)
-class PointRef:
-    element: ElementSpec
-    point: PointSpec
 
 
 class FactoryModel:
@@ -214,13 +205,10 @@ class FactoryModel:
 
     # --- production lines ------------------------------------------------------------
 
-    def _rates(self, line: LineSpec) -> tuple[Rates, Rates]:
-        return line.baseline, line.evaluation
-
     def line_counter(self, line: LineSpec, field: str, t: int) -> int:
         """Cumulative counter since the start of history: baseline rates apply before the
         evaluation period starts, evaluation rates from then on."""
-        base, ev = self._rates(line)
+        base, ev = line.baseline, line.evaluation
         o, s = self.origin_ns, self.switch_ns
         total = 0
         for rates, a, b in ((base, o, min(t, s)), (ev, s, t)):
@@ -267,7 +255,7 @@ class FactoryModel:
     # --- identifier node -------------------------------------------------------------
 
     @cached_property
-    def _enterprise_weights(self) -> list[int]:
+    def enterprise_weights(self) -> list[int]:
         spec = self.scenario.identifier
         assert spec is not None
         # a long tail: the first enterprise sends the most queries, the last the fewest
@@ -328,8 +316,8 @@ def _identifier_day(model: FactoryModel, day: date) -> dict[str, tuple[list[int]
     if day in spec.no_data_days:
         return {}
     weights = [spec.daily_profile[(i * spec.interval_s) // 3600] for i in range(n)]
-    res_split = split_largest_remainder(spec.resolutions_per_day, model._enterprise_weights)
-    reg_split = split_largest_remainder(spec.registrations_per_day, model._enterprise_weights)
+    res_split = split_largest_remainder(spec.resolutions_per_day, model.enterprise_weights)
+    reg_split = split_largest_remainder(spec.registrations_per_day, model.enterprise_weights)
     return {
         ent: (split_largest_remainder(r, weights), split_largest_remainder(g, weights))
         for ent, r, g in zip(ents, res_split, reg_split, strict=True)
@@ -346,7 +334,3 @@ def _cast(x: object, vtype: str) -> Value:
         return struct.unpack(">f", struct.pack(">f", f))[0] if vtype == "float32" else f
     lo, hi = RANGES[vtype]
     return max(lo, min(hi, round(float(x))))  # type: ignore[arg-type]
-
-
-def first_at_or_after(t: int, step: int) -> int:
-    return -(-t // step) * step

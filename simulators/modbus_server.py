@@ -27,7 +27,6 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from simulators import registers
 from simulators.behaviour import FactoryModel
-from simulators.intervals import NS
 from simulators.scenario import REGISTER_WIDTH, Scenario
 
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # its own logs dump every exception PDU
@@ -259,9 +258,3 @@ class ModbusSimServer:
             for i in range(0, len(regs), 100):
                 await self._server.async_setValues(self.map.gateway_unit, 3, i, regs[i : i + 100])
         self._offline, self._bad = offline, bad
-
-
-def now_ns() -> int:
-    import time
-
-    return time.time_ns() // NS * NS

@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from telemetry import DeclaredElement, DeclaredLine, DeclaredLoop, DeclaredPoint, Inventory
-from telemetry.schema import ELEMENT_KINDS, LINKS, POINT_CATEGORIES
+from telemetry.inventory import ElementKind, LinkName, PointCategory
 
 ValueType = Literal[
     "bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"
@@ -151,7 +151,7 @@ class PointSpec(_Model):
     type: ValueType = "float64"
     unit: str = ""
     period_s: float = Field(default=1.0, gt=0)
-    category: str = "equipment"
+    category: PointCategory = "equipment"
     collection: Literal["auto", "manual"] = "auto"
     signal: Signal = Signal()
     faults: tuple[Fault, ...] = ()
@@ -160,24 +160,10 @@ class PointSpec(_Model):
         default=None, description="set by the simulator for generated counter and mode points"
     )
 
-    @field_validator("category")
-    @classmethod
-    def _category(cls, v: str) -> str:
-        if v not in POINT_CATEGORIES:
-            raise ValueError(f"unknown point category {v!r}; use one of {sorted(POINT_CATEGORIES)}")
-        return v
-
 
 class LinkChange(_Model):
     at: datetime
-    link: str
-
-    @field_validator("link")
-    @classmethod
-    def _link(cls, v: str) -> str:
-        if v not in LINKS:
-            raise ValueError(f"unknown link {v!r}; use one of {sorted(LINKS)}")
-        return v
+    link: LinkName
 
 
 class Schedule(_Model):
@@ -190,8 +176,8 @@ class ElementSpec(_Model):
 
     id: str = Field(min_length=1)
     count: int = Field(default=1, ge=1, le=100_000)
-    kind: str
-    link: str
+    kind: ElementKind
+    link: LinkName
     protocol: Protocol = "opcua"
     key_equipment: bool = False
     numerically_controlled: bool = False
@@ -202,20 +188,6 @@ class ElementSpec(_Model):
     points: tuple[PointSpec, ...] = ()
     schedule: Schedule = Schedule()
     link_changes: tuple[LinkChange, ...] = ()
-
-    @field_validator("kind")
-    @classmethod
-    def _kind(cls, v: str) -> str:
-        if v not in ELEMENT_KINDS:
-            raise ValueError(f"unknown element kind {v!r}; use one of {sorted(ELEMENT_KINDS)}")
-        return v
-
-    @field_validator("link")
-    @classmethod
-    def _link(cls, v: str) -> str:
-        if v not in LINKS:
-            raise ValueError(f"unknown link {v!r}; use one of {sorted(LINKS)}")
-        return v
 
     @model_validator(mode="after")
     def _template(self) -> ElementSpec:

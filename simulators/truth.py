@@ -14,7 +14,7 @@ from fractions import Fraction
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulators.behaviour import FactoryModel
+from simulators.behaviour import FactoryModel, split_largest_remainder
 from simulators.intervals import NS, grid_count, grid_count_in, local_midnight_ns, merge
 from simulators.scenario import Period, Scenario
 from telemetry.schema import DEVICE_KINDS, LINK_5G, WIRELESS_LINKS
@@ -283,12 +283,9 @@ def _identifier_truth(
 
 
 def _enterprise_shares(model: FactoryModel) -> Iterable[int]:
-    from simulators.behaviour import split_largest_remainder
-
     spec = model.scenario.identifier
     assert spec is not None
-    weights = [spec.enterprises - i for i in range(spec.enterprises)]
-    return split_largest_remainder(spec.resolutions_per_day, weights)
+    return split_largest_remainder(spec.resolutions_per_day, model.enterprise_weights)
 
 
 def _improvement_truth(

@@ -6,13 +6,37 @@ a simulator scenario both produce an `Inventory`; the KPI engine reads one.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from telemetry.schema import ELEMENT_KINDS, LINKS, POINT_CATEGORIES
 
 Collection = Literal["auto", "manual"]
+
+
+def check_category(v: str) -> str:
+    """A point category of the contract, or a ValueError listing the allowed ones."""
+    if v not in POINT_CATEGORIES:
+        raise ValueError(f"unknown point category {v!r}; use one of {sorted(POINT_CATEGORIES)}")
+    return v
+
+
+def check_kind(v: str) -> str:
+    if v not in ELEMENT_KINDS:
+        raise ValueError(f"unknown element kind {v!r}; use one of {sorted(ELEMENT_KINDS)}")
+    return v
+
+
+def check_link(v: str) -> str:
+    if v not in LINKS:
+        raise ValueError(f"unknown link {v!r}; use one of {sorted(LINKS)}")
+    return v
+
+
+ElementKind = Annotated[str, AfterValidator(check_kind)]
+LinkName = Annotated[str, AfterValidator(check_link)]
+PointCategory = Annotated[str, AfterValidator(check_category)]
 
 
 class DeclaredPoint(BaseModel):
@@ -20,19 +44,14 @@ class DeclaredPoint(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str = Field(min_length=1)
-    category: str = Field(default="equipment", description=f"one of {sorted(POINT_CATEGORIES)}")
+    category: PointCategory = Field(
+        default="equipment", description=f"one of {sorted(POINT_CATEGORIES)}"
+    )
     period_s: float = Field(gt=0, description="expected sampling period, seconds")
     collection: Collection = Field(
         default="auto", description="auto: read by a driver; manual: typed in by a person"
     )
     unit: str = ""
-
-    @field_validator("category")
-    @classmethod
-    def _known_category(cls, v: str) -> str:
-        if v not in POINT_CATEGORIES:
-            raise ValueError(f"unknown point category {v!r}; use one of {sorted(POINT_CATEGORIES)}")
-        return v
 
 
 class DeclaredElement(BaseModel):
@@ -40,25 +59,11 @@ class DeclaredElement(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str = Field(min_length=1)
-    kind: str = Field(description=f"one of {sorted(ELEMENT_KINDS)}")
-    link: str = Field(description=f"declared network link, one of {sorted(LINKS)}")
+    kind: ElementKind = Field(description=f"one of {sorted(ELEMENT_KINDS)}")
+    link: LinkName = Field(description=f"declared network link, one of {sorted(LINKS)}")
     key_equipment: bool = False
     numerically_controlled: bool = False
     points: tuple[DeclaredPoint, ...] = ()
-
-    @field_validator("kind")
-    @classmethod
-    def _known_kind(cls, v: str) -> str:
-        if v not in ELEMENT_KINDS:
-            raise ValueError(f"unknown element kind {v!r}; use one of {sorted(ELEMENT_KINDS)}")
-        return v
-
-    @field_validator("link")
-    @classmethod
-    def _known_link(cls, v: str) -> str:
-        if v not in LINKS:
-            raise ValueError(f"unknown link {v!r}; use one of {sorted(LINKS)}")
-        return v
 
 
 class DeclaredLoop(BaseModel):

@@ -31,6 +31,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def terminate(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM the server's process group, SIGKILL it if it has not gone in 10 s."""
+    if proc is not None and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 class LocalInfluxd:
     """`with LocalInfluxd() as srv: srv.url` — a private influxd for the duration."""
 
@@ -115,13 +126,7 @@ bind-address = "127.0.0.1:{free_port()}"
         self._kill()
 
     def _kill(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            os.killpg(self._proc.pid, signal.SIGTERM)
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-                self._proc.wait()
+        terminate(self._proc)
         self._proc = None
 
     def stop(self) -> None:
@@ -195,13 +200,7 @@ class LocalMosquitto:
         raise RuntimeError(f"mosquitto did not start on port {self.port}: {detail}")
 
     def halt(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            os.killpg(self._proc.pid, signal.SIGTERM)
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-                self._proc.wait()
+        terminate(self._proc)
         self._proc = None
 
     def stop(self) -> None:

@@ -183,11 +183,15 @@ class SqliteStore:
                 result.written += sum(present)
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
-            self._series.clear()
-            self._load_fields()
+            self._rollback()
             raise
         return result
+
+    def _rollback(self) -> None:
+        self._db.execute("ROLLBACK")
+        # the caches may name rows the rollback removed
+        self._series.clear()
+        self._load_fields()
 
     def _series_id(self, p: Point) -> int:
         key = (p.measurement, tuple(p.tags.items()))
@@ -270,10 +274,7 @@ class SqliteStore:
             self._db.executemany(INSERT_SAMPLE, rows)
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
-            # the caches may name rows the rollback removed
-            self._series.clear()
-            self._load_fields()
+            self._rollback()
             raise
         return result
 
