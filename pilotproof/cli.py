@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pilotproof import __version__
+from pilotproof.kpi_cli import app as kpi_app
 from pilotproof.simulate_cli import app as simulate_app
 from telemetry import (
     InfluxConfig,
@@ -39,6 +40,7 @@ app = typer.Typer(
 store_app = typer.Typer(help="Check a store (InfluxDB or SQLite) — 存储自检.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
 app.add_typer(simulate_app, name="simulate")
+app.add_typer(kpi_app, name="kpi")
 
 
 def _version(value: bool) -> None:

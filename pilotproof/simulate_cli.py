@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pilotproof.options import open_store_or_exit, parse_time
 from simulators import (
     LABELS,
     Period,
@@ -26,7 +26,7 @@ from simulators import (
     example_scenarios,
     load_scenario,
 )
-from telemetry import InfluxStore, StoreError, open_store
+from telemetry import StoreError
 
 console = Console()
 app = typer.Typer(
@@ -46,21 +46,6 @@ def _load(name: str) -> Scenario:
     except ScenarioError as e:
         console.print(f"[red]{e}[/red]")
         raise typer.Exit(2) from None
-
-
-def _parse_time(value: str | None, tz: str) -> datetime | None:
-    if value is None:
-        return None
-    from zoneinfo import ZoneInfo
-
-    try:
-        d = datetime.fromisoformat(value)
-    except ValueError:
-        console.print(
-            f"[red]{value!r} is not a time; use ISO 8601, e.g. 2026-10-01T00:00:00+08:00[/red]"
-        )
-        raise typer.Exit(2) from None
-    return d if d.tzinfo else d.replace(tzinfo=ZoneInfo(tz))
 
 
 @app.command("list")
@@ -88,7 +73,7 @@ def truth(
 ) -> None:
     """The true value of every KPI the scenario covers, from the scenario alone — 真值."""
     s = _load(scenario)
-    a, b = _parse_time(start, s.timezone), _parse_time(end, s.timezone)
+    a, b = parse_time(start, s.timezone), parse_time(end, s.timezone)
     window = Period.model_validate({"from": a or s.evaluation.start, "to": b or s.evaluation.end})
     t = compute_truth(s, window)
     if as_json:
@@ -169,14 +154,8 @@ def backfill_cmd(
         raise typer.Exit(2)
 
     async def go() -> None:
+        st = await open_store_or_exit(store, create=True)
         try:
-            st = open_store(store)
-        except (ValueError, StoreError) as e:
-            console.print(f"[red]{e}[/red]")
-            raise typer.Exit(2) from None
-        try:
-            if isinstance(st, InfluxStore):
-                await st.create_database()
             with Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -239,7 +218,7 @@ def serve(
 ) -> None:
     """Serve the scenario live over OPC UA, Modbus TCP and MQTT — 实时模拟设备."""
     s = _load(scenario)
-    t0 = _parse_time(start, s.timezone)
+    t0 = parse_time(start, s.timezone)
     clock = SimClock(start_ns=int(t0.timestamp()) * 10**9 if t0 else None, speed=speed)
 
     async def go() -> None:

@@ -419,6 +419,7 @@ class Scenario(_Model):
         return Inventory(
             site=self.site,
             timezone=self.timezone,
+            status_interval_s=self.status_interval_s,
             elements=tuple(
                 DeclaredElement(
                     id=e.id,

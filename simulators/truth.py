@@ -216,17 +216,19 @@ def _online_elements(
     for eid in model.elements:
         offline = model.offline_intervals(eid, a, b)
         seen: dict[str, int] = {}
-        last_link = model.elements[eid].link
-        for s, e, link in model.link_segments(eid, a, b):
+        latest: dict[str, int] = {}  # segments come in time order: a later index is later
+        for i, (s, e, link) in enumerate(model.link_segments(eid, a, b)):
             k = grid_count(s, e, step) - grid_count_in(offline, s, e, step)
             if k:
                 seen[link] = seen.get(link, 0) + k
-                last_link = link
+                latest[link] = i
         k_total = sum(seen.values())
         if n and Fraction(k_total, n) >= params.min_online_fraction:
             online.add(eid)
-        # the link of most online intervals; a tie goes to the latest one seen
-        observed[eid] = max(seen, key=lambda x: (seen[x], x == last_link)) if seen else last_link
+        # the link of most online intervals; a tie goes to the tied link seen online last
+        observed[eid] = (
+            max(seen, key=lambda x: (seen[x], latest[x])) if seen else model.elements[eid].link
+        )
     return online, observed
 
 

@@ -42,6 +42,7 @@ from telemetry.store import (
     StoreQueryError,
     StoreUnavailableError,
     WriteResult,
+    aggregate_statement,
     config_from_url,
     open_store,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "StoreQueryError",
     "StoreUnavailableError",
     "WriteResult",
+    "aggregate_statement",
     "config_from_url",
     "decode_line",
     "decode_lines",

@@ -82,7 +82,10 @@ class Inventory(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     site: str = Field(min_length=1)
-    timezone: str = "Asia/Shanghai"
+    timezone: str = Field(default="Asia/Shanghai", description="zone of 'daily' KPIs")
+    status_interval_s: int = Field(
+        default=60, ge=1, description="how often the agent writes each element's status"
+    )
     elements: tuple[DeclaredElement, ...] = ()
     lines: tuple[DeclaredLine, ...] = ()
     loops: tuple[DeclaredLoop, ...] = ()

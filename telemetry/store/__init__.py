@@ -16,6 +16,7 @@ from telemetry.store.base import (
     WriteResult,
 )
 from telemetry.store.influx import InfluxConfig, InfluxStore, RetryPolicy
+from telemetry.store.influxql import aggregate_statement
 from telemetry.store.open import TOKEN_ENV, config_from_url, open_store
 from telemetry.store.sqlite import SqliteConfig, SqliteStore
 
@@ -39,6 +40,7 @@ __all__ = [
     "StoreQueryError",
     "StoreUnavailableError",
     "WriteResult",
+    "aggregate_statement",
     "config_from_url",
     "open_store",
 ]

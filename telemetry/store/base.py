@@ -12,7 +12,8 @@ against both (tests/telemetry/test_store_contract.py):
   group have samples at that very time, which one wins is unspecified — group by the
   tags that identify a series (e.g. `element`) when that matters.
 * Aggregates run in the database and return a DataFrame with the `group_by` tag columns
-  (a missing tag reads as `""`), a `time` column (bucket start, UTC ns) when bucketed,
+  (a missing tag reads as `""`), a `time` column (bucket start, UTC ns) when bucketed
+  (or the selected sample's time with `keep_time`),
   and `value`; rows sorted by group then time; empty buckets are omitted.
 """
 
@@ -109,6 +110,8 @@ class Aggregate(BaseModel):
 
     `where` filters tags (a value, or a list of accepted values); `field_equals` keeps
     only samples whose aggregated field equals the value (e.g. `online = true`).
+    `keep_time` (only for unbucketed `last`/`first`) adds a `time` column holding the time
+    of the sample selected, e.g. when an element was last seen on each link.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -122,9 +125,20 @@ class Aggregate(BaseModel):
     where: dict[str, str | tuple[str, ...]] = Field(default_factory=dict)
     field_equals: FieldValue | None = None
     buckets: Buckets | None = Field(default=None, discriminator="kind")
+    keep_time: bool = False
+
+    @property
+    def has_time(self) -> bool:
+        """Whether the result carries a `time` column (bucket start or selected sample)."""
+        return self.buckets is not None or self.keep_time
 
     @model_validator(mode="after")
     def _check(self) -> Self:
+        if self.keep_time and (self.fn not in ("last", "first") or self.buckets is not None):
+            raise ValueError(
+                f"keep_time needs an unbucketed last() or first(), not {self.fn}() "
+                f"{'with' if self.buckets else 'without'} buckets"
+            )
         if self.end_ns <= self.start_ns:
             raise ValueError(
                 f"window end {self.end_ns} must be after start {self.start_ns} (ns, half-open)"
@@ -197,20 +211,20 @@ def check_limit(limit: int | None) -> None:
 
 def result_frame(
     group_by: Sequence[str],
-    bucketed: bool,
+    timed: bool,
     rows: list[tuple[object, ...]],
     fn: AggregateFn,
     field_type: FieldType | None,
 ) -> pd.DataFrame:
     """Build the contract's DataFrame (column order, dtypes, sorting) from raw rows."""
-    columns = [*group_by, *(["time"] if bucketed else []), "value"]
+    columns = [*group_by, *(["time"] if timed else []), "value"]
     df = pd.DataFrame(rows, columns=columns)
     for g in group_by:
         df[g] = df[g].fillna("").astype(str)
-    if bucketed:
+    if timed:
         df["time"] = df["time"].astype("int64")
     df["value"] = df["value"].astype(value_dtype(fn, field_type))  # type: ignore[call-overload]
-    order = [*group_by, *(["time"] if bucketed else [])]
+    order = [*group_by, *(["time"] if timed else [])]
     if order and len(df):
         df = df.sort_values(order, kind="stable").reset_index(drop=True)
     return df

@@ -381,15 +381,16 @@ class InfluxStore:
         rows: list[tuple[object, ...]] = []
         if ftype is not None:
             stmt = influxql.aggregate_statement(query)
-            bucketed = query.buckets is not None
+            # selectors without time buckets report the selected sample's own time
+            timed = query.has_time
             for s in await self._query(stmt):
                 tags = s.get("tags") or {}
                 group = tuple(tags.get(g, "") for g in query.group_by)
                 for t, v in s.get("values", []):
                     if v is None:
                         continue
-                    rows.append((*group, t, v) if bucketed else (*group, v))
-        return result_frame(query.group_by, query.buckets is not None, rows, query.fn, ftype)
+                    rows.append((*group, t, v) if timed else (*group, v))
+        return result_frame(query.group_by, query.has_time, rows, query.fn, ftype)
 
     async def read(
         self,

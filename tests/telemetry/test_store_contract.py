@@ -405,3 +405,19 @@ async def test_sqlite_writers_on_one_file_share_field_types(tmp_path: Path) -> N
     assert rows(await a.aggregate(agg(measurement="m", field="g", fn="sum"))) == [(2.5,)]
     await a.close()
     await b.close()
+
+
+async def test_keep_time_reports_the_selected_samples_time(store: Store) -> None:
+    # an element seen on 5G, then Wi-Fi, then 5G again: when was it last seen on each?
+    pts = [status("e1", "5g", True, T0 + i * 60 * S) for i in range(3)]
+    pts += [status("e1", "wifi", True, T0 + i * 60 * S) for i in range(3, 5)]
+    pts += [status("e1", "5g", i != 6, T0 + i * 60 * S) for i in range(5, 7)]
+    await store.write(pts)
+    q = agg(fn="last", group_by=("link",), field_equals=True, keep_time=True)
+    df = await store.aggregate(q)
+    assert list(df.columns) == ["link", "time", "value"]
+    assert rows(df) == [("5g", T0 + 5 * 60 * S, True), ("wifi", T0 + 4 * 60 * S, True)]
+    first = await store.aggregate(q.model_copy(update={"fn": "first"}))
+    assert rows(first) == [("5g", T0, True), ("wifi", T0 + 3 * 60 * S, True)]
+    with pytest.raises(ValueError, match="keep_time needs an unbucketed"):
+        agg(fn="count", keep_time=True)

@@ -1,0 +1,71 @@
+"""Declared evidence: values an operator states, each with a reference to an attachment.
+
+Patents, staff, contracts, cost savings and most qualitative requirements cannot be
+measured from telemetry. The operator fills them in a YAML file; the evaluation shows
+them as "declared, not measured" and checks only that they meet the threshold.
+
+```yaml
+declarations:
+  operating_cost_reduction: {value: 0.22, attachment: "附件3 财务审计报告.pdf p.12"}
+  it_ot_convergence_plan: {value: true, attachment: "附件5 IT/OT融合方案.pdf"}
+  fiveg_data_exchange_business_links:
+    options: [研发设计, 生产控制]
+    attachment: "附件6 5G应用清单.xlsx"
+```
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kpi.catalog import exact
+
+
+class Declaration(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    value: Fraction | bool | None = Field(
+        default=None, description="a number (0.22 = 22 %) or true/false"
+    )
+    options: tuple[str, ...] = Field(
+        default=(), description="for 'at least k of' lists: the options implemented"
+    )
+    attachment: str = Field(min_length=1, description="the document that proves it")
+    note: str = ""
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _exact(cls, v: object) -> object:
+        return v if isinstance(v, (str, Fraction)) else exact(v)
+
+
+class Declarations(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    declarations: dict[str, Declaration] = Field(default_factory=dict)
+
+    def get(self, entry_id: str) -> Declaration | None:
+        return self.declarations.get(entry_id)
+
+
+class DeclarationsError(ValueError):
+    pass
+
+
+def load_declarations(path: Path) -> Declarations:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return Declarations.model_validate(raw)
+    except OSError as e:
+        raise DeclarationsError(f"{path}: cannot read the declarations file: {e}") from e
+    except yaml.YAMLError as e:
+        raise DeclarationsError(f"{path}: not valid YAML: {e}") from e
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise DeclarationsError(
+            f"{path}: {where} = {err.get('input')!r}: {err['msg']} "
+            "(each item needs value or options, and an attachment)"
+        ) from e

@@ -1,0 +1,444 @@
+"""The measuring methods named in `data/measures.yaml`: each turns store aggregates into a
+`Measured` value with its integer counts and breakdown. Semantics: docs/kpis.md."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kpi.observe import ElementObservation, grid_count, observe_elements
+from kpi.params import KpiParams
+from kpi.queries import QueryLog
+from kpi.results import NS, Breakdown, Measured, Window
+from telemetry import Aggregate, Inventory, LocalDays
+from telemetry.schema import DEVICE_KINDS, LINK_5G, WIRELESS_LINKS
+
+
+@dataclass
+class Context:
+    """One evaluation's inputs, and the element observations KPIs share."""
+
+    log: QueryLog
+    inventory: Inventory
+    params: KpiParams
+    window: Window
+    baseline: Window | None
+    _observed: dict[Window, dict[str, ElementObservation]] = field(default_factory=dict)
+
+    async def elements(self, window: Window | None = None) -> dict[str, ElementObservation]:
+        window = window or self.window
+        if window not in self._observed:
+            self._observed[window] = await observe_elements(
+                self.log, self.inventory, self.params, window
+            )
+        return self._observed[window]
+
+    async def sums(
+        self, measurement: str, fields: tuple[str, ...], group: str, window: Window
+    ) -> dict[str, dict[str, Fraction]]:
+        """sum(field) per group for each field, as exact Fractions (float sums of integer
+        counters are exact below 2**53)."""
+        out: dict[str, dict[str, Fraction]] = {}
+        for f in fields:
+            df = await self.log.aggregate(
+                Aggregate(
+                    measurement=measurement,
+                    field=f,
+                    fn="sum",
+                    start_ns=window.start_ns,
+                    end_ns=window.end_ns,
+                    group_by=(group,),
+                )
+            )
+            for key, value in df.itertuples(index=False):
+                out.setdefault(str(key), {})[f] = Fraction(value)
+        return out
+
+
+Method = Callable[[Context, dict[str, Any]], Awaitable[Measured]]
+METHODS: dict[str, Method] = {}
+
+
+def method(fn: Method) -> Method:
+    METHODS[fn.__name__] = fn
+    return fn
+
+
+def ratio(num: int, den: int, **kw: Any) -> Measured:
+    notes = list(kw.pop("notes", []))
+    if not den:
+        notes.append("nothing to divide by: insufficient data (no division by zero)")
+    return Measured(
+        value=Fraction(num, den) if den else None,
+        numerator=num,
+        denominator=den,
+        notes=notes,
+        **kw,
+    )
+
+
+def _undeclared_note(obs: dict[str, ElementObservation]) -> list[str]:
+    extra = sorted(o.element for o in obs.values() if not o.declared and o.online_intervals)
+    if not extra:
+        return []
+    shown = ", ".join(extra[:5]) + (" …" if len(extra) > 5 else "")
+    return [
+        f"{len(extra)} element(s) reported status but are not in the inventory and are not "
+        f"counted: {shown} — declare them in the site config"
+    ]
+
+
+def _element_row(o: ElementObservation, inventory: Inventory) -> dict[str, Any]:
+    declared_link = next((e.link for e in inventory.elements if e.id == o.element), None)
+    return {
+        "element": o.element,
+        "declared_link": declared_link,
+        "observed_link": o.observed_link,
+        "online_intervals": o.online_intervals,
+        "expected_intervals": o.expected_intervals,
+        "online": o.online,
+        "links": ", ".join(f"{k}:{v}" for k, v in sorted(o.links.items())),
+    }
+
+
+@method
+async def wireless_5g_share(ctx: Context, params: dict[str, Any]) -> Measured:
+    obs = await ctx.elements()
+    declared = {e.id for e in ctx.inventory.elements}
+    wireless = [
+        o
+        for o in obs.values()
+        if o.element in declared and o.online and o.observed_link in WIRELESS_LINKS
+    ]
+    on5g = [o for o in wireless if o.observed_link == LINK_5G]
+    notes = _undeclared_note(obs)
+    moved = [
+        o.element for o in wireless if o.observed_link != ctx.inventory.element(o.element).link
+    ]
+    if moved:
+        notes.append(
+            f"{len(moved)} element(s) were observed on another link than declared "
+            f"(counted by the observed link): {', '.join(moved[:5])}"
+        )
+    rows = [_element_row(o, ctx.inventory) for o in obs.values() if o.element in declared]
+    return ratio(
+        len(on5g), len(wireless), notes=notes, breakdown=Breakdown(by="element", rows=rows)
+    )
+
+
+@method
+async def connected_devices(ctx: Context, params: dict[str, Any]) -> Measured:
+    link = params.get("link", LINK_5G)
+    obs = await ctx.elements()
+    devices = [e for e in ctx.inventory.elements if e.kind in DEVICE_KINDS]
+    counted = [
+        e.id
+        for e in devices
+        if obs[e.id].online and (link == "any" or obs[e.id].observed_link == link)
+    ]
+    rows = [{**_element_row(obs[e.id], ctx.inventory), "kind": e.kind} for e in devices]
+    online_any = sum(1 for e in devices if obs[e.id].online)
+    notes = [
+        f"{online_any} of {len(devices)} declared devices online on any link",
+        *_undeclared_note(obs),
+    ]
+    return Measured(
+        value=Fraction(len(counted)),
+        numerator=len(counted),
+        notes=notes,
+        breakdown=Breakdown(by="element", rows=rows),
+    )
+
+
+@method
+async def key_equipment_nc(ctx: Context, params: dict[str, Any]) -> Measured:
+    obs = await ctx.elements()
+    key = [e for e in ctx.inventory.elements if e.key_equipment]
+    nc = [e for e in key if e.numerically_controlled and obs[e.id].online]
+    rows = [
+        {
+            "element": e.id,
+            "numerically_controlled": e.numerically_controlled,
+            "online": obs[e.id].online,
+            "online_intervals": obs[e.id].online_intervals,
+            "counted": e in nc,
+        }
+        for e in key
+    ]
+    return ratio(len(nc), len(key), breakdown=Breakdown(by="element", rows=rows))
+
+
+@method
+async def point_collection(ctx: Context, params: dict[str, Any]) -> Measured:
+    scope = set(params["scope"])
+    w = ctx.window
+    a, b = w.start_ns, w.end_ns
+    per_key: dict[str, dict[str, Fraction]] = {}
+    for f in ("good", "expected"):
+        df = await ctx.log.aggregate(
+            Aggregate(
+                measurement="point_health",
+                field=f,
+                fn="sum",
+                start_ns=a,
+                end_ns=b,
+                group_by=("element", "point"),
+            )
+        )
+        for element, point, value in df.itertuples(index=False):
+            per_key.setdefault(f"{element}\x00{point}", {})[f] = Fraction(value)
+    rows = []
+    complete = total = manual = 0
+    for e in ctx.inventory.elements:
+        for p in e.points:
+            if p.category not in scope:
+                continue
+            total += 1
+            # expected from the declared period, so a silent agent cannot shrink it
+            expected = grid_count(a, b, int(Fraction(p.period_s) * NS))
+            got = per_key.get(f"{e.id}\x00{p.id}", {})
+            good = int(got.get("good", 0))
+            ok = (
+                p.collection == "auto"
+                and bool(expected)
+                and (Fraction(good, expected) >= ctx.params.min_point_completeness)
+            )
+            manual += p.collection == "manual"
+            complete += ok
+            rows.append(
+                {
+                    "element": e.id,
+                    "point": p.id,
+                    "category": p.category,
+                    "collection": p.collection,
+                    "expected": expected,
+                    "reported_expected": int(got.get("expected", 0)),
+                    "good": good,
+                    "complete": ok,
+                }
+            )
+    notes = [f"{manual} manual point(s) count in the denominator only"] if manual else []
+    return ratio(complete, total, notes=notes, breakdown=Breakdown(by="point", rows=rows))
+
+
+@method
+async def points_reporting(ctx: Context, params: dict[str, Any]) -> Measured:
+    w = ctx.window
+    df = await ctx.log.aggregate(
+        Aggregate(
+            measurement="point_health",
+            field="good",
+            fn="sum",
+            start_ns=w.start_ns,
+            end_ns=w.end_ns,
+            group_by=("element", "point"),
+        )
+    )
+    n = sum(1 for *_k, good in df.itertuples(index=False) if good > 0)
+    return Measured(value=Fraction(n), numerator=n, notes=[f"{len(df)} point series reported"])
+
+
+@method
+async def auto_control(ctx: Context, params: dict[str, Any]) -> Measured:
+    w = ctx.window
+    n = grid_count(w.start_ns, w.end_ns, ctx.inventory.status_interval_s * NS)
+    got: dict[str, dict[bool, int]] = {}
+    for equals in (True, False):
+        df = await ctx.log.aggregate(
+            Aggregate(
+                measurement="control_loop",
+                field="auto",
+                fn="count",
+                start_ns=w.start_ns,
+                end_ns=w.end_ns,
+                group_by=("loop",),
+                field_equals=equals,
+            )
+        )
+        for loop, k in df.itertuples(index=False):
+            got.setdefault(str(loop), {})[equals] = int(k)
+    rows: list[dict[str, Any]] = []
+    notes: list[str] = []
+    auto_total = 0
+    for loop in ctx.inventory.loops:
+        counts = got.get(loop.id, {})
+        auto = counts.get(True, 0)
+        reported = auto + counts.get(False, 0)
+        auto_total += auto
+        rows.append(
+            {"loop": loop.id, "auto": auto, "manual": counts.get(False, 0), "missing": n - reported}
+        )
+        if not reported:
+            notes.append(f"loop {loop.id} has no data in the window: counted as manual")
+    missing = sum(int(r["missing"]) for r in rows)
+    if missing:
+        notes.append(f"{missing} loop-interval(s) without data count as manual")
+    return ratio(
+        auto_total,
+        n * len(ctx.inventory.loops),
+        notes=notes,
+        breakdown=Breakdown(by="loop", rows=rows),
+    )
+
+
+def _complete_days(window: Window, tz: str) -> list[tuple[int, int]]:
+    days = LocalDays(tz=tz).boundaries(window.start_ns, window.end_ns)
+    return [(lo, hi) for lo, hi in days if lo >= window.start_ns and hi <= window.end_ns]
+
+
+def _day_label(ns: int, tz: str) -> str:
+    return datetime.fromtimestamp(ns // NS, ZoneInfo(tz)).date().isoformat()
+
+
+@method
+async def daily_resolutions(ctx: Context, params: dict[str, Any]) -> Measured:
+    tz = ctx.inventory.timezone
+    days = _complete_days(ctx.window, tz)
+    last = params.get("last_days")
+    if last is not None:
+        days = days[-int(last) :]
+    if not days:
+        return ratio(0, 0, notes=["the window holds no complete local day"])
+    df = await ctx.log.aggregate(
+        Aggregate(
+            measurement="identifier",
+            field="resolutions",
+            fn="sum",
+            start_ns=days[0][0],
+            end_ns=days[-1][1],
+            buckets=LocalDays(tz=tz),
+            **_node_filter(ctx.inventory),
+        )
+    )
+    per_day = {int(t): Fraction(v) for t, v in df.itertuples(index=False)}
+    rows: list[dict[str, Any]] = []
+    for lo, _hi in days:
+        v = per_day.get(lo)
+        rows.append({"day": _day_label(lo, tz), "resolutions": int(v or 0), "no_data": v is None})
+    empty = [str(r["day"]) for r in rows if r["no_data"]]
+    notes = [f"days without data (counted as 0): {', '.join(empty)}"] if empty else []
+    if last is not None and len(days) < int(last):
+        notes.append(f"only {len(days)} complete day(s) in the window, fewer than {last}")
+    total = sum(int(r["resolutions"]) for r in rows)
+    return ratio(total, len(days), notes=notes, breakdown=Breakdown(by="day", rows=rows))
+
+
+def _node_filter(inventory: Inventory) -> dict[str, Any]:
+    nodes = inventory.identifier_nodes
+    return {"where": {"node": tuple(nodes)}} if nodes else {}
+
+
+@method
+async def active_enterprises(ctx: Context, params: dict[str, Any]) -> Measured:
+    w = ctx.window
+    df = await ctx.log.aggregate(
+        Aggregate(
+            measurement="identifier",
+            field="resolutions",
+            fn="sum",
+            start_ns=w.start_ns,
+            end_ns=w.end_ns,
+            group_by=("enterprise",),
+            **_node_filter(ctx.inventory),
+        )
+    )
+    rows: list[dict[str, Any]] = [
+        {"enterprise": str(e), "resolutions": int(v)} for e, v in df.itertuples(index=False)
+    ]
+    n = sum(1 for r in rows if r["resolutions"] > 0)
+    return Measured(value=Fraction(n), numerator=n, breakdown=Breakdown(by="enterprise", rows=rows))
+
+
+@method
+async def registrations(ctx: Context, params: dict[str, Any]) -> Measured:
+    start = ctx.params.history_start_ns
+    df = await ctx.log.aggregate(
+        Aggregate(
+            measurement="identifier",
+            field="registrations",
+            fn="sum",
+            start_ns=start,
+            end_ns=ctx.window.end_ns,
+            **_node_filter(ctx.inventory),
+        )
+    )
+    n = int(df["value"].iloc[0]) if len(df) else 0
+    since = (
+        "the start of the stored history" if not start else Window.of_ns(start, start + NS).start
+    )
+    return Measured(value=Fraction(n), numerator=n, notes=[f"cumulative since {since}"])
+
+
+COUNTERS = ("output", "defects", "energy_kwh", "runtime_s")
+
+
+@method
+async def improvement(ctx: Context, params: dict[str, Any]) -> Measured:
+    if ctx.baseline is None:
+        return Measured(
+            value=None, notes=["needs a baseline window (--baseline-from/--baseline-to)"]
+        )
+    metric = params["metric"]
+    lines = [x.id for x in ctx.inventory.lines]
+    totals: dict[str, dict[str, Fraction]] = {}
+    rows = []
+    for name, w in (("baseline", ctx.baseline), ("evaluation", ctx.window)):
+        per_line = await ctx.sums("production", COUNTERS, "line", w)
+        totals[name] = {
+            f: sum((per_line.get(x, {}).get(f, Fraction(0)) for x in lines), Fraction(0))
+            for f in COUNTERS
+        }
+        for x in lines:
+            rows.append(
+                {
+                    "period": name,
+                    "line": x,
+                    **{f: str(per_line.get(x, {}).get(f, 0)) for f in COUNTERS},
+                }
+            )
+    base, ev = totals["baseline"], totals["evaluation"]
+
+    def per(t: dict[str, Fraction], num: str, den: str) -> Fraction | None:
+        return t[num] / t[den] if t[den] else None
+
+    value: Fraction | None = None
+    if metric == "efficiency":
+        b, e = per(base, "output", "runtime_s"), per(ev, "output", "runtime_s")
+        value = e / b - 1 if b and e is not None else None
+    elif metric == "defect_rate":
+        b, e = per(base, "defects", "output"), per(ev, "defects", "output")
+        value = (b - e) / b if b and e is not None else None
+    elif metric == "energy_utilization":
+        b, e = per(base, "output", "energy_kwh"), per(ev, "output", "energy_kwh")
+        value = e / b - 1 if b and e is not None else None
+    else:
+        raise ValueError(f"unknown improvement metric {metric!r} in measures.yaml")
+    notes = [] if value is not None else ["a period has no output, runtime or energy to divide by"]
+    return Measured(value=value, notes=notes, breakdown=Breakdown(by="line", rows=rows))
+
+
+@method
+async def networking_rate_change(ctx: Context, params: dict[str, Any]) -> Measured:
+    if ctx.baseline is None:
+        return Measured(
+            value=None, notes=["needs a baseline window (--baseline-from/--baseline-to)"]
+        )
+    declared = [e.id for e in ctx.inventory.elements]
+    if not declared:
+        return Measured(value=None, notes=["no element is declared"])
+    rates = {}
+    rows = []
+    for name, w in (("baseline", ctx.baseline), ("evaluation", ctx.window)):
+        obs = await ctx.elements(w)
+        online = sum(1 for i in declared if obs[i].online)
+        rates[name] = Fraction(online, len(declared))
+        rows.append({"period": name, "online": online, "declared": len(declared)})
+    return Measured(
+        value=rates["evaluation"] - rates["baseline"],
+        notes=["percentage points (0.1 = 10 points)"],
+        breakdown=Breakdown(by="period", rows=rows),
+    )

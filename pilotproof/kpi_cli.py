@@ -1,0 +1,305 @@
+"""`pilotproof kpi …` — the catalog, the profiles, and evaluation against a store (指标)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from kpi import (
+    VERDICT_LABELS,
+    Declarations,
+    DeclarationsError,
+    Evaluation,
+    KpiResult,
+    Profile,
+    UnknownProfileError,
+    Window,
+    evaluate,
+    get_profile,
+    list_profiles,
+    load_catalog,
+    load_declarations,
+)
+from kpi.docs import render_kpi_docs
+from pilotproof.options import console, fail, open_store_or_exit, parse_time
+from simulators import ScenarioError, load_scenario
+from telemetry import Inventory, StoreError
+
+app = typer.Typer(
+    help=(
+        "KPIs of the source documents — 指标. `list` shows profiles and their entries, "
+        "`evaluate` computes a profile from a store, `docs` writes docs/kpis.md."
+    ),
+    no_args_is_help=True,
+)
+
+VERDICT_STYLE = {
+    "pass": "green",
+    "fail": "red",
+    "insufficient_data": "yellow",
+    "not_declared": "dim",
+    "not_applicable": "dim",
+}
+
+
+@app.command("list")
+def list_cmd(
+    profile: Annotated[
+        str | None, typer.Option(help="show this profile's entries (id or alias)")
+    ] = None,
+) -> None:
+    """Profiles, or one profile's entries with thresholds — 试点类别与指标."""
+    catalog = load_catalog()
+    if profile is None:
+        table = Table(title="profiles — 试点类别")
+        table.add_column("profile", overflow="fold", min_width=20)
+        for name in ("名称", "entries", "measured"):
+            table.add_column(name)
+        for p in list_profiles():
+            entries = p.entries(catalog)
+            measured = sum(1 for e in entries if catalog.binding(e) is not None)
+            table.add_row(p.id, p.name_zh, str(len(entries)), str(measured))
+        console.print(table)
+        console.print("`pilotproof kpi list --profile ID` shows one profile's entries.")
+        return
+    p = _profile(profile)
+    table = Table(title=f"{p.id} — {p.name_zh}")
+    table.add_column("id", overflow="fold", min_width=18)
+    for name in ("指标", "indicator", "threshold", "how"):
+        table.add_column(name)
+    for e in p.entries(catalog):
+        b = catalog.binding(e)
+        how = "measured 测量" if b else "declared 申报"
+        if e.kind == "composite" and e.components:
+            how = "composite 组合"
+        if e.kind in ("administrative", "program_target"):
+            how = "rule 规则"
+        if e.optional:
+            how += " (optional)"
+        t = e.threshold
+        if e.comparator == "at_least_k_of":
+            threshold = f"≥ {t} of {len(e.components) or len(e.options)}"
+        elif isinstance(t, bool) or t is None:
+            threshold = f"{e.comparator} {t}"
+        elif (e.unit or "").startswith("ratio"):
+            threshold = f"{e.comparator} {float(t) * 100:g} %"
+        else:
+            threshold = f"{e.comparator} {t}"
+        table.add_row(e.id, e.name_zh, e.name_en, threshold, how)
+    console.print(table)
+
+
+def _profile(name: str) -> Profile:
+    try:
+        return get_profile(name)
+    except UnknownProfileError as e:
+        raise fail(str(e)) from None
+
+
+def _inventory(path: Path) -> Inventory:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return Inventory.model_validate(raw.get("inventory", raw) if isinstance(raw, dict) else raw)
+    except OSError as e:
+        raise fail(f"{path}: cannot read the inventory: {e}") from None
+    except yaml.YAMLError as e:
+        raise fail(f"{path}: not valid YAML: {e}") from None
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise fail(f"{path}: {where} = {err.get('input')!r}: {err['msg']}") from None
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    profile: Annotated[str, typer.Option(help="profile id or alias (`kpi list`)")],
+    store: Annotated[
+        str, typer.Option(help="sqlite:PATH or http://host:8086/?db=NAME")
+    ] = "sqlite:pilotproof.db",
+    inventory: Annotated[
+        Path | None,
+        typer.Option(help="the site's element inventory (YAML or JSON, telemetry.Inventory)"),
+    ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            help="take the inventory (and default windows) from a simulator scenario instead"
+        ),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="window start, ISO 8601 (local if no offset)")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="window end (exclusive)")] = None,
+    baseline_from: Annotated[
+        str | None, typer.Option(help="baseline window start, for improvement KPIs")
+    ] = None,
+    baseline_to: Annotated[str | None, typer.Option(help="baseline window end")] = None,
+    declared: Annotated[
+        Path | None, typer.Option(help="declarations file for the entries not measured")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the full evaluation as JSON")] = (
+        False
+    ),
+    details: Annotated[
+        bool, typer.Option(help="also print the notes and queries of each measured KPI")
+    ] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(help="exit 1 unless every required entry passes (not only on failures)"),
+    ] = False,
+) -> None:
+    """Evaluate a profile over a window from the store — 指标计算.
+
+    Prints one row per entry with its Chinese and English name, value, threshold and
+    verdict. Exit code: 0 when no required KPI fails, 1 when one does (with --strict:
+    unless all pass), 2 on bad input.
+    """
+    p = _profile(profile)
+    if (inventory is None) == (scenario is None):
+        raise fail("give exactly one of --inventory FILE or --scenario NAME")
+    defaults: dict[str, object] = {}
+    if scenario is not None:
+        try:
+            s = load_scenario(scenario)
+        except ScenarioError as e:
+            raise fail(str(e)) from None
+        inv = s.inventory()
+        defaults = {"from": s.evaluation.start, "to": s.evaluation.end}
+        if s.baseline is not None:
+            defaults |= {"bfrom": s.baseline.start, "bto": s.baseline.end}
+        decl = Declarations.model_validate(
+            {
+                "declarations": {
+                    k: {"value": v, "attachment": f"scenario {s.name}: declared"}
+                    for k, v in s.declared.items()
+                }
+            }
+        )
+    else:
+        assert inventory is not None
+        inv = _inventory(inventory)
+        decl = Declarations()
+    if declared is not None:
+        try:
+            decl = load_declarations(declared)
+        except DeclarationsError as e:
+            raise fail(str(e)) from None
+    tz = inv.timezone
+    a = parse_time(start, tz) or defaults.get("from")
+    b = parse_time(end, tz) or defaults.get("to")
+    if a is None or b is None:
+        raise fail("give the window: --from T --to T (ISO 8601)")
+    ba = parse_time(baseline_from, tz) or defaults.get("bfrom")
+    bb = parse_time(baseline_to, tz) or defaults.get("bto")
+    try:
+        window = Window(start=a, end=b)
+        baseline = Window(start=ba, end=bb) if ba and bb else None
+    except ValidationError as e:
+        raise fail(f"bad window: {e.errors()[0]['msg']}") from None
+
+    async def go() -> Evaluation:
+        st = await open_store_or_exit(store)
+        try:
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[kpi]}"),
+                console=console,
+                transient=True,
+                disable=as_json,
+            ) as bar:
+                task = bar.add_task(f"evaluate {p.id}", total=None, kpi="")
+                return await evaluate(
+                    p,
+                    window,
+                    st,
+                    inv,
+                    baseline=baseline,
+                    declarations=decl,
+                    progress=lambda i, n, k: bar.update(task, completed=i, total=n, kpi=k),
+                )
+        except StoreError as e:
+            raise fail(str(e), 1) from None
+        finally:
+            await st.close()
+
+    ev = asyncio.run(go())
+    if as_json:
+        print(json.dumps(ev.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    else:
+        print_evaluation(ev, details=details)
+    bad = ev.verdict == "fail" or (strict and ev.verdict != "pass")
+    raise typer.Exit(1 if bad else 0)
+
+
+def print_evaluation(ev: Evaluation, *, details: bool = False) -> None:
+    table = Table(
+        "指标",
+        "KPI",
+        "value 值",
+        "threshold 阈值",
+        "verdict 结论",
+        "how",
+        title=f"{ev.profile} — {ev.profile_name_zh}\n{ev.window.start} → {ev.window.end}",
+    )
+    for r in ev.results:
+        zh, en = VERDICT_LABELS[r.verdict]
+        style = VERDICT_STYLE[r.verdict]
+        counts = f" ({r.numerator}/{r.denominator})" if r.denominator else ""
+        how = r.source + ("" if r.role == "required" else f", {r.role}")
+        table.add_row(
+            r.name_zh,
+            r.name_en,
+            r.display_value() + counts,
+            r.display_threshold(),
+            f"[{style}]{zh} {en}[/{style}]",
+            how,
+        )
+    console.print(table)
+    overall = {
+        "pass": "[green]达标 PASS",
+        "fail": "[red]未达标 FAIL",
+        "incomplete": "[yellow]未完成 INCOMPLETE",
+    }
+    console.print(
+        f"profile {ev.profile}: {overall[ev.verdict]}[/] — site {ev.site}, store {ev.store}, "
+        f"{ev.rows_read:,} rows read"
+    )
+    for r in ev.results:
+        if r.source == "measured" and (details or r.verdict in ("fail", "insufficient_data")):
+            _print_notes(r, details)
+
+
+def _print_notes(r: KpiResult, details: bool) -> None:
+    console.print(f"\n[bold]{r.id}[/bold] {r.name_zh} — {r.clause.file}: 「{r.clause.quote}」")
+    console.print(f"  gloss: {r.clause.gloss}")
+    console.print(f"  formula: {r.formula}")
+    for n in r.notes:
+        console.print(f"  • {n}")
+    for c in r.coverage:
+        gaps = ", ".join(f"{g.start}→{g.end}" for g in c.gaps[:3])
+        console.print(
+            f"  coverage {c.measurement}: {c.hours_with_data}/{c.hours} h"
+            + (f"; gaps: {gaps}" + (" …" if len(c.gaps) > 3 else "") if gaps else "")
+        )
+    if details:
+        for q in r.queries:
+            console.print(f"  [dim]{q.statement}  → {q.rows} rows[/dim]")
+
+
+@app.command("docs")
+def docs_cmd(
+    out: Annotated[Path, typer.Option(help="where to write the reference")] = Path("docs/kpis.md"),
+) -> None:
+    """Write the KPI reference (per profile: KPI, formula, threshold, clause) — 生成指标文档."""
+    out.write_text(render_kpi_docs(), encoding="utf-8")
+    console.print(f"wrote {out}")

@@ -1,0 +1,41 @@
+"""Helpers the sub-command modules share: times, stores and errors on the console."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+
+from telemetry import InfluxStore, Store, StoreError, open_store
+
+console = Console()
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[red]{message}[/red]")
+    return typer.Exit(code)
+
+
+def parse_time(value: str | None, tz: str) -> datetime | None:
+    """ISO 8601; a time without an offset is local time in `tz`."""
+    if value is None:
+        return None
+    try:
+        d = datetime.fromisoformat(value)
+    except ValueError:
+        raise fail(
+            f"{value!r} is not a time; use ISO 8601, e.g. 2026-10-01T00:00:00+08:00"
+        ) from None
+    return d if d.tzinfo else d.replace(tzinfo=ZoneInfo(tz))
+
+
+async def open_store_or_exit(url: str, *, create: bool = False) -> Store:
+    try:
+        store = open_store(url)
+    except (ValueError, StoreError) as e:
+        raise fail(str(e)) from None
+    if create and isinstance(store, InfluxStore):
+        await store.create_database()
+    return store
