@@ -180,17 +180,15 @@ async def _measure(
     notes = list(m.notes)
     if declarations.get(entry.id) is not None:
         notes.append("a declared value was given too; the measured value is used")
-    verdict: Verdict
     low = [c for c in cov if c.fraction < ctx.params.min_coverage]
-    if m.value is None:
+    for c in low:
+        notes.append(
+            f"{c.measurement} has data in only {c.hours_with_data} of {c.hours} hours of "
+            f"the window (below min_coverage {ctx.params.min_coverage}); see the gaps"
+        )
+    verdict: Verdict
+    if m.value is None or low:
         verdict = "insufficient_data"
-    elif low:
-        verdict = "insufficient_data"
-        for c in low:
-            notes.append(
-                f"{c.measurement} has data in only {c.hours_with_data} of {c.hours} hours of "
-                f"the window (below min_coverage {ctx.params.min_coverage}); see the gaps"
-            )
     else:
         verdict = "pass" if meets(m.value, entry.comparator, entry.threshold) else "fail"
     return _result(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,47 @@ def test_simulate_reports_a_bad_scenario(tmp_path: Path) -> None:
     out = run("simulate", "truth", str(f))
     assert out.returncode == 2
     assert f"{f}:4" in out.stdout + out.stderr
+
+
+def test_kpi_list_and_profile_entries() -> None:
+    r = run("kpi", "list")
+    assert r.returncode == 0, r.stderr
+    assert "ningbo-discrete-workshop" in r.stdout
+    assert "miit2021-park-network" in r.stdout
+    r = run("kpi", "list", "--profile", "miit2021-5g-factory")
+    assert r.returncode == 0, r.stderr
+    assert "fiveg_wireless_networking_rate" in r.stdout
+    assert ">= 20 %" in r.stdout
+    r = run("kpi", "list", "--profile", "no-such-profile")
+    assert r.returncode == 2
+    assert "unknown profile" in r.stdout
+
+
+def test_kpi_evaluate_table_json_and_exit_codes(tmp_path: Path) -> None:
+    db = f"sqlite:{tmp_path / 'kpi.db'}"
+    for name in ("fiveg-factory-pass", "fiveg-factory-fail"):
+        r = run("simulate", "backfill", name, "--store", db, "--days", "2")
+        assert r.returncode == 0, r.stdout + r.stderr
+    window = ("--from", "2026-10-29T00:00:00", "--to", "2026-10-31T00:00:00")
+    ok = run("kpi", "evaluate", "--profile", "miit2021-5g-factory", "--store", db,
+             "--scenario", "fiveg-factory-pass", *window)  # fmt: skip
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "生产要素无线联网率" in ok.stdout
+    assert "≈26.83 % (11/41)" in ok.stdout
+    assert "达标 pass" in ok.stdout
+    assert "declared" in ok.stdout
+    strict = run("kpi", "evaluate", "--profile", "miit2021-5g-factory", "--store", db,
+                 "--scenario", "fiveg-factory-pass", "--strict", *window)  # fmt: skip
+    assert strict.returncode == 1  # the declared entries are not declared yet
+    bad = run("kpi", "evaluate", "--profile", "miit2021-5g-factory", "--store", db,
+              "--scenario", "fiveg-factory-fail", "--json", *window)  # fmt: skip
+    assert bad.returncode == 1, bad.stderr
+    doc = json.loads(bad.stdout)
+    r = next(x for x in doc["results"] if x["id"] == "fiveg_wireless_networking_rate")
+    assert (r["verdict"], r["value"], r["numerator"], r["denominator"]) == ("fail", "7/41", 7, 41)
+    assert r["clause"]["file"] == "001_f314a3984c038402.txt"
+    assert r["queries"]
+    assert r["queries"][0]["statement"].startswith("SELECT count(")
+    missing = run("kpi", "evaluate", "--profile", "miit2021-5g-factory", "--store", db)
+    assert missing.returncode == 2
+    assert "--inventory FILE or --scenario NAME" in missing.stdout

@@ -1,0 +1,104 @@
+"""The catalog, measures and profiles hold together, and docs/kpis.md is current."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from kpi import (
+    DeclarationsError,
+    decimal_text,
+    get_profile,
+    list_profiles,
+    load_catalog,
+    load_declarations,
+    meets,
+    seed_text,
+)
+from kpi.docs import render_kpi_docs
+from kpi.methods import METHODS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_quote_is_in_its_seed_document() -> None:
+    catalog = load_catalog()
+    assert len(catalog.entries) == 351
+    for e in catalog.entries:
+        assert e.source.quote in seed_text(e.source.file), (e.profile, e.id)
+
+
+def test_every_measured_entry_is_an_indicator_with_a_method() -> None:
+    catalog = load_catalog()
+    indicators = {e.id for e in catalog.entries if e.kind == "indicator"}
+    for kid, binding in catalog.measures.items():
+        assert kid in indicators, kid
+        assert binding.method in METHODS, (kid, binding.method)
+        assert binding.measurements, kid
+        for profile in binding.profiles:
+            catalog.entry(profile, kid)  # an override names a profile that lists it
+
+
+def test_thresholds_are_exact() -> None:
+    e = load_catalog().entry("fiveg_full_connection_factory_2021", "fiveg_wireless_networking_rate")
+    assert e.threshold == Fraction(1, 5)
+    assert meets(Fraction(1, 5), ">=", e.threshold)
+    assert not meets(Fraction(1, 5), ">", e.threshold)
+
+
+def test_profiles_cover_the_catalog_and_answer_to_the_issue_names() -> None:
+    catalog = load_catalog()
+    covered = {p.catalog for p in list_profiles()}
+    assert covered == {p.id for p in catalog.profiles}
+    for name in (
+        "miit2021-5g-factory",
+        "miit2022-5g-factory",
+        "miit-identifier-secondary-node",
+        "ningbo-discrete-workshop",
+        "ningbo-process-workshop",
+        "ningbo-5g-pilot",
+        "ningbo-industry-platform",
+        "miit2021-park-network",
+        "promotion-center-comprehensive-national",
+        "promotion-center-comprehensive-provincial",
+    ):
+        assert get_profile(name).entries(), name
+    new = {e.id for e in get_profile("ningbo-industry-platform").entries()}
+    old = {e.id for e in get_profile("ningbo-industry-platform-existing").entries()}
+    assert "comprehensive_performance_composite_new_platform" in new - old
+    assert "comprehensive_performance_composite_existing_platform" in old - new
+
+
+def test_an_unknown_profile_lists_the_known_ones() -> None:
+    with pytest.raises(KeyError) as err:
+        get_profile("ningbo-discrete")
+    assert "ningbo-discrete-workshop" in str(err.value)
+
+
+def test_decimals_are_exact_when_they_terminate() -> None:
+    assert decimal_text(Fraction(1, 4)) == ("0.25", True)
+    assert decimal_text(Fraction(-7003, 25000)) == ("-0.28012", True)
+    assert decimal_text(Fraction(116_000)) == ("116000", True)
+    assert decimal_text(Fraction(2, 3)) == ("0.666667", False)
+    assert decimal_text(Fraction(1, 3), 2) == ("0.33", False)
+
+
+def test_declarations_errors_name_the_file_and_key(tmp_path: Path) -> None:
+    f = tmp_path / "declared.yaml"
+    f.write_text("declarations:\n  software_copyrights: {value: 3}\n", encoding="utf-8")
+    with pytest.raises(
+        DeclarationsError, match=r"declared.yaml: .*software_copyrights.*attachment"
+    ):
+        load_declarations(f)
+    f.write_text(
+        "declarations:\n  software_copyrights: {value: 3, attachment: 'a.pdf'}\n",
+        encoding="utf-8",
+    )
+    assert load_declarations(f).declarations["software_copyrights"].value == 3
+
+
+def test_docs_kpis_md_is_generated_from_the_catalog() -> None:
+    committed = (ROOT / "docs" / "kpis.md").read_text(encoding="utf-8")
+    assert committed == render_kpi_docs(), "run `uv run pilotproof kpi docs` and commit the result"

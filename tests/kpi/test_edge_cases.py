@@ -1,0 +1,290 @@
+"""Edge cases of KPI semantics on hand-written data, on both stores (the `store` fixture)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+from kpi import Declarations, KpiParams, Window, evaluate
+from telemetry import (
+    DeclaredElement,
+    DeclaredLoop,
+    DeclaredPoint,
+    Inventory,
+    Point,
+    Store,
+)
+
+S = 1_000_000_000
+SH = ZoneInfo("Asia/Shanghai")
+T0 = datetime(2026, 3, 2, tzinfo=SH)  # local midnight, Monday
+SITE = "edge"
+
+
+def ns(dt: datetime) -> int:
+    return int(dt.timestamp()) * S
+
+
+def status(element: str, link: str, online: bool, t: int) -> Point:
+    return Point(
+        "element_status",
+        {"site": SITE, "element": element, "kind": "machine", "link": link},
+        {"online": online},
+        t,
+    )
+
+
+def element(i: str, link: str, **kw: object) -> DeclaredElement:
+    return DeclaredElement(id=i, kind="machine", link=link, **kw)  # type: ignore[arg-type]
+
+
+def hour(start: datetime = T0) -> Window:
+    return Window(start=start, end=start + timedelta(hours=1))
+
+
+async def test_no_wireless_element_is_insufficient_data_not_a_division_by_zero(
+    store: Store,
+) -> None:
+    inv = Inventory(site=SITE, elements=(element("m1", "wired"), element("m2", "wired")))
+    a = ns(T0)
+    await store.write(
+        [status(e, "wired", True, a + k * 60 * S) for e in ("m1", "m2") for k in range(60)]
+    )
+    ev = await evaluate("miit2021-5g-factory", hour(), store, inv)
+    r = ev.result("fiveg_wireless_networking_rate")
+    assert r.verdict == "insufficient_data"
+    assert (r.value, r.numerator, r.denominator) == (None, 0, 0)
+    assert any("no division by zero" in n for n in r.notes)
+    assert ev.verdict != "pass"
+
+
+async def test_an_element_on_two_links_counts_by_its_majority_and_ties_go_to_the_latest(
+    store: Store,
+) -> None:
+    inv = Inventory(
+        site=SITE,
+        elements=(
+            element("major", "5g"),  # 36 intervals on 5G, 24 on Wi-Fi -> 5G
+            element("tie-late-5g", "wifi"),  # 30 Wi-Fi then 30 5G -> 5G (seen last)
+            element("tie-late-wifi", "5g"),  # 30 5G then 30 Wi-Fi -> Wi-Fi
+        ),
+    )
+    a = ns(T0)
+    pts = []
+    for k in range(60):
+        t = a + k * 60 * S
+        pts.append(status("major", "5g" if k % 5 < 3 else "wifi", True, t))
+        pts.append(status("tie-late-5g", "wifi" if k < 30 else "5g", True, t))
+        pts.append(status("tie-late-wifi", "5g" if k < 30 else "wifi", True, t))
+    await store.write(pts)
+    ev = await evaluate("miit2021-5g-factory", hour(), store, inv)
+    r = ev.result("fiveg_wireless_networking_rate")
+    assert (r.numerator, r.denominator) == (2, 3)
+    assert r.breakdown is not None
+    observed = {row["element"]: row["observed_link"] for row in r.breakdown.rows}
+    assert observed == {"major": "5g", "tie-late-5g": "5g", "tie-late-wifi": "wifi"}
+    assert any("another link than declared" in n for n in r.notes)
+
+
+async def test_a_ratio_exactly_at_its_threshold_passes(store: Store) -> None:
+    elements = [element(f"w{i}", "5g" if i < 2 else "wifi") for i in range(10)]
+    inv = Inventory(site=SITE, elements=tuple(elements))
+    a = ns(T0)
+    await store.write(
+        [status(e.id, e.link, True, a + k * 60 * S) for e in elements for k in range(60)]
+    )
+    r = (await evaluate("miit2021-5g-factory", hour(), store, inv)).result(
+        "fiveg_wireless_networking_rate"
+    )
+    assert r.value == Fraction(1, 5)
+    assert r.decimal == "0.2"
+    assert r.exact
+    assert r.verdict == "pass"  # 0.2 >= 0.2, compared as fractions, not floats
+
+
+async def test_online_needs_half_the_intervals_and_undeclared_elements_are_named(
+    store: Store,
+) -> None:
+    inv = Inventory(site=SITE, elements=(element("half", "5g"), element("less", "wifi")))
+    a = ns(T0)
+    pts = [status("half", "5g", k < 30, a + k * 60 * S) for k in range(60)]
+    pts += [status("less", "wifi", k < 29, a + k * 60 * S) for k in range(60)]
+    pts += [status("stranger", "wifi", True, a + k * 60 * S) for k in range(60)]
+    await store.write(pts)
+    r = (await evaluate("miit2021-5g-factory", hour(), store, inv)).result(
+        "fiveg_wireless_networking_rate"
+    )
+    assert (r.numerator, r.denominator) == (1, 1)  # 30/60 online; 29/60 is not
+    assert any("stranger" in n and "not in the inventory" in n for n in r.notes)
+
+
+def identifier_rows(day: datetime, per_hour: int, enterprise: str = "ent-1") -> list[Point]:
+    a = ns(day)
+    return [
+        Point(
+            "identifier",
+            {"site": SITE, "node": "88.1", "enterprise": enterprise},
+            {"resolutions": per_hour, "registrations": 1},
+            a + h * 3600 * S,
+        )
+        for h in range(24)
+    ]
+
+
+async def test_a_day_without_data_counts_as_zero_and_is_flagged(store: Store) -> None:
+    inv = Inventory(site=SITE, identifier_nodes=("88.1",))
+    pts: list[Point] = []
+    for d in range(10):
+        if d != 4:
+            pts += identifier_rows(T0 + timedelta(days=d), 5000)
+    await store.write(pts)
+    window = Window(start=T0, end=T0 + timedelta(days=10))
+    ev = await evaluate("miit2021-identifier-secondary-node", window, store, inv)
+    r = ev.result("daily_avg_identifier_resolutions")
+    assert (r.numerator, r.denominator) == (9 * 24 * 5000, 10)
+    assert r.value == 108_000
+    assert r.verdict == "pass"
+    assert any("2026-03-06" in n for n in r.notes)
+    assert r.breakdown is not None
+    flagged = [row["day"] for row in r.breakdown.rows if row["no_data"]]
+    assert flagged == ["2026-03-06"]
+    (cov,) = r.coverage
+    assert (cov.hours, cov.hours_with_data) == (240, 216)
+    assert [(g.start, g.hours) for g in cov.gaps] == [("2026-03-05T16:00:00Z", 24)]
+
+
+async def test_days_are_local_days_in_shanghai(store: Store) -> None:
+    inv = Inventory(site=SITE, identifier_nodes=("88.1",))
+    day2 = T0 + timedelta(days=1)
+    a = ns(day2)
+    await store.write(
+        [
+            Point("identifier", {"site": SITE, "node": "88.1", "enterprise": "e"}, f, t)
+            for t, f in (
+                (a - S, {"resolutions": 7, "registrations": 0}),  # 23:59:59 local, day 1
+                (a, {"resolutions": 11, "registrations": 0}),  # 00:00:00 local, day 2
+                (a + 86_399 * S, {"resolutions": 13, "registrations": 0}),  # 23:59:59, day 2
+            )
+        ]
+    )
+    # a window given in UTC that starts and ends mid-day locally holds one complete day
+    window = Window(
+        start=datetime(2026, 3, 2, 12, tzinfo=UTC), end=datetime(2026, 3, 4, 4, tzinfo=UTC)
+    )
+    ev = await evaluate(
+        "miit2021-identifier-secondary-node",
+        window,
+        store,
+        inv,
+        KpiParams(min_coverage=Fraction(0)),
+    )
+    r = ev.result("daily_avg_identifier_resolutions")
+    assert r.breakdown is not None
+    assert [(x["day"], x["resolutions"]) for x in r.breakdown.rows] == [("2026-03-03", 24)]
+    assert (r.numerator, r.denominator) == (24, 1)
+
+
+async def test_a_window_only_partly_covered_reports_its_value_and_gaps(store: Store) -> None:
+    inv = Inventory(site=SITE, elements=(element("a", "5g"), element("b", "wifi")))
+    a = ns(T0)
+    await store.write(
+        [
+            status(e, link, True, a + k * 60 * S)
+            for e, link in (("a", "5g"), ("b", "wifi"))
+            for k in range(10 * 60)
+        ]
+    )
+    window = Window(start=T0, end=T0 + timedelta(hours=24))
+    r = (await evaluate("miit2021-5g-factory", window, store, inv)).result(
+        "fiveg_wireless_networking_rate"
+    )
+    # online in 600 of 1440 intervals: not online over the day, so nothing to divide by
+    assert r.verdict == "insufficient_data"
+    (cov,) = r.coverage
+    assert (cov.hours, cov.hours_with_data) == (24, 10)
+    assert [(g.start, g.end, g.hours) for g in cov.gaps] == [
+        ("2026-03-02T02:00:00Z", "2026-03-02T16:00:00Z", 14)
+    ]
+    assert any("min_coverage" in n for n in r.notes)
+    # with a lenient online rule the value is there, and still not trusted
+    lenient = KpiParams(min_online_fraction=Fraction(1, 3))
+    r = (await evaluate("miit2021-5g-factory", window, store, inv, lenient)).result(
+        "fiveg_wireless_networking_rate"
+    )
+    assert r.value == Fraction(1, 2)
+    assert r.verdict == "insufficient_data"
+
+
+async def test_collection_and_control_count_what_is_missing_against_the_declaration(
+    store: Store,
+) -> None:
+    inv = Inventory(
+        site=SITE,
+        elements=(
+            DeclaredElement(
+                id="dcs",
+                kind="controller",
+                link="wired",
+                points=(
+                    DeclaredPoint(id="t", category="process", period_s=60),
+                    DeclaredPoint(id="p", category="process", period_s=60),
+                    DeclaredPoint(id="lab", category="quality", period_s=3600, collection="manual"),
+                    DeclaredPoint(id="silent", category="process", period_s=60),
+                ),
+            ),
+        ),
+        loops=(DeclaredLoop(id="L1", element="dcs"), DeclaredLoop(id="L2", element="dcs")),
+    )
+    a = ns(T0)
+    health = [
+        Point(
+            "point_health",
+            {"site": SITE, "element": "dcs", "point": pt},
+            {"expected": 15, "received": 15, "good": good},
+            a + q * 900 * S,
+        )
+        for pt, good in (("t", 15), ("p", 14))
+        for q in range(4)
+    ]
+    loops = [
+        Point("control_loop", {"site": SITE, "loop": "L1"}, {"auto": k < 45}, a + k * 60 * S)
+        for k in range(60)
+    ]
+    await store.write(health + loops)
+    ev = await evaluate("ningbo-process-workshop", hour(), store, inv)
+    pc = ev.result("process_data_auto_collection_rate")
+    # t: 60/60 complete; p: 56/60 < 0.95; lab manual; silent never reported
+    assert (pc.numerator, pc.denominator) == (1, 4)
+    ac = ev.result("auto_control_utilization_rate")
+    assert (ac.numerator, ac.denominator) == (45, 120)  # L2 has no data: all manual
+    assert any("L2 has no data" in n for n in ac.notes)
+    assert ac.verdict == "fail"
+
+
+async def test_declared_items_and_composites(store: Store) -> None:
+    inv = Inventory(site=SITE)
+    decl = Declarations.model_validate(
+        {
+            "declarations": {
+                "operating_cost_reduction": {"value": 0.25, "attachment": "audit.pdf"},
+                "rd_cycle_reduction": {"value": 0.3, "attachment": "plm.xlsx"},
+                "fiveg_data_exchange_business_links": {
+                    "options": ["研发设计", "生产控制", "not-an-option"],
+                    "attachment": "links.pdf",
+                },
+            }
+        }
+    )
+    ev = await evaluate("ningbo-5g-pilot", hour(), store, inv, declarations=decl)
+    cost = ev.result("operating_cost_reduction")
+    assert (cost.source, cost.verdict, cost.attachment) == ("declared", "pass", "audit.pdf")
+    assert ev.result("rd_cycle_reduction").verdict == "pass"  # exactly 30 %
+    links = ev.result("fiveg_data_exchange_business_links")
+    assert links.value == 2
+    assert links.verdict == "pass"
+    assert any("not-an-option" in n for n in links.notes)
+    assert ev.result("software_copyrights").verdict == "not_declared"
+    # 2 declared passes; the 3 measured ones need a baseline: 3 of 5 is still reachable
+    comp = ev.result("comprehensive_performance_composite")
+    assert (comp.value, comp.verdict) == (2, "insufficient_data")

@@ -1,0 +1,120 @@
+"""Every example scenario, backfilled into SQLite and a real influxd: every KPI the engine
+computes equals the scenario's truth exactly, and both stores give identical results."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from kpi import Declarations, Evaluation, Window, evaluate, get_profile
+from simulators import Backfill, Period, Scenario, compute_truth, load_scenario
+from telemetry import SqliteStore, Store
+from telemetry.localserver import LocalInfluxd
+from tests.conftest import new_influx_store
+
+#: scenario -> days of its evaluation window to use (None = all). The two largest
+#: scenarios use their last days only, to keep the suite short.
+CASES: dict[str, int | None] = {
+    "fiveg-factory-pass": None,
+    "fiveg-factory-fail": 10,
+    "discrete-workshop": None,
+    "process-plant": None,
+    "identifier-node": None,
+    "fiveg-pilot-100": 7,
+    "improvement-case": None,
+}
+
+#: profiles that, between them, read every KPI the truth knows
+PROFILES = (
+    "miit2021-5g-factory",
+    "ningbo-5g-pilot",
+    "ningbo-discrete-workshop",
+    "ningbo-process-workshop",
+    "ningbo-identifier-node-platform",
+    "miit2021-identifier-secondary-node",
+)
+
+
+def profiles_for(kpis: set[str]) -> list[str]:
+    """The profiles of PROFILES that hold at least one of `kpis`."""
+    return [p for p in PROFILES if kpis & {e.id for e in get_profile(p).entries()}]
+
+
+def windows(s: Scenario, days: int | None) -> tuple[Period, Window, Window | None]:
+    ev = s.evaluation
+    start = ev.end - timedelta(days=days) if days else ev.start
+    period = Period.model_validate({"from": start, "to": ev.end})
+    base = Window(start=s.baseline.start, end=s.baseline.end) if s.baseline else None
+    return period, Window(start=start, end=ev.end), base
+
+
+async def backfill_both(s: Scenario, stores: list[Store], start: int, end: int) -> None:
+    """Generate each day once and write it to both stores at the same time."""
+    gen = Backfill(s)
+    for a, b in gen.days(start, end):
+        blocks = list(gen.blocks(a, b))
+        results = await asyncio.gather(*(st.write_blocks(blocks) for st in stores))
+        assert all(not r.rejected for r in results), [r.rejected[:3] for r in results]
+
+
+def declared(s: Scenario) -> Declarations:
+    return Declarations.model_validate(
+        {"declarations": {k: {"value": v, "attachment": "test"} for k, v in s.declared.items()}}
+    )
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+async def test_every_kpi_equals_the_truth_on_both_stores(
+    name: str, tmp_path: Path, influxd: LocalInfluxd
+) -> None:
+    s = load_scenario(name)
+    period, window, baseline = windows(s, CASES[name])
+    truth = compute_truth(s, period)
+    profiles = profiles_for(set(truth.values))
+    sqlite = SqliteStore(tmp_path / "kpi.db")
+    influx = await new_influx_store(influxd)
+    stores: list[Store] = [sqlite, influx]
+    try:
+        # identifier registrations are cumulative since the history's start: write it all
+        start = s.history().start_ns if (s.identifier or s.baseline) else window.start_ns
+        await backfill_both(s, stores, start, window.end_ns)
+        evals: dict[str, list[Evaluation]] = {}
+        for st, label in ((sqlite, "sqlite"), (influx, "influx")):
+            evals[label] = [
+                await evaluate(
+                    p, window, st, s.inventory(), baseline=baseline, declarations=declared(s)
+                )
+                for p in profiles
+            ]
+    finally:
+        await sqlite.close()
+        await influx.close()
+
+    checked: set[str] = set()
+    for label, evs in evals.items():
+        for ev in evs:
+            for r in ev.results:
+                t = truth.values.get(r.id)
+                if t is None:
+                    continue
+                checked.add(r.id)
+                assert r.value == t.value, (label, ev.profile, r.id, r.value, t.value, r.notes)
+                if t.numerator is not None:
+                    assert r.numerator == t.numerator, (label, r.id)
+                if t.denominator is not None:
+                    assert r.denominator == t.denominator, (label, r.id)
+                expected = "insufficient_data" if t.value is None else r.verdict
+                assert r.verdict == expected
+    # no KPI of the truth was left unchecked by the profiles chosen
+    assert checked == set(truth.values), set(truth.values) - checked
+
+    for a, b in zip(evals["sqlite"], evals["influx"], strict=True):
+        assert comparable(a) == comparable(b)
+
+
+def comparable(ev: Evaluation) -> list[dict[str, object]]:
+    """An evaluation without what names the store or the moment it ran."""
+    return [r.model_dump(exclude={"queries"}) for r in ev.results]
