@@ -100,6 +100,19 @@ class CatalogEntry(_Frozen):
     def key(self) -> tuple[str, str]:
         return (self.profile, self.id)
 
+    def threshold_text(self) -> str:
+        """The rule for people: `>= 20 %`, `> 100`, `≥ 2 of 5`, `== true`."""
+        t = self.threshold
+        if t is None:
+            return "—"
+        if isinstance(t, bool):
+            return f"{self.comparator} {str(t).lower()}"
+        if self.comparator == "at_least_k_of":
+            return f"≥ {t} of {len(self.components) or len(self.options)}"
+        if (self.unit or "").startswith("ratio"):
+            return f"{self.comparator} {float(t) * 100:g} %"
+        return f"{self.comparator} {int(t):,}" if t.denominator == 1 else f"{self.comparator} {t}"
+
 
 class ProfileOverride(_Frozen):
     params: dict[str, Any] = Field(default_factory=dict)

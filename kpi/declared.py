@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kpi.catalog import exact
+from telemetry import describe_validation_error
 
 
 class Declaration(BaseModel):
@@ -63,9 +64,7 @@ def load_declarations(path: Path) -> Declarations:
     except yaml.YAMLError as e:
         raise DeclarationsError(f"{path}: not valid YAML: {e}") from e
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
         raise DeclarationsError(
-            f"{path}: {where} = {err.get('input')!r}: {err['msg']} "
+            f"{path}: {describe_validation_error(e)} "
             "(each item needs value or options, and an attachment)"
         ) from e

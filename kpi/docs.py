@@ -5,27 +5,13 @@
 
 from __future__ import annotations
 
-from kpi.catalog import CatalogEntry, load_catalog
+from kpi.catalog import load_catalog
 from kpi.params import KpiParams
 from kpi.profiles import list_profiles
 
 
 def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
-
-
-def _threshold(e: CatalogEntry) -> str:
-    t = e.threshold
-    if t is None:
-        return "—"
-    if isinstance(t, bool):
-        return f"{e.comparator} {str(t).lower()}"
-    if e.comparator == "at_least_k_of":
-        n = len(e.components) or len(e.options)
-        return f"≥ {t} of {n}"
-    if (e.unit or "").startswith("ratio"):
-        return f"{e.comparator} {float(t) * 100:g} %"
-    return f"{e.comparator} {t}"
 
 
 def render_kpi_docs() -> str:
@@ -124,6 +110,6 @@ def render_kpi_docs() -> str:
             formula = bound.formula if bound else e.formula
             out.append(
                 f"| `{e.id}` {_cell(e.name_en)} | {_cell(e.name_zh)} | {_cell(formula)} | "
-                f"{_cell(_threshold(e))} | {how} | {_cell(e.source.quote)} |"
+                f"{_cell(e.threshold_text())} | {how} | {_cell(e.source.quote)} |"
             )
     return "\n".join(out) + "\n"

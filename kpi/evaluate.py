@@ -145,6 +145,7 @@ def _result(
         unit=entry.unit,
         comparator=entry.comparator,
         threshold=entry.threshold,
+        threshold_text=entry.threshold_text(),
         threshold_interpreted=entry.threshold_interpreted,
         verdict=verdict,
         components=list(entry.components),

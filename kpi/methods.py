@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ from kpi.observe import ElementObservation, grid_count, observe_elements
 from kpi.params import KpiParams
 from kpi.queries import QueryLog
 from kpi.results import NS, Breakdown, Measured, Window
-from telemetry import Aggregate, Inventory, LocalDays
+from telemetry import Aggregate, DeclaredElement, Inventory, LocalDays
 from telemetry.schema import DEVICE_KINDS, LINK_5G, WIRELESS_LINKS
 
 
@@ -28,6 +29,10 @@ class Context:
     window: Window
     baseline: Window | None
     _observed: dict[Window, dict[str, ElementObservation]] = field(default_factory=dict)
+
+    @cached_property
+    def declared(self) -> dict[str, DeclaredElement]:
+        return {e.id: e for e in self.inventory.elements}
 
     async def elements(self, window: Window | None = None) -> dict[str, ElementObservation]:
         window = window or self.window
@@ -92,11 +97,11 @@ def _undeclared_note(obs: dict[str, ElementObservation]) -> list[str]:
     ]
 
 
-def _element_row(o: ElementObservation, inventory: Inventory) -> dict[str, Any]:
-    declared_link = next((e.link for e in inventory.elements if e.id == o.element), None)
+def _element_row(o: ElementObservation, ctx: Context) -> dict[str, Any]:
+    declared = ctx.declared.get(o.element)
     return {
         "element": o.element,
-        "declared_link": declared_link,
+        "declared_link": declared.link if declared else None,
         "observed_link": o.observed_link,
         "online_intervals": o.online_intervals,
         "expected_intervals": o.expected_intervals,
@@ -108,7 +113,7 @@ def _element_row(o: ElementObservation, inventory: Inventory) -> dict[str, Any]:
 @method
 async def wireless_5g_share(ctx: Context, params: dict[str, Any]) -> Measured:
     obs = await ctx.elements()
-    declared = {e.id for e in ctx.inventory.elements}
+    declared = ctx.declared
     wireless = [
         o
         for o in obs.values()
@@ -116,15 +121,13 @@ async def wireless_5g_share(ctx: Context, params: dict[str, Any]) -> Measured:
     ]
     on5g = [o for o in wireless if o.observed_link == LINK_5G]
     notes = _undeclared_note(obs)
-    moved = [
-        o.element for o in wireless if o.observed_link != ctx.inventory.element(o.element).link
-    ]
+    moved = [o.element for o in wireless if o.observed_link != declared[o.element].link]
     if moved:
         notes.append(
             f"{len(moved)} element(s) were observed on another link than declared "
             f"(counted by the observed link): {', '.join(moved[:5])}"
         )
-    rows = [_element_row(o, ctx.inventory) for o in obs.values() if o.element in declared]
+    rows = [_element_row(o, ctx) for o in obs.values() if o.element in declared]
     return ratio(
         len(on5g), len(wireless), notes=notes, breakdown=Breakdown(by="element", rows=rows)
     )
@@ -140,7 +143,7 @@ async def connected_devices(ctx: Context, params: dict[str, Any]) -> Measured:
         for e in devices
         if obs[e.id].online and (link == "any" or obs[e.id].observed_link == link)
     ]
-    rows = [{**_element_row(obs[e.id], ctx.inventory), "kind": e.kind} for e in devices]
+    rows = [{**_element_row(obs[e.id], ctx), "kind": e.kind} for e in devices]
     online_any = sum(1 for e in devices if obs[e.id].online)
     notes = [
         f"{online_any} of {len(devices)} declared devices online on any link",

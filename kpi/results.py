@@ -159,6 +159,7 @@ class KpiResult(BaseModel):
     unit: str | None = None
     comparator: Comparator
     threshold: Fraction | bool | None
+    threshold_text: str = Field(description="the rule for people, e.g. '>= 20 %'")
     threshold_interpreted: bool = False
     value: Fraction | bool | None = None
     decimal: str | None = Field(default=None, description="the value as a decimal string")
@@ -191,16 +192,7 @@ class KpiResult(BaseModel):
         return f"{'' if exact else '≈'}{text}"
 
     def display_threshold(self) -> str:
-        t = self.threshold
-        if t is None:
-            return "—"
-        if isinstance(t, bool):
-            return f"{self.comparator} {'true' if t else 'false'}"
-        if self.comparator == "at_least_k_of":
-            return f"≥ {t} of {len(self.components) or '?'}"
-        if (self.unit or "").startswith("ratio"):
-            return f"{self.comparator} {decimal_text(t * 100, 2)[0]} %"
-        return f"{self.comparator} {int(t):,}" if t.denominator == 1 else f"{self.comparator} {t}"
+        return self.threshold_text
 
 
 class Evaluation(BaseModel):

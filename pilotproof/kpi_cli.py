@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
@@ -31,7 +30,7 @@ from kpi import (
 from kpi.docs import render_kpi_docs
 from pilotproof.options import console, fail, open_store_or_exit, parse_time
 from simulators import ScenarioError, load_scenario
-from telemetry import Inventory, StoreError
+from telemetry import Inventory, InventoryError, StoreError, load_inventory
 
 app = typer.Typer(
     help=(
@@ -84,16 +83,7 @@ def list_cmd(
             how = "rule 规则"
         if e.optional:
             how += " (optional)"
-        t = e.threshold
-        if e.comparator == "at_least_k_of":
-            threshold = f"≥ {t} of {len(e.components) or len(e.options)}"
-        elif isinstance(t, bool) or t is None:
-            threshold = f"{e.comparator} {t}"
-        elif (e.unit or "").startswith("ratio"):
-            threshold = f"{e.comparator} {float(t) * 100:g} %"
-        else:
-            threshold = f"{e.comparator} {t}"
-        table.add_row(e.id, e.name_zh, e.name_en, threshold, how)
+        table.add_row(e.id, e.name_zh, e.name_en, e.threshold_text(), how)
     console.print(table)
 
 
@@ -106,16 +96,9 @@ def _profile(name: str) -> Profile:
 
 def _inventory(path: Path) -> Inventory:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return Inventory.model_validate(raw.get("inventory", raw) if isinstance(raw, dict) else raw)
-    except OSError as e:
-        raise fail(f"{path}: cannot read the inventory: {e}") from None
-    except yaml.YAMLError as e:
-        raise fail(f"{path}: not valid YAML: {e}") from None
-    except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(x) for x in err["loc"])
-        raise fail(f"{path}: {where} = {err.get('input')!r}: {err['msg']}") from None
+        return load_inventory(path)
+    except InventoryError as e:
+        raise fail(str(e)) from None
 
 
 @app.command("evaluate")

@@ -6,9 +6,11 @@ a simulator scenario both produce an `Inventory`; the KPI engine reads one.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from telemetry.schema import ELEMENT_KINDS, LINKS, POINT_CATEGORIES
 
@@ -110,3 +112,29 @@ class Inventory(BaseModel):
             if e.id == element_id:
                 return e
         raise KeyError(element_id)
+
+
+class InventoryError(ValueError):
+    """An inventory file that cannot be used; the message names the file, key and value."""
+
+
+def describe_validation_error(e: ValidationError) -> str:
+    """`key.path = value: reason` of the first error, for messages that name the place."""
+    err = e.errors()[0]
+    where = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    return f"{where} = {err.get('input')!r}: {err['msg']}"
+
+
+def load_inventory(path: Path) -> Inventory:
+    """An inventory from YAML or JSON: the model itself, or under an `inventory:` key."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(raw, dict) and "inventory" in raw:
+            raw = raw["inventory"]
+        return Inventory.model_validate(raw)
+    except OSError as e:
+        raise InventoryError(f"{path}: cannot read the inventory: {e}") from e
+    except yaml.YAMLError as e:
+        raise InventoryError(f"{path}: not valid YAML or JSON: {e}") from e
+    except ValidationError as e:
+        raise InventoryError(f"{path}: {describe_validation_error(e)}") from e

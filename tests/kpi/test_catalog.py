@@ -19,6 +19,7 @@ from kpi import (
 )
 from kpi.docs import render_kpi_docs
 from kpi.methods import METHODS
+from telemetry import InventoryError, load_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,3 +103,15 @@ def test_declarations_errors_name_the_file_and_key(tmp_path: Path) -> None:
 def test_docs_kpis_md_is_generated_from_the_catalog() -> None:
     committed = (ROOT / "docs" / "kpis.md").read_text(encoding="utf-8")
     assert committed == render_kpi_docs(), "run `uv run pilotproof kpi docs` and commit the result"
+
+
+def test_an_inventory_file_error_names_the_file_key_and_value(tmp_path: Path) -> None:
+    f = tmp_path / "site.yaml"
+    f.write_text(
+        "inventory:\n  site: s1\n  elements:\n    - {id: agv-1, kind: vehicle, link: 6g}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InventoryError, match=r"site.yaml: elements.0.link = '6g': .*unknown link"):
+        load_inventory(f)
+    f.write_text("site: s1\nelements: [{id: agv-1, kind: vehicle, link: 5g}]\n", encoding="utf-8")
+    assert load_inventory(f).elements[0].link == "5g"
