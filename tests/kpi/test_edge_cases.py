@@ -288,3 +288,44 @@ async def test_declared_items_and_composites(store: Store) -> None:
     # 2 declared passes; the 3 measured ones need a baseline: 3 of 5 is still reachable
     comp = ev.result("comprehensive_performance_composite")
     assert (comp.value, comp.verdict) == (2, "insufficient_data")
+
+
+async def test_networking_rate_change_and_points_reporting(store: Store) -> None:
+    inv = Inventory(
+        site=SITE,
+        elements=(
+            element("a", "5g", points=(DeclaredPoint(id="v", period_s=60),)),
+            element("b", "wired", points=(DeclaredPoint(id="v", period_s=60),)),
+        ),
+    )
+    base, ev = ns(T0), ns(T0 + timedelta(hours=1))
+    pts = [status("a", "5g", True, base + k * 60 * S) for k in range(60)]
+    pts += [status("b", "wired", False, base + k * 60 * S) for k in range(60)]
+    pts += [status(e, link, True, ev + k * 60 * S) for e, link in (("a", "5g"), ("b", "wired"))
+            for k in range(60)]  # fmt: skip
+    pts += [
+        Point("point_health", {"site": SITE, "element": e, "point": "v"},
+              {"expected": 60, "received": 60, "good": good}, ev)
+        for e, good in (("a", 60), ("b", 0))
+    ]  # fmt: skip
+    await store.write(pts)
+    r = (
+        await evaluate(
+            "miit2020-5g-intranet-retrofit",
+            hour(T0 + timedelta(hours=1)),
+            store,
+            inv,
+            baseline=hour(),
+        )
+    ).result("industrial_terminal_networking_rate_increase")
+    assert r.value == Fraction(1, 2)  # 1 of 2 online, then 2 of 2: +50 points
+    assert r.verdict == "pass"
+    no_base = await evaluate("miit2020-5g-intranet-retrofit", hour(), store, inv)
+    assert no_base.result("industrial_terminal_networking_rate_increase").verdict == (
+        "insufficient_data"
+    )
+    p = await evaluate("ningbo-industry-platform", hour(T0 + timedelta(hours=1)), store, inv)
+    points = p.result("process_data_points_count")
+    assert points.value == 1  # b reported, but never a good sample
+    devices = p.result("connected_devices_count")  # platforms count devices on any link
+    assert devices.value == 2
