@@ -1,7 +1,29 @@
-"""collectors — the edge agent: site config, OPC UA / Modbus / MQTT drivers, the sealing
-and store-and-forward pipeline, self-metrics. Depends on `telemetry` only.
+"""collectors — the edge agent: site config, drivers (MQTT, Modbus TCP, OPC UA), the
+pipeline (durable buffer → sealed batches → forwarder) and its runtime. Depends on
+`telemetry` only.
 
-Not built yet (issue "Edge agent"); its public API will be exported here.
+* `load_site_config(path)` / `SiteConfig`: the site config (TOML or YAML).
+* `Agent(config).run(stop)`: drivers → buffer → seal → store, until `stop` is set.
+* `Buffer`: the durable store-and-forward buffer; `Metrics`: self-metrics.
 """
 
-__all__: list[str] = []
+from collectors.agent import Agent, Pipeline, build_drivers
+from collectors.buffer import Buffer, BufferFullError, SealedBatch
+from collectors.config import SiteConfig, SiteConfigError, load_site_config
+from collectors.forwarder import Forwarder
+from collectors.metrics import Metrics, serve_metrics
+
+__all__ = [
+    "Agent",
+    "Buffer",
+    "BufferFullError",
+    "Forwarder",
+    "Metrics",
+    "Pipeline",
+    "SealedBatch",
+    "SiteConfig",
+    "SiteConfigError",
+    "build_drivers",
+    "load_site_config",
+    "serve_metrics",
+]

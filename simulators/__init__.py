@@ -14,7 +14,7 @@ from simulators.behaviour import FactoryModel
 from simulators.factory import SimClock, SimulatedFactory
 from simulators.modbus_server import LINK_CODES, ModbusSimServer, RegisterMap, register_map
 from simulators.mqtt_publisher import MqttSimPublisher
-from simulators.opcua_server import OpcUaSimServer, make_certificate, namespace_uri
+from simulators.opcua_server import OpcUaSimServer, namespace_uri
 from simulators.registers import decode as decode_registers
 from simulators.registers import encode as encode_registers
 from simulators.scenario import (
@@ -27,6 +27,7 @@ from simulators.scenario import (
     parse_scenario,
 )
 from simulators.truth import LABELS, Truth, TruthParams, TruthValue, compute_truth
+from telemetry.pki import make_certificate
 
 __all__ = [
     "EXAMPLES_DIR",

@@ -16,7 +16,6 @@ accepted username/password pairs.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 from datetime import UTC, datetime
@@ -24,20 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from asyncua import Server, ua
-from asyncua.crypto.cert_gen import (
-    dump_private_key_as_pem,
-    generate_private_key,
-    generate_self_signed_app_certificate,
-)
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.user_managers import UserManager
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from simulators.behaviour import FactoryModel
 from simulators.intervals import NS
 from simulators.scenario import Scenario
+from telemetry.pki import make_certificate
 
 logging.getLogger("asyncua").setLevel(logging.ERROR)
 
@@ -77,31 +69,6 @@ class _Users(UserManager):  # type: ignore[misc]
         if username is not None and self.users.get(username) == password:
             return User(role=UserRole.User, name=username)
         return None
-
-
-def make_certificate(
-    app_uri: str, common_name: str, directory: Path, *, client: bool = False
-) -> tuple[Path, Path]:
-    """A self-signed application certificate (DER) and key (PEM), generated once and kept."""
-    directory.mkdir(parents=True, exist_ok=True)
-    cert_path, key_path = directory / f"{common_name}.der", directory / f"{common_name}.pem"
-    if cert_path.exists() and key_path.exists():
-        return cert_path, key_path
-    key = generate_private_key()
-    san: list[x509.GeneralName] = [
-        x509.UniformResourceIdentifier(app_uri),
-        x509.DNSName(socket.gethostname()),
-        x509.DNSName("localhost"),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-    ]
-    eku = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
-    cert = generate_self_signed_app_certificate(
-        key, common_name, {"organizationName": "pilotproof"}, san, [eku], days=3650
-    )
-    cert_path.write_bytes(cert.public_bytes(Encoding.DER))
-    key_path.write_bytes(dump_private_key_as_pem(key))
-    key_path.chmod(0o600)
-    return cert_path, key_path
 
 
 def free_port(host: str = "127.0.0.1") -> int:

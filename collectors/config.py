@@ -1,0 +1,201 @@
+"""The site config (TOML or YAML): who the agent is, where data goes, what it reads.
+
+`pilotproof agent check site.toml` loads it with `load_site_config`, whose errors name the
+file, the key path and the value. A sample per driver lives next to each driver.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from telemetry import Inventory, describe_validation_error, load_inventory
+
+Table = Literal["holding", "input", "coil", "discrete"]
+ValueType = Literal[
+    "bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"
+]
+ByteOrder = Literal["ABCD", "DCBA", "BADC", "CDAB"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentSection(_Model):
+    id: str = Field(min_length=1, description="this agent's name, unique per site")
+    key: Path = Field(description="Ed25519 private key (PEM); `pilotproof agent keygen` makes one")
+    status_interval_s: int = Field(default=60, ge=1, description="element_status every …")
+    health_interval_s: int = Field(default=900, ge=1, description="point_health every …")
+    seal_interval_s: float = Field(default=2.0, gt=0, description="seal pending points every …")
+    batch_max_lines: int = Field(default=5000, ge=1, le=100_000)
+
+
+class StoreSection(_Model):
+    url: str = Field(description="sqlite:PATH or http://host:8086/?db=NAME")
+
+
+class BufferSection(_Model):
+    path: Path = Path("pilotproof-buffer.db")
+    max_bytes: int = Field(default=1 << 30, ge=1 << 20, description="refuse points beyond this")
+
+
+class MetricsSection(_Model):
+    listen: str | None = Field(default=None, description="host:port of /metrics, e.g. :9108")
+
+
+class MqttSubscription(_Model):
+    topic: str = Field(
+        description="a topic template; {name} parts become tags, e.g. factory/{site}/{element}/x"
+    )
+    format: Literal["telemetry", "status", "identifier", "line"] = Field(
+        default="telemetry",
+        description="telemetry: {ts, values, quality}; status: an NMS/CPE link export; "
+        "identifier: node counts; line: InfluxDB line protocol",
+    )
+    fields: tuple[str, ...] = Field(default=(), description="keep only these values (telemetry)")
+    time_unit: Literal["s", "ms", "us", "ns"] = "ms"
+
+
+class MqttSource(_Model):
+    name: str = "mqtt"
+    url: str = Field(description="mqtt://host:1883 or mqtts://host:8883")
+    client_id: str | None = Field(default=None, description="default: pilotproof-<agent id>")
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+    subscriptions: tuple[MqttSubscription, ...] = Field(min_length=1)
+
+
+class ModbusRegister(_Model):
+    element: str
+    point: str
+    table: Table = "holding"
+    address: int = Field(ge=0, le=65535, description="as documented by the device (see base)")
+    type: ValueType = "uint16"
+    order: ByteOrder = "ABCD"
+    scale: float = 1.0
+    offset: float = 0.0
+    length: int | None = Field(default=None, ge=1, le=123, description="registers, for strings")
+
+
+class ModbusDevice(_Model):
+    name: str
+    host: str
+    port: int = 502
+    unit: int = Field(default=1, ge=0, le=255, description="device (unit) id")
+    address_base: Literal[0, 1] = Field(
+        description="0: addresses are protocol offsets; 1: they count from 1 (as in manuals)"
+    )
+    interval_s: float = Field(default=1.0, gt=0)
+    timeout_s: float = Field(default=2.0, gt=0)
+    retries: int = Field(default=1, ge=0)
+    pause_ms: int = Field(default=0, ge=0, description="pause between requests")
+    status_elements: tuple[str, ...] = Field(
+        default=(), description="elements whose reachability is this device's"
+    )
+    registers: tuple[ModbusRegister, ...] = Field(min_length=1)
+
+
+class OpcUaNode(_Model):
+    element: str
+    point: str
+    node: str = Field(description="nsu=<namespace URI>;s=<id> (survives namespace renumbering)")
+
+
+class OpcUaSource(_Model):
+    name: str
+    url: str
+    security: Literal["None", "Sign", "SignAndEncrypt"] = "None"
+    auth: Literal["anonymous", "username", "certificate"] = "anonymous"
+    username: str | None = None
+    password: str | None = None
+    cert_dir: Path = Field(default=Path("pki"), description="client certificate, made once")
+    trust_dir: Path | None = Field(default=None, description="trusted server certificates")
+    mode: Literal["subscription", "poll"] = "subscription"
+    sampling_interval_ms: float = 1000
+    queue_size: int = Field(default=10, ge=1)
+    deadband: float = Field(default=0.0, ge=0)
+    nodes_per_subscription: int = Field(default=500, ge=1)
+    sessions: int = Field(default=1, ge=1, le=16)
+    reconnect_s: float = Field(default=2.0, gt=0)
+    nodes: tuple[OpcUaNode, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _auth(self) -> OpcUaSource:
+        if self.auth == "username" and not (self.username and self.password):
+            raise ValueError("auth = 'username' needs username and password")
+        return self
+
+
+class Sources(_Model):
+    mqtt: tuple[MqttSource, ...] = ()
+    modbus: tuple[ModbusDevice, ...] = ()
+    opcua: tuple[OpcUaSource, ...] = ()
+
+
+class SiteConfig(_Model):
+    agent: AgentSection
+    store: StoreSection
+    buffer: BufferSection = BufferSection()
+    metrics: MetricsSection = MetricsSection()
+    inventory: Inventory
+    sources: Sources = Sources()
+
+    @model_validator(mode="after")
+    def _references(self) -> SiteConfig:
+        declared = {e.id: {p.id for p in e.points} for e in self.inventory.elements}
+        refs = [
+            (f"sources.modbus[{d.name}]", r.element, r.point)
+            for d in self.sources.modbus
+            for r in d.registers
+        ] + [
+            (f"sources.opcua[{s.name}]", n.element, n.point)
+            for s in self.sources.opcua
+            for n in s.nodes
+        ]
+        for where, element, point in refs:
+            if element not in declared:
+                raise ValueError(
+                    f"{where} reads element {element!r}, which the inventory does not declare"
+                )
+            if point not in declared[element]:
+                raise ValueError(
+                    f"{where} reads point {element}.{point}, which the inventory does not declare"
+                )
+        return self
+
+
+class SiteConfigError(ValueError):
+    pass
+
+
+def load_site_config(path: Path) -> SiteConfig:
+    """Load and validate; relative paths are taken from the config file's folder."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except OSError as e:
+        raise SiteConfigError(f"{path}: cannot read the site config: {e}") from e
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
+        raise SiteConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {e}") from e
+    if not isinstance(raw, dict):
+        raise SiteConfigError(f"{path}: expected a table of sections (agent, store, …)")
+    base = path.parent
+    inv = raw.get("inventory")
+    if isinstance(inv, str):  # `inventory = "inventory.yaml"`: a file of its own
+        raw["inventory"] = load_inventory(base / inv).model_dump()
+    try:
+        config = SiteConfig.model_validate(raw)
+    except ValidationError as e:
+        raise SiteConfigError(f"{path}: {describe_validation_error(e)}") from e
+    return config.model_copy(
+        update={
+            "agent": config.agent.model_copy(update={"key": base / config.agent.key}),
+            "buffer": config.buffer.model_copy(update={"path": base / config.buffer.path}),
+        }
+    )

@@ -1,0 +1,115 @@
+"""The agent's own metrics: a Prometheus text endpoint and `pp_agent` points.
+
+Counters are plain integers updated from the event loop and the MQTT thread (a lost
+increment under a race would only blur a metric, never data). The endpoint is a tiny
+asyncio HTTP server so the agent needs no web framework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from telemetry import Point
+
+
+@dataclass
+class Metrics:
+    agent: str
+    points_in: int = 0
+    points_out: int = 0
+    parse_errors: int = 0
+    buffer_full: int = 0
+    store_rejected: int = 0
+    retries: int = 0
+    batches_sealed: int = 0
+    store_up: int = 1
+    buffer_pending: int = 0
+    buffer_sealed: int = 0
+    buffer_bytes: int = 0
+    #: per driver instance: 1 connected, 0 not
+    connected: dict[str, int] = field(default_factory=dict)
+    #: parse errors per reason (MQTT), so a flood of one kind is visible
+    errors_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def reject(self, reason: str) -> None:
+        self.parse_errors += 1
+        self.errors_by_reason[reason] = self.errors_by_reason.get(reason, 0) + 1
+
+    def prometheus(self) -> str:
+        a = f'agent="{self.agent}"'
+        out = []
+        for name, kind, help_, value in (
+            ("points_in_total", "counter", "points accepted into the buffer", self.points_in),
+            ("points_out_total", "counter", "points written to the store", self.points_out),
+            ("parse_errors_total", "counter", "payloads rejected", self.parse_errors),
+            ("buffer_full_total", "counter", "points refused at the cap", self.buffer_full),
+            ("store_rejected_total", "counter", "lines the store refused", self.store_rejected),
+            ("store_retries_total", "counter", "failed forwarding attempts", self.retries),
+            ("batches_sealed_total", "counter", "batches sealed", self.batches_sealed),
+            ("store_up", "gauge", "1 when the last forward succeeded", self.store_up),
+            ("buffer_pending_lines", "gauge", "lines not yet sealed", self.buffer_pending),
+            ("buffer_sealed_lines", "gauge", "sealed lines not yet stored", self.buffer_sealed),
+            ("buffer_bytes", "gauge", "size of the buffer file", self.buffer_bytes),
+        ):
+            out += [
+                f"# HELP pilotproof_{name} {help_}",
+                f"# TYPE pilotproof_{name} {kind}",
+                f"pilotproof_{name}{{{a}}} {value}",
+            ]
+        out += ["# HELP pilotproof_driver_connected 1 when the driver is connected",
+                "# TYPE pilotproof_driver_connected gauge"]  # fmt: skip
+        for driver, up in sorted(self.connected.items()):
+            out.append(f'pilotproof_driver_connected{{{a},driver="{driver}"}} {up}')
+        out += ["# HELP pilotproof_parse_errors_by_reason payloads rejected, by reason",
+                "# TYPE pilotproof_parse_errors_by_reason counter"]  # fmt: skip
+        for reason, n in sorted(self.errors_by_reason.items()):
+            out.append(f'pilotproof_parse_errors_by_reason{{{a},reason="{reason}"}} {n}')
+        return "\n".join(out) + "\n"
+
+    def point(self, site: str, time_ns: int) -> Point:
+        """The `pp_agent` row: the same figures, kept with the data."""
+        return Point(
+            "pp_agent",
+            {"site": site, "agent": self.agent},
+            {
+                "points_in": self.points_in,
+                "points_out": self.points_out,
+                "parse_errors": self.parse_errors,
+                "buffer_full": self.buffer_full,
+                "store_rejected": self.store_rejected,
+                "retries": self.retries,
+                "buffer_pending": self.buffer_pending,
+                "buffer_sealed": self.buffer_sealed,
+                "buffer_bytes": self.buffer_bytes,
+                "connected": sum(self.connected.values()),
+            },
+            time_ns,
+        )
+
+
+async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Server:
+    """GET /metrics in Prometheus text format; anything else is 404."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), 5)
+            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
+                pass
+            ok = request.split(b" ")[1:2] == [b"/metrics"]
+            body = metrics.prometheus().encode() if ok else b"not found\n"
+            status = b"200 OK" if ok else b"404 Not Found"
+            writer.write(
+                b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                b"Content-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    return await asyncio.start_server(handle, host, port)

@@ -1,0 +1,181 @@
+"""MQTT payloads to Points: topic templates become tags, every refusal has a reason.
+
+A payload that cannot be used raises `PayloadError(reason, detail)`; `reason` is a short
+stable code (counted per reason in the metrics), `detail` says what was wrong and where.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from collectors.config import MqttSubscription
+from telemetry import Inventory, Point, PointError, decode_lines
+from telemetry.schema import LINKS
+
+MAX_PAYLOAD = 1 << 20  # 1 MiB: a telemetry message is a few hundred bytes
+UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+class PayloadError(ValueError):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def subscription_filter(template: str) -> str:
+    """The MQTT filter of a template: each `{name}` level becomes `+`."""
+    return re.sub(r"\{[^/{}]+\}", "+", template)
+
+
+def topic_pattern(template: str) -> re.Pattern[str]:
+    parts = []
+    for level in template.split("/"):
+        m = re.fullmatch(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", level)
+        parts.append(f"(?P<{m.group(1)}>[^/]+)" if m else re.escape(level))
+    return re.compile("/".join(parts))
+
+
+def _reject_constant(name: str) -> Any:
+    raise PayloadError("bad_value", f"{name} is not a number JSON allows")
+
+
+def _number(value: object, where: str) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value)
+    raise PayloadError("bad_value", f"{where} = {value!r:.60} is not a finite number")
+
+
+def _time(body: dict[str, Any], unit: str) -> int:
+    ts = body.get("ts")
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts) or ts < 0:
+        raise PayloadError("bad_time", f"ts = {ts!r:.60} is not a non-negative number")
+    t = int(ts * UNIT_NS[unit]) if isinstance(ts, float) else ts * UNIT_NS[unit]
+    if t > 2**63 - 1:
+        raise PayloadError("bad_time", f"ts = {ts!r:.60} is beyond the year 2262")
+    return t
+
+
+class PayloadParser:
+    def __init__(self, sub: MqttSubscription, inventory: Inventory) -> None:
+        self.sub = sub
+        self.site = inventory.site
+        self.pattern = topic_pattern(sub.topic)
+        self.kinds = {e.id: e.kind for e in inventory.elements}
+
+    def parse(self, topic: str, payload: bytes) -> list[Point]:
+        m = self.pattern.fullmatch(topic)
+        if m is None:
+            raise PayloadError("bad_topic", f"{topic!r} does not match {self.sub.topic!r}")
+        tags = {k: v for k, v in m.groupdict().items() if k != "site"}
+        if len(payload) > MAX_PAYLOAD:
+            raise PayloadError("too_large", f"{len(payload):,} bytes (limit {MAX_PAYLOAD:,})")
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise PayloadError("not_utf8", str(e)) from None
+        try:
+            if self.sub.format == "line":
+                points = decode_lines(text)
+                return [
+                    Point(p.measurement, {**p.tags, "site": self.site}, p.fields, p.time_ns)
+                    for p in points
+                ]
+            body = json.loads(text, parse_constant=_reject_constant)
+        except PayloadError:
+            raise
+        except (ValueError, RecursionError) as e:
+            reason = "bad_line" if self.sub.format == "line" else "not_json"
+            raise PayloadError(reason, str(e)[:200]) from None
+        if not isinstance(body, dict):
+            raise PayloadError("bad_shape", f"expected a JSON object, got {type(body).__name__}")
+        try:
+            if self.sub.format == "telemetry":
+                return self._telemetry(tags, body)
+            if self.sub.format == "status":
+                return self._status(tags, body)
+            return self._identifier(tags, body)
+        except PointError as e:
+            raise PayloadError("bad_value", str(e)[:200]) from None
+
+    def _telemetry(self, tags: dict[str, str], body: dict[str, Any]) -> list[Point]:
+        element = tags.get("element")
+        if not element:
+            raise PayloadError("bad_topic", f"template {self.sub.topic!r} names no {{element}}")
+        t = _time(body, self.sub.time_unit)
+        values = body.get("values")
+        quality = body.get("quality") or {}
+        if not isinstance(values, dict) or not isinstance(quality, dict):
+            raise PayloadError("bad_shape", "values and quality must be JSON objects")
+        out = []
+        for point, raw in values.items():
+            if self.sub.fields and point not in self.sub.fields:
+                continue
+            q = quality.get(point, 0 if raw is not None else 2)
+            if q not in (0, 1, 2) or isinstance(q, bool):
+                raise PayloadError("bad_value", f"quality.{point} = {q!r:.40} is not 0, 1 or 2")
+            fields: dict[str, float | int] = {"quality": q}
+            if raw is not None:
+                fields["value"] = _number(raw, f"values.{point}")
+            out.append(
+                Point(
+                    "telemetry",
+                    {**tags, "site": self.site, "element": element, "point": str(point)},
+                    fields,
+                    t,
+                )
+            )
+        return out
+
+    def _status(self, tags: dict[str, str], body: dict[str, Any]) -> list[Point]:
+        element = body.get("element") or tags.get("element")
+        link = body.get("link")
+        online = body.get("online")
+        if not isinstance(element, str) or not element:
+            raise PayloadError("bad_shape", "a status needs an element (payload or topic)")
+        if link not in LINKS:
+            raise PayloadError("bad_value", f"link = {link!r:.40}; expected one of {sorted(LINKS)}")
+        if not isinstance(online, bool):
+            raise PayloadError("bad_value", f"online = {online!r:.40} is not true/false")
+        fields: dict[str, float | bool] = {"online": online}
+        for radio in ("rsrp", "sinr"):
+            if body.get(radio) is not None:
+                fields[radio] = _number(body[radio], radio)
+        return [
+            Point(
+                "element_status",
+                {
+                    "site": self.site,
+                    "element": element,
+                    "kind": self.kinds.get(element, "machine"),
+                    "link": str(link),
+                },
+                fields,
+                _time(body, self.sub.time_unit),
+            )
+        ]
+
+    def _identifier(self, tags: dict[str, str], body: dict[str, Any]) -> list[Point]:
+        node = body.get("node") or tags.get("node")
+        enterprise = body.get("enterprise")
+        if not isinstance(node, str) or not isinstance(enterprise, str) or not enterprise:
+            raise PayloadError("bad_shape", "an identifier count needs node and enterprise")
+        fields = {}
+        for f in ("resolutions", "registrations"):
+            v = body.get(f)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise PayloadError("bad_value", f"{f} = {v!r:.40} is not a count")
+            fields[f] = v
+        return [
+            Point(
+                "identifier",
+                {"site": self.site, "node": node, "enterprise": enterprise},
+                fields,
+                _time(body, self.sub.time_unit),
+            )
+        ]

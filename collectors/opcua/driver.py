@@ -1,0 +1,173 @@
+"""The OPC UA input (asyncua): subscriptions or polling, by namespace URI, reconnecting.
+
+Node ids are written `nsu=<namespace URI>;s=<id>`; the namespace index is looked up after
+every connect, so a server restart that renumbers its namespaces changes nothing. Nodes
+are split into subscriptions of `nodes_per_subscription` and over `sessions` clients.
+Every value's status becomes its quality (good 0, uncertain 1, bad 2): one bad node
+never drops the others. A lost session is noticed by a watchdog read and re-created,
+subscriptions included, without restarting the agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from typing import Any
+
+from asyncua import Client, ua
+from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
+from asyncua.crypto.uacrypto import CertProperties
+
+from collectors.agent import Pipeline
+from collectors.buffer import BufferFullError
+from collectors.config import OpcUaNode, OpcUaSource, SiteConfig
+from telemetry import Point
+from telemetry.pki import make_certificate
+
+log = logging.getLogger("pilotproof.opcua")
+for noisy in ("asyncua", "asyncua.client.ua_client", "asyncua.common.subscription"):
+    logging.getLogger(noisy).setLevel(logging.CRITICAL)
+
+NSU = re.compile(r"^nsu=(?P<uri>[^;]+);(?P<rest>[isgb]=.+)$")
+NS = 1_000_000_000
+
+
+def quality(code: ua.StatusCode) -> int:
+    if code.is_good():
+        return 0
+    return 1 if code.is_uncertain() else 2
+
+
+def resolve(node: str, namespaces: list[str]) -> str:
+    """`nsu=URI;s=x` → `ns=<index>;s=x` for this server's current namespace array."""
+    m = NSU.match(node)
+    if m is None:
+        return node
+    try:
+        idx = namespaces.index(m.group("uri"))
+    except ValueError:
+        raise LookupError(f"namespace {m.group('uri')!r} is not on the server") from None
+    return f"ns={idx};{m.group('rest')}"
+
+
+class _Handler:
+    def __init__(self, driver: OpcUaDriver, by_node: dict[str, OpcUaNode]) -> None:
+        self.driver = driver
+        self.by_node = by_node
+
+    def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
+        target = self.by_node.get(node.nodeid.to_string())
+        if target is not None:
+            self.driver.queue_value(target, data.monitored_item.Value)
+
+
+class OpcUaDriver:
+    def __init__(self, source: OpcUaSource, config: SiteConfig) -> None:
+        self.source = source
+        self.config = config
+        self.site = config.inventory.site
+        self.name = f"opcua:{source.name}"
+        self.elements = sorted({n.element for n in source.nodes})
+        self._queue: list[Point] = []
+        self.sessions_started = 0
+
+    def queue_value(self, target: OpcUaNode, dv: ua.DataValue) -> None:
+        t = dv.SourceTimestamp or dv.ServerTimestamp
+        t_ns = int(t.timestamp() * 1_000_000) * 1000 if t else 0
+        q = quality(dv.StatusCode)
+        fields: dict[str, float | int] = {"quality": q}
+        v = dv.Value.Value if dv.Value is not None else None
+        if q < 2 and isinstance(v, int | float):  # bools too: True is 1.0
+            fields["value"] = float(v)
+        tags = {"site": self.site, "element": target.element, "point": target.point}
+        try:
+            self._queue.append(Point("telemetry", tags, fields, t_ns))
+        except ValueError as e:
+            log.warning("%s: %s.%s: unusable value %r: %s", self.name, target.element,
+                        target.point, v, e)  # fmt: skip
+
+    async def _flush(self, pipeline: Pipeline) -> None:
+        points, self._queue = self._queue, []
+        if not points:
+            return
+        try:
+            await asyncio.to_thread(pipeline.accept, points)
+        except BufferFullError as e:
+            log.error("%s: %d values not accepted: %s", self.name, len(points), e)
+
+    async def _client(self) -> Client:
+        s = self.source
+        client = Client(s.url, timeout=10)
+        client.application_uri = f"urn:pilotproof:agent:{self.config.agent.id}"
+        if s.security != "None":
+            cert, key = make_certificate(
+                client.application_uri, "pilotproof-agent", s.cert_dir, client=True
+            )
+            await client.set_security(
+                SecurityPolicyBasic256Sha256,
+                certificate=str(cert),
+                private_key=CertProperties(str(key), extension="pem"),
+                mode=getattr(ua.MessageSecurityMode, s.security),
+            )
+        if s.auth == "username":
+            client.set_user(s.username or "")
+            client.set_password(s.password or "")
+        return client
+
+    async def _session(
+        self, nodes: list[OpcUaNode], pipeline: Pipeline, stop: asyncio.Event
+    ) -> None:
+        s = self.source
+        while not stop.is_set():
+            client = await self._client()
+            try:
+                await client.connect()
+                self.sessions_started += 1
+                namespaces = await client.get_namespace_array()
+                by_node = {resolve(n.node, namespaces): n for n in nodes}
+                handler = _Handler(self, {})
+                ua_nodes = []
+                for nid in by_node:
+                    node = client.get_node(nid)
+                    handler.by_node[node.nodeid.to_string()] = by_node[nid]
+                    ua_nodes.append(node)
+                params = ua.CreateSubscriptionParameters(
+                    RequestedPublishingInterval=s.sampling_interval_ms,
+                    RequestedMaxKeepAliveCount=10,
+                    RequestedLifetimeCount=100,
+                )
+                for i in range(0, len(ua_nodes), s.nodes_per_subscription):
+                    sub = await client.create_subscription(params, handler)
+                    await sub.subscribe_data_change(
+                        ua_nodes[i : i + s.nodes_per_subscription],
+                        queuesize=s.queue_size,
+                        sampling_interval=s.sampling_interval_ms,
+                    )
+                for e in {n.element for n in nodes}:
+                    pipeline.reachable(e, True)
+                pipeline.connected(self.name, True)
+                while not stop.is_set():
+                    await self._flush(pipeline)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), 0.2)
+                    # a watchdog: a dead session shows here, and we start over
+                    await client.check_connection()
+            except (OSError, TimeoutError, ua.UaError, LookupError, ConnectionError) as e:
+                log.warning("%s: session lost or refused (%s); reconnecting", self.name, e)
+            finally:
+                await self._flush(pipeline)
+                for element in {n.element for n in nodes}:
+                    pipeline.reachable(element, False)
+                pipeline.connected(self.name, False)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.disconnect(), 2)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), s.reconnect_s)
+
+    async def run(self, pipeline: Pipeline, stop: asyncio.Event) -> None:
+        n = self.source.sessions
+        nodes = list(self.source.nodes)
+        parts = [nodes[i::n] for i in range(n) if nodes[i::n]]
+        await asyncio.gather(*(self._session(p, pipeline, stop) for p in parts))

@@ -1,0 +1,187 @@
+"""Sealed batches and the batch chain (DESIGN.md, "Evidence: sealed batches").
+
+An agent groups the canonical lines of a stream into batches; each batch gets a record
+`{agent, stream, seq, prev, root, n, first_ns, last_ns}`: `root` is the RFC 9162 Merkle
+tree hash over the lines, `prev` the SHA-256 of the previous record's canonical JSON, so a
+gap in `seq`, a broken link, an edited line or a bad signature shows to any verifier.
+The record is serialised with JCS (RFC 8785, nanosecond times as strings because JCS
+numbers stop at 2**53) and signed with the agent's Ed25519 key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import BaseModel, ConfigDict, Field
+
+from telemetry.point import Point
+
+#: the hash a chain's first record points back to
+GENESIS = "0" * 64
+
+#: the streams of a chain: KPI measurements are low-rate evidence, raw telemetry is bulk
+KPI_STREAM = "kpi"
+TELEMETRY_STREAM = "telemetry"
+
+
+def stream_of(point: Point) -> str:
+    return TELEMETRY_STREAM if point.measurement == "telemetry" else KPI_STREAM
+
+
+def leaf_hash(line: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + line).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle_root(lines: Sequence[bytes]) -> bytes:
+    """RFC 9162 §2.1.1 Merkle Tree Hash: split at the largest power of two below n."""
+    n = len(lines)
+    if n == 0:
+        return hashlib.sha256(b"").digest()
+    level = [leaf_hash(x) for x in lines]
+    # bottom-up over the same tree: pairing left to right and carrying an odd last node
+    # up unchanged gives exactly the RFC's recursive split
+    while len(level) > 1:
+        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+class BatchRecord(BaseModel):
+    """One sealed batch; `sig` is the agent's Ed25519 signature over the other fields (JCS)."""
+
+    model_config = ConfigDict(frozen=True)
+    agent: str
+    stream: str
+    seq: int = Field(ge=0)
+    prev: str = Field(description="hex SHA-256 of the previous record's canonical JSON")
+    root: str = Field(description="hex RFC 9162 Merkle root over the batch's lines")
+    n: int = Field(ge=1)
+    first_ns: int
+    last_ns: int
+    sig: str = Field(default="", description="base64url Ed25519 signature")
+
+    def body(self) -> dict[str, Any]:
+        d = self.model_dump(exclude={"sig"})
+        d["first_ns"] = str(self.first_ns)
+        d["last_ns"] = str(self.last_ns)
+        return d
+
+    def canonical(self) -> bytes:
+        """JCS of the signed fields (what the signature and the next `prev` cover)."""
+        return rfc8785.dumps(self.body())
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.canonical()).hexdigest()
+
+    def verify(self, key: Ed25519PublicKey) -> bool:
+        try:
+            key.verify(_unb64(self.sig), self.canonical())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def to_point(self, site: str) -> Point:
+        """The `pp_batch` row the store keeps for the auditor's chain check."""
+        return Point(
+            "pp_batch",
+            {"site": site, "agent": self.agent, "stream": self.stream},
+            {
+                "seq": self.seq,
+                "n": self.n,
+                "first_ns": str(self.first_ns),
+                "last_ns": str(self.last_ns),
+                "root": self.root,
+                "prev": self.prev,
+                "sig": self.sig,
+            },
+            # one row per record; seq as the time keeps records of one chain distinct
+            # and ordered even when two batches share a first sample time
+            self.seq,
+        )
+
+
+def seal(
+    key: Ed25519PrivateKey,
+    agent: str,
+    stream: str,
+    seq: int,
+    prev: str,
+    lines: Sequence[bytes],
+    first_ns: int,
+    last_ns: int,
+) -> BatchRecord:
+    record = BatchRecord(
+        agent=agent,
+        stream=stream,
+        seq=seq,
+        prev=prev,
+        root=merkle_root(lines).hex(),
+        n=len(lines),
+        first_ns=first_ns,
+        last_ns=last_ns,
+    )
+    sig = key.sign(record.canonical())
+    return record.model_copy(update={"sig": _b64(sig)})
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# --- keys ------------------------------------------------------------------------------
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    """SHA-256 of the raw public key, hex: how keys are named in trust files."""
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()
+
+
+def generate_key(path: Path) -> Ed25519PrivateKey:
+    """A new Ed25519 key, written as PKCS#8 PEM readable only by its owner."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=False)
+    path.write_bytes(pem)
+    path.with_suffix(".pub").write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return key
+
+
+def load_key(path: Path) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError) as e:
+        raise ValueError(
+            f"{path}: not a readable Ed25519 private key ({e}); create one with "
+            "`pilotproof agent keygen`"
+        ) from e
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path}: the key is {type(key).__name__}, not Ed25519")
+    return key

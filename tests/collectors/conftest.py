@@ -1,0 +1,76 @@
+"""Helpers for agent tests: a site config around real servers, and an agent in a task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from collectors import Agent, SiteConfig
+from collectors.config import AgentSection, BufferSection, Sources, StoreSection
+from simulators import Scenario, load_scenario
+from telemetry import Aggregate, Inventory, Store
+from telemetry.seal import generate_key
+
+SCENARIOS = Path(__file__).parents[1] / "simulators" / "scenarios"
+
+
+def site_config(
+    tmp_path: Path,
+    inventory: Inventory,
+    sources: Sources,
+    store_url: str = "sqlite:unused.db",
+    **agent: object,
+) -> SiteConfig:
+    key = tmp_path / "keys" / "agent.pem"
+    if not key.exists():
+        generate_key(key)
+    return SiteConfig(
+        agent=AgentSection(id="gw-test", key=key, seal_interval_s=0.2, **agent),  # type: ignore[arg-type]
+        store=StoreSection(url=store_url),
+        buffer=BufferSection(path=tmp_path / "buffer.db"),
+        inventory=inventory,
+        sources=sources,
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(agent: Agent) -> AsyncIterator[asyncio.Event]:
+    """Run `agent` in a task; leaving the block stops it and waits for its flush."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+
+
+async def wait_for(predicate: object, timeout: float = 30.0, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():  # type: ignore[operator]
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.05)
+
+
+async def counts(store: Store, measurement: str, field: str, start: int, end: int) -> pd.DataFrame:
+    return await store.aggregate(
+        Aggregate(measurement=measurement, field=field, fn="count", start_ns=start, end_ns=end,
+                  group_by=("element", "point"))
+    )  # fmt: skip
+
+
+def scenario_inventory(s: Scenario) -> Inventory:
+    return s.inventory()
+
+
+@pytest.fixture(scope="session")
+def types_scenario() -> Scenario:
+    """One element per protocol with every data type, byte/word order and status."""
+    return load_scenario(SCENARIOS / "protocol-types.yaml")
