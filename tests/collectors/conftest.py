@@ -50,9 +50,9 @@ async def running(agent: Agent) -> AsyncIterator[asyncio.Event]:
         await asyncio.wait_for(task, 60)
 
 
-async def wait_for(predicate: object, timeout: float = 30.0, what: str = "") -> None:
+async def wait_for(predicate: object, within_s: float = 30.0, what: str = "") -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within_s
     while not predicate():  # type: ignore[operator]
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}")
