@@ -1,0 +1,150 @@
+"""The OPC UA input against the simulator's real asyncua server, restart included."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from collectors import Agent
+from collectors.config import OpcUaNode, OpcUaSource, Sources
+from simulators import FactoryModel, OpcUaSimServer, Scenario, parse_scenario
+from telemetry import SqliteStore
+from tests.collectors.conftest import running, site_config, wait_for
+from tests.simulators.conftest import at
+
+NORMAL = at("2026-10-01T12:00:07")
+S = 1_000_000_000
+NUMERIC = ["v_int16", "v_uint16", "v_int32", "v_uint32", "v_int64", "v_uint64", "v_float32",
+           "v_float64", "v_bool", "faulty"]  # fmt: skip
+
+
+def source(server: OpcUaSimServer, **kw: object) -> OpcUaSource:
+    return OpcUaSource(
+        name="ua",
+        url=server.url,
+        sampling_interval_ms=50,
+        reconnect_s=0.5,
+        nodes=tuple(
+            OpcUaNode(element="ua-types", point=p, node=server.node_id("ua-types", p))
+            for p in NUMERIC
+        ),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def stored_at(store: SqliteStore, t: int) -> dict[str, dict[str, object]]:
+    rows = await store.read("telemetry", t, t + 1, where={"element": "ua-types"})
+    return {p.tags["point"]: dict(p.fields) for p in rows}
+
+
+async def test_values_arrive_with_status_and_resume_after_a_server_restart(
+    tmp_path: Path, types_scenario: Scenario
+) -> None:
+    server = OpcUaSimServer(types_scenario)
+    await server.start()
+    store = SqliteStore(tmp_path / "store.db")
+    agent = Agent(site_config(tmp_path, types_scenario.inventory(),
+                              Sources(opcua=(source(server),))), store=store)  # fmt: skip
+    model = FactoryModel(types_scenario)
+    before = [NORMAL + k * S for k in range(3)]
+    after = [NORMAL + 100 * S + k * S for k in range(3)]
+    try:
+        async with running(agent):
+            await wait_for(lambda: agent.metrics.connected.get("opcua:ua") == 1, 30, "connect")
+            for t in before:
+                await server.update(t)
+                await asyncio.sleep(0.4)
+            await server.stop()
+            await wait_for(lambda: agent.metrics.connected.get("opcua:ua") == 0, 30, "lost")
+            # the restarted server numbers its namespaces differently: nsu= still finds them
+            server = OpcUaSimServer(types_scenario, port=server.port,
+                                    extra_namespaces=("urn:a", "urn:b"))  # fmt: skip
+            await server.start()
+            await wait_for(lambda: agent.metrics.connected.get("opcua:ua") == 1, 30, "again")
+            for t in after:
+                await server.update(t)
+                await asyncio.sleep(0.4)
+    finally:
+        await server.stop()
+    driver = agent.drivers[0]
+    assert getattr(driver, "sessions_started", 0) >= 2
+    checked = 0
+    for t in before[1:] + after[1:]:  # the first update after a (re)start may equal the
+        got = await stored_at(store, t)  # server's initial value and notify nothing
+        for p in NUMERIC:
+            if p == "faulty":
+                continue
+            want = model.value("ua-types", p, t)
+            prev = model.value("ua-types", p, t - S)
+            if want != prev:  # every change is notified, stamped with its source time
+                assert got.get(p) == {"value": float(want), "quality": 0}, (t, p, got.get(p))
+                checked += 1
+    assert checked >= 20
+    await store.close()
+
+
+BAD_STATUS = at("2026-10-02T12:00:00")
+
+
+async def test_a_bad_status_becomes_bad_quality_and_the_others_flow(
+    tmp_path: Path, types_scenario: Scenario
+) -> None:
+    server = OpcUaSimServer(types_scenario)
+    await server.start()
+    store = SqliteStore(tmp_path / "store.db")
+    agent = Agent(site_config(tmp_path, types_scenario.inventory(),
+                              Sources(opcua=(source(server),))), store=store)  # fmt: skip
+    try:
+        async with running(agent):
+            await wait_for(lambda: agent.metrics.connected.get("opcua:ua") == 1, 30, "connect")
+            await server.update(BAD_STATUS)
+            await asyncio.sleep(0.6)
+    finally:
+        await server.stop()
+    got = await stored_at(store, BAD_STATUS)
+    assert got["faulty"] == {"quality": 2}
+    assert got["v_float64"]["quality"] == 0
+    await store.close()
+
+
+SECURE = """
+name: ua-secure
+site: lab
+evaluation: {from: "2026-10-01T00:00:00", to: "2026-10-02T00:00:00"}
+serving: {opcua_security: sign_and_encrypt, opcua_users: {operator: "s3cret-pw"}}
+elements:
+  - id: m1
+    kind: machine
+    link: wired
+    protocol: opcua
+    points: [{id: speed, type: float64, signal: {mean: 42}}]
+"""
+
+
+async def test_sign_and_encrypt_with_a_username(tmp_path: Path) -> None:
+    scenario = parse_scenario(SECURE)
+    server = OpcUaSimServer(scenario, cert_dir=tmp_path / "server")
+    await server.start()
+    store = SqliteStore(tmp_path / "store.db")
+    src = OpcUaSource(
+        name="ua", url=server.url, security="SignAndEncrypt", auth="username",
+        username="operator", password="s3cret-pw", cert_dir=tmp_path / "pki",
+        sampling_interval_ms=50,
+        nodes=(OpcUaNode(element="m1", point="speed", node=server.node_id("m1", "speed")),),
+    )  # fmt: skip
+    agent = Agent(site_config(tmp_path, scenario.inventory(), Sources(opcua=(src,))), store=store)
+    t = at("2026-10-01T08:00:00")
+    try:
+        async with running(agent):
+            await server.update(t)
+            await wait_for(lambda: agent.metrics.points_in >= 1, 30, "a value")
+    finally:
+        await server.stop()
+    cert = tmp_path / "pki" / "pilotproof-agent.der"
+    assert cert.exists()  # generated once and kept for the next start
+    rows = await store.read("telemetry", 0, 2**62, where={"element": "m1"})
+    assert rows
+    assert {(p.tags["point"], p.fields.get("value"), p.fields["quality"]) for p in rows} == {
+        ("speed", 42.0, 0)
+    }
+    await store.close()
