@@ -27,7 +27,7 @@ class Forwarder:
         site: str,
         metrics: Metrics,
         *,
-        backoff_s: tuple[float, float] = (0.5, 30.0),
+        backoff_s: tuple[float, float] = (0.5, 10.0),
     ) -> None:
         self.buffer = buffer
         self.store = store

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pilotproof import __version__
+from pilotproof.agent_cli import app as agent_app
 from pilotproof.kpi_cli import app as kpi_app
 from pilotproof.simulate_cli import app as simulate_app
 from telemetry import (
@@ -41,6 +42,7 @@ store_app = typer.Typer(help="Check a store (InfluxDB or SQLite) — 存储自�
 app.add_typer(store_app, name="store")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(kpi_app, name="kpi")
+app.add_typer(agent_app, name="agent")
 
 
 def _version(value: bool) -> None:

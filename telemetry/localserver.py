@@ -7,6 +7,7 @@ every listener but HTTP is off, and `stop()` removes everything.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -178,6 +179,9 @@ class LocalMosquitto:
             f"persistence {'true' if self.persistence else 'false'}\n"
             f"persistence_location {self.dir}/\nlog_dest file {self.dir}/mosquitto.log\n"
             "max_queued_messages 1000000\n"
+            # started as root, mosquitto switches to user `mosquitto`, which cannot write
+            # its persistence file and log into our private temp dir: stay who we are
+            f"user {getpass.getuser()}\n"
         )
         self._proc = subprocess.Popen(
             [self.binary, "-c", str(conf)],

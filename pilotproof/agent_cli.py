@@ -1,0 +1,98 @@
+"""`pilotproof agent …` — the edge agent: check a site config, run it, make its key (采集代理)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from collectors import Agent, SiteConfigError, load_site_config
+from pilotproof.options import console, fail
+from telemetry.seal import generate_key, key_id, load_key
+
+app = typer.Typer(
+    help=(
+        "The edge agent — 采集代理: reads OPC UA, Modbus TCP and MQTT, keeps every accepted "
+        "point in a durable buffer, seals signed hash-chained batches and forwards them to "
+        "the store. `check` a site config, `keygen` its key, then `run` it."
+    ),
+    no_args_is_help=True,
+)
+
+ConfigArg = Annotated[Path, typer.Argument(help="the site config (TOML or YAML)")]
+
+
+@app.command("check")
+def check(config: ConfigArg) -> None:
+    """Validate a site config and summarise it; errors name the file, key and value."""
+    try:
+        c = load_site_config(config)
+    except SiteConfigError as e:
+        raise fail(str(e)) from None
+    table = Table("section", "value", title=f"{config} — OK")
+    table.add_row("agent", f"{c.agent.id} (key {c.agent.key})")
+    table.add_row("site", f"{c.inventory.site}, {len(c.inventory.elements)} elements")
+    table.add_row("store", c.store.url)
+    table.add_row("buffer", f"{c.buffer.path}, cap {c.buffer.max_bytes:,} bytes")
+    for s in c.sources.mqtt:
+        table.add_row(f"mqtt {s.name}", f"{s.url}: {len(s.subscriptions)} subscription(s)")
+    for d in c.sources.modbus:
+        table.add_row(f"modbus {d.name}", f"{d.host}:{d.port} unit {d.unit}: "
+                      f"{len(d.registers)} register(s) every {d.interval_s} s")  # fmt: skip
+    for o in c.sources.opcua:
+        table.add_row(f"opcua {o.name}", f"{o.url} ({o.security}, {o.auth}): "
+                      f"{len(o.nodes)} node(s), {o.mode}")  # fmt: skip
+    console.print(table)
+    if not c.agent.key.exists():
+        console.print(f"[yellow]the key {c.agent.key} does not exist yet: run "
+                      f"`pilotproof agent keygen {c.agent.key}`[/yellow]")  # fmt: skip
+
+
+@app.command("keygen")
+def keygen(
+    path: Annotated[Path, typer.Argument(help="where to write the private key (PEM)")],
+) -> None:
+    """Create the agent's Ed25519 key (and PATH.pub); never overwrites an existing key."""
+    if path.exists():
+        key = load_key(path)
+        console.print(f"{path} exists; key id {key_id(key.public_key())}")
+        raise typer.Exit(1)
+    key = generate_key(path)
+    console.print(f"wrote {path} (0600) and {path.with_suffix('.pub')}")
+    console.print(f"key id (SHA-256 of the raw public key): {key_id(key.public_key())}")
+
+
+@app.command("run")
+def run(
+    config: ConfigArg,
+    verbose: Annotated[bool, typer.Option("-v", help="log every reconnect and retry")] = False,
+) -> None:
+    """Run the agent until SIGTERM or Ctrl-C; then it seals and forwards what it holds."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        c = load_site_config(config)
+        agent = Agent(c)
+    except (SiteConfigError, ValueError) as e:
+        raise fail(str(e)) from None
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        console.print(f"agent {c.agent.id} running: {len(agent.drivers)} driver(s) → "
+                      f"{c.store.url}")  # fmt: skip
+        await agent.run(stop)
+        m = agent.metrics
+        console.print(f"stopped: {m.points_in:,} points in, {m.points_out:,} out, "
+                      f"{m.parse_errors:,} rejected, {m.batches_sealed:,} batches")  # fmt: skip
+
+    asyncio.run(go())
