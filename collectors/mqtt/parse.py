@@ -112,6 +112,8 @@ class PayloadParser:
         quality = body.get("quality") or {}
         if not isinstance(values, dict) or not isinstance(quality, dict):
             raise PayloadError("bad_shape", "values and quality must be JSON objects")
+        if not values:
+            raise PayloadError("bad_shape", "values is empty: the message carries no sample")
         out = []
         for point, raw in values.items():
             if self.sub.fields and point not in self.sub.fields:
