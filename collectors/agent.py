@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import queue
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -24,14 +26,67 @@ from telemetry.seal import load_key
 
 log = logging.getLogger("pilotproof.agent")
 
+_Item = tuple[list[Point], Callable[[], None] | None, threading.Event | None]
+
 
 class Pipeline:
-    """What drivers hand points to. Thread-safe: MQTT calls it from paho's thread."""
+    """What drivers hand points to. Thread-safe: MQTT calls it from paho's thread.
+
+    `submit` queues points for the committer thread, which commits whatever has queued
+    up in one transaction (one fsync for many messages) and then runs each submitter's
+    `done` callback — MQTT acknowledges there. `accept` commits at once.
+    """
 
     def __init__(self, buffer: Buffer, health: HealthTracker, metrics: Metrics) -> None:
         self.buffer = buffer
         self.health = health
         self.metrics = metrics
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._commit_loop, name="committer", daemon=True)
+        self._thread.start()
+
+    def submit(self, points: list[Point], done: Callable[[], None] | None = None) -> None:
+        self._queue.put((points, done, None))
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until everything submitted so far is committed (or refused)."""
+        if self._thread is None:
+            return
+        marker = threading.Event()
+        self._queue.put(([], None, marker))
+        marker.wait(timeout)
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(([], None, None))
+            self._thread.join(30)
+            self._thread = None
+
+    def _commit_loop(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while len(items) < 2000:
+                    items.append(self._queue.get_nowait())
+            points = [p for pts, _, _ in items for p in pts]
+            try:
+                self.accept(points)
+            except BufferFullError as e:
+                log.error("%s", e)  # nobody is acknowledged: MQTT keeps them at the broker
+            except Exception:
+                log.exception("commit of %d points failed; they are not acknowledged", len(points))
+            else:
+                for _, done, _ in items:
+                    if done is not None:
+                        done()
+            for _, _, marker in items:
+                if marker is not None:
+                    marker.set()
+            if any(not pts and done is None and marker is None for pts, done, marker in items):
+                return
 
     def accept(self, points: list[Point]) -> None:
         """Commit `points` to the durable buffer; only then may a driver acknowledge them.
@@ -144,6 +199,7 @@ class Agent:
             asyncio.create_task(_guard(d.name, d.run(self.pipeline, drivers_stop)))
             for d in self.drivers
         ]
+        self.pipeline.start()
         fwd = asyncio.create_task(forwarder.run(self._wake, stop_forwarding))
         t = self.clock()
         a = self.config.agent
@@ -152,12 +208,15 @@ class Agent:
         try:
             while not stop.is_set():
                 last_status, last_health = self._tick(self.clock(), last_status, last_health)
+                await asyncio.to_thread(self.pipeline.flush)
                 await asyncio.to_thread(self._seal)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), a.seal_interval_s)
         finally:
             drivers_stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(self.pipeline.flush)
+            await asyncio.to_thread(self.pipeline.stop)
             await asyncio.to_thread(self._seal)
             self._wake.set()
             stop_forwarding.set()

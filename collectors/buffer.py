@@ -114,9 +114,20 @@ class Buffer:
             return {s: int(n) for s, n in rows}
 
     def seal(self, key: Ed25519PrivateKey, agent: str, max_lines: int = 5000) -> list[BatchRecord]:
-        """Seal up to `max_lines` pending lines per stream into one batch each."""
+        """Seal every pending line, in batches of at most `max_lines` per stream."""
         out = []
-        for stream in sorted(self.pending()):
+        streams = sorted(self.pending())
+        while streams:
+            sealed = self._seal_once(key, agent, max_lines, streams)
+            out += sealed
+            streams = [r.stream for r in sealed if r.n == max_lines]  # maybe more pending
+        return out
+
+    def _seal_once(
+        self, key: Ed25519PrivateKey, agent: str, max_lines: int, streams: list[str]
+    ) -> list[BatchRecord]:
+        out = []
+        for stream in streams:
             with self._lock:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:

@@ -18,7 +18,6 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from collectors.agent import Pipeline
-from collectors.buffer import BufferFullError
 from collectors.config import ModbusDevice, ModbusRegister, SiteConfig
 from collectors.modbus.decode import decode, width
 from telemetry import Point
@@ -157,11 +156,8 @@ class ModbusDriver:
                     continue
                 backoff = d.interval_s
                 self._reachable(pipeline, True)
-                try:
-                    await asyncio.to_thread(pipeline.accept, points)
-                    self.polls += 1
-                except BufferFullError as e:
-                    log.error("%s: poll at %d not accepted: %s", self.name, t, e)
+                pipeline.submit(points)  # committed by the pipeline's committer thread
+                self.polls += 1
         finally:
             client.close()
             pipeline.connected(self.name, False)

@@ -20,7 +20,6 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collectors.agent import Pipeline
-from collectors.buffer import BufferFullError
 from collectors.config import MqttSource, SiteConfig
 from collectors.mqtt.parse import PayloadError, PayloadParser, subscription_filter
 
@@ -66,17 +65,19 @@ class MqttDriver:
             log.warning("%s: rejected a payload on %s: %s", self.name, msg.topic, e)
             client.ack(msg.mid, msg.qos)
             return
-        try:
-            pipeline.accept(points)
-        except BufferFullError as e:
-            log.error("%s: %s", self.name, e)
-            return  # not acknowledged: the broker keeps it for a later delivery
         for p in points:
             element = p.tags.get("element")
             if p.measurement == "telemetry" and element and element not in self._tracked:
                 self._tracked.add(element)
                 pipeline.health.track(element)
-        client.ack(msg.mid, msg.qos)
+        # acknowledged by the committer once the points are durable; if the buffer is
+        # full it never is, and the broker keeps the message for a later delivery
+        mid, qos = msg.mid, msg.qos
+
+        def ack() -> None:
+            client.ack(mid, qos)
+
+        pipeline.submit(points, ack)
 
     def make_client(self) -> mqtt.Client:
         url = urlparse(self.source.url)

@@ -21,7 +21,6 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.crypto.uacrypto import CertProperties
 
 from collectors.agent import Pipeline
-from collectors.buffer import BufferFullError
 from collectors.config import OpcUaNode, OpcUaSource, SiteConfig
 from telemetry import Point
 from telemetry.pki import make_certificate
@@ -90,12 +89,8 @@ class OpcUaDriver:
 
     async def _flush(self, pipeline: Pipeline) -> None:
         points, self._queue = self._queue, []
-        if not points:
-            return
-        try:
-            await asyncio.to_thread(pipeline.accept, points)
-        except BufferFullError as e:
-            log.error("%s: %d values not accepted: %s", self.name, len(points), e)
+        if points:
+            pipeline.submit(points)
 
     async def _client(self) -> Client:
         s = self.source

@@ -1,0 +1,334 @@
+"""Sustained ingest of the agent into a real influxd, per protocol, against a bare-library floor.
+
+    uv run python bench/ingest.py [--messages 20000] [--polls 2000] [--updates 300]
+
+Each row is measured in the same run, on this machine:
+
+* MQTT → InfluxDB: a publisher sends `--messages` QoS 1 messages of 10 values each as
+  fast as it can; the agent's rate runs from the first publish until every point is
+  confirmed by influxd (buffer commit, sealing, forwarding included). Floor: a bare paho
+  subscriber receiving the same messages (QoS 1), counting them.
+* Modbus → InfluxDB: the agent polls the simulator's device back to back
+  (`interval_s` 1 ms) until `--polls` polls are stored. Floor: a bare pymodbus client
+  doing the same coalesced reads in a loop.
+* OPC UA → InfluxDB: the simulator's server changes every value `--updates` times, 20 ms
+  apart; the agent's values stored per second against a bare asyncua subscription
+  counting its notifications over the same schedule.
+
+ratio = agent points/s ÷ floor points/s (goal ≥ 0.8 for MQTT and Modbus). The last line
+is the peak RSS of this process, which hosts the agent (and the simulators).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from asyncua import Client
+from paho.mqtt.enums import CallbackAPIVersion
+from pymodbus.client import AsyncModbusTcpClient
+from rich.console import Console
+from rich.table import Table
+
+from collectors import Agent, SiteConfig
+from collectors.config import (
+    AgentSection,
+    BufferSection,
+    ModbusDevice,
+    ModbusRegister,
+    MqttSource,
+    MqttSubscription,
+    OpcUaNode,
+    OpcUaSource,
+    Sources,
+    StoreSection,
+)
+from collectors.modbus import plan_reads
+from collectors.opcua import resolve
+from simulators import ModbusSimServer, OpcUaSimServer, parse_scenario
+from telemetry import DeclaredElement, DeclaredPoint, InfluxConfig, InfluxStore, Inventory
+from telemetry.localserver import LocalInfluxd, LocalMosquitto
+from telemetry.seal import generate_key
+
+console = Console()
+S = 1_000_000_000
+T0 = 1_790_000_000 * S
+VALUES = [f"v{i}" for i in range(10)]
+
+SCENARIO = (
+    """
+name: bench
+site: bench
+evaluation: {from: "2026-10-01T00:00:00", to: "2026-10-02T00:00:00"}
+elements:
+  - id: plc
+    kind: controller
+    link: wired
+    protocol: modbus
+    modbus_unit: 1
+    points:
+"""
+    + "".join(
+        f"      - {{id: r{i}, type: float32, period_s: 1, signal: {{mean: {i}, amplitude: 1, "
+        f"period_s: 7}}, modbus: {{table: holding, order: CDAB}}}}\n"
+        for i in range(40)
+    )
+    + """
+  - id: ua
+    kind: machine
+    link: 5g
+    protocol: opcua
+    points:
+"""
+    + "".join(
+        f"      - {{id: n{i}, type: float64, period_s: 1, signal: {{mean: {i}, amplitude: 5, "
+        f"period_s: 3}}}}\n"
+        for i in range(50)
+    )
+)
+
+
+def config(tmp: Path, inventory: Inventory, sources: Sources, name: str) -> SiteConfig:
+    key = tmp / f"{name}.pem"
+    generate_key(key)
+    return SiteConfig(
+        agent=AgentSection(id=f"bench-{name}", key=key, seal_interval_s=0.2),
+        store=StoreSection(url="unused"),
+        buffer=BufferSection(path=tmp / f"{name}-buffer.db"),
+        inventory=inventory,
+        sources=sources,
+    )
+
+
+async def influx(server: LocalInfluxd, db: str) -> InfluxStore:
+    store = InfluxStore(InfluxConfig(url=server.url, database=db))
+    await store.create_database()
+    return store
+
+
+async def until(predicate: object, within_s: float = 600) -> None:
+    deadline = time.perf_counter() + within_s
+    while not predicate():  # type: ignore[operator]
+        if time.perf_counter() > deadline:
+            raise TimeoutError("bench step did not finish")
+        await asyncio.sleep(0.01)
+
+
+# --- MQTT ---------------------------------------------------------------------------------
+
+
+def publish_all(url_port: int, n: int) -> float:
+    pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{time.time()}")
+    pub.max_inflight_messages_set(1000)
+    pub.connect("127.0.0.1", url_port)
+    pub.loop_start()
+    t0 = time.perf_counter()
+    infos = []
+    for i in range(n):
+        body = {"ts": (T0 + i * 1_000_000) // 1_000_000, "values": {v: i * 0.5 for v in VALUES}}
+        infos.append(pub.publish("factory/bench/m1/telemetry", json.dumps(body), qos=1))
+    for info in infos:
+        info.wait_for_publish(60)
+    pub.disconnect()
+    pub.loop_stop()
+    return t0
+
+
+async def mqtt_floor(broker: LocalMosquitto, n: int) -> float:
+    got = 0
+    done = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_message(_c: object, _u: object, _m: object) -> None:
+        nonlocal got
+        got += 1
+        if got >= n:
+            loop.call_soon_threadsafe(done.set)
+
+    sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-floor")
+    sub.on_message = on_message  # type: ignore[assignment]
+    sub.connect("127.0.0.1", broker.port)
+    sub.subscribe("factory/+/+/telemetry", qos=1)
+    sub.loop_start()
+    await asyncio.sleep(0.5)
+    t0 = await asyncio.to_thread(publish_all, broker.port, n)
+    await asyncio.wait_for(done.wait(), 600)
+    elapsed = time.perf_counter() - t0
+    sub.disconnect()
+    sub.loop_stop()
+    return n * len(VALUES) / elapsed
+
+
+async def mqtt_agent(tmp: Path, broker: LocalMosquitto, server: LocalInfluxd, n: int) -> float:
+    inv = Inventory(site="bench", elements=(DeclaredElement(id="m1", kind="sensor", link="5g",
+                    points=tuple(DeclaredPoint(id=v, period_s=1) for v in VALUES)),))  # fmt: skip
+    sources = Sources(mqtt=(MqttSource(url=broker.url, client_id="bench-agent", subscriptions=(
+        MqttSubscription(topic="factory/{site}/{element}/telemetry"),)),))  # fmt: skip
+    store = await influx(server, "mqtt")
+    agent = Agent(config(tmp, inv, sources, "mqtt"), store=store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    await until(lambda: agent.metrics.connected.get("mqtt:mqtt") == 1)
+    total = n * len(VALUES)
+    t0 = await asyncio.to_thread(publish_all, broker.port, n)
+    await until(lambda: agent.metrics.points_out >= total)
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    await task
+    await store.close()
+    return total / elapsed
+
+
+# --- Modbus -------------------------------------------------------------------------------
+
+
+def modbus_device(sim: ModbusSimServer) -> ModbusDevice:
+    return ModbusDevice(
+        name="plc", host="127.0.0.1", port=sim.port, unit=1, address_base=0, interval_s=0.001,
+        registers=tuple(ModbusRegister(element=x.element, point=x.point, table="holding",
+                        address=x.address, type="float32", order="CDAB")
+                        for x in sim.map.points if x.element == "plc"),
+    )  # fmt: skip
+
+
+async def modbus_floor(sim: ModbusSimServer, polls: int) -> float:
+    dev = modbus_device(sim)
+    reads = plan_reads(dev)
+    client = AsyncModbusTcpClient("127.0.0.1", port=sim.port)
+    await client.connect()
+    t0 = time.perf_counter()
+    for _ in range(polls):
+        for r in reads:
+            rr = await client.read_holding_registers(r.address, count=r.count, device_id=1)
+            regs = rr.registers
+            for reg in r.registers:
+                off = reg.address - r.address
+                client.convert_from_registers(regs[off : off + 2], client.DATATYPE.FLOAT32,
+                                              word_order="little")  # fmt: skip
+    elapsed = time.perf_counter() - t0
+    client.close()
+    return polls * len(dev.registers) / elapsed
+
+
+async def modbus_agent(tmp: Path, sim: ModbusSimServer, server: LocalInfluxd, polls: int) -> float:
+    dev = modbus_device(sim)
+    inv = sim.scenario.inventory()
+    store = await influx(server, "modbus")
+    agent = Agent(config(tmp, inv, Sources(modbus=(dev,)), "modbus"), store=store)
+    driver = agent.drivers[0]
+    stop = asyncio.Event()
+    t0 = time.perf_counter()
+    task = asyncio.create_task(agent.run(stop))
+    await until(lambda: getattr(driver, "polls", 0) >= polls)
+    done = getattr(driver, "polls", 0) * len(dev.registers)
+    await until(lambda: agent.metrics.points_out >= done)
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    await task
+    await store.close()
+    return done / elapsed
+
+
+# --- OPC UA -------------------------------------------------------------------------------
+
+
+async def drive(sim: OpcUaSimServer, updates: int) -> float:
+    t0 = time.perf_counter()
+    for k in range(updates):
+        await sim.update(T0 + k * S)
+        await asyncio.sleep(0.02)
+    return t0
+
+
+async def opcua_floor(sim: OpcUaSimServer, updates: int) -> float:
+    got = 0
+
+    class Handler:
+        def datachange_notification(self, *_: object) -> None:
+            nonlocal got
+            got += 1
+
+    async with Client(sim.url) as c:
+        ns = await c.get_namespace_array()
+        nodes = [c.get_node(resolve(sim.node_id("ua", f"n{i}"), ns)) for i in range(50)]
+        sub = await c.create_subscription(20, Handler())
+        await sub.subscribe_data_change(nodes, queuesize=10, sampling_interval=20)
+        await asyncio.sleep(1)
+        got = 0
+        t0 = await drive(sim, updates)
+        await asyncio.sleep(0.5)
+        elapsed = time.perf_counter() - t0
+    return got / elapsed
+
+
+async def opcua_agent(tmp: Path, sim: OpcUaSimServer, server: LocalInfluxd, updates: int) -> float:
+    src = OpcUaSource(name="ua", url=sim.url, sampling_interval_ms=20, nodes=tuple(
+        OpcUaNode(element="ua", point=f"n{i}", node=sim.node_id("ua", f"n{i}"))
+        for i in range(50)))  # fmt: skip
+    store = await influx(server, "opcua")
+    agent = Agent(config(tmp, sim.scenario.inventory(), Sources(opcua=(src,)), "opcua"),
+                  store=store)  # fmt: skip
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    await until(lambda: agent.metrics.connected.get("opcua:ua") == 1)
+    await asyncio.sleep(1)
+    base = agent.metrics.points_in
+    t0 = await drive(sim, updates)
+    await asyncio.sleep(0.5)
+    got = agent.metrics.points_in - base
+    await until(lambda: agent.metrics.points_out >= agent.metrics.points_in - 5)
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    await task
+    await store.close()
+    return got / elapsed
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--messages", type=int, default=20_000)
+    ap.add_argument("--polls", type=int, default=2_000)
+    ap.add_argument("--updates", type=int, default=300)
+    args = ap.parse_args()
+    scenario = parse_scenario(SCENARIO, "bench.yaml")
+    rows = []
+    with (
+        tempfile.TemporaryDirectory() as d,
+        LocalInfluxd() as server,
+        LocalMosquitto() as broker,
+    ):
+        tmp = Path(d)
+        floor = await mqtt_floor(broker, args.messages)
+        rows.append(("MQTT → InfluxDB", await mqtt_agent(tmp, broker, server, args.messages),
+                     floor, "paho subscriber counting the messages"))  # fmt: skip
+        mb = ModbusSimServer(scenario)
+        await mb.start()
+        await mb.update(T0)
+        floor = await modbus_floor(mb, args.polls)
+        rows.append(("Modbus → InfluxDB", await modbus_agent(tmp, mb, server, args.polls), floor,
+                     "pymodbus client, same coalesced reads"))  # fmt: skip
+        await mb.stop()
+        ua = OpcUaSimServer(scenario)
+        await ua.start()
+        floor = await opcua_floor(ua, args.updates)
+        rows.append(("OPC UA → InfluxDB", await opcua_agent(tmp, ua, server, args.updates),
+                     floor, "asyncua subscription counting notifications"))  # fmt: skip
+        await ua.stop()
+    table = Table("path", "agent points/s", "floor points/s", "ratio", "floor",
+                  title="agent ingest into a real influxd")  # fmt: skip
+    for name, agent_rate, floor_rate, what in rows:
+        table.add_row(name, f"{agent_rate:,.0f}", f"{floor_rate:,.0f}",
+                      f"{agent_rate / floor_rate:.2f}", what)  # fmt: skip
+    console.print(table)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    console.print(f"peak RSS of this process (agent + simulators): {rss:,.0f} MiB")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
