@@ -179,6 +179,9 @@ class LocalMosquitto:
             f"persistence {'true' if self.persistence else 'false'}\n"
             f"persistence_location {self.dir}/\nlog_dest file {self.dir}/mosquitto.log\n"
             "max_queued_messages 1000000\n"
+            # QoS 1 messages in flight to one client: an agent acknowledges only after a
+            # durable commit, so a deep window keeps the pipe full during each commit
+            "max_inflight_messages 1000\n"
             # started as root, mosquitto switches to user `mosquitto`, which cannot write
             # its persistence file and log into our private temp dir: stay who we are
             f"user {getpass.getuser()}\n"
