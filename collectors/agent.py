@@ -21,7 +21,7 @@ from collectors.config import SiteConfig
 from collectors.forwarder import Forwarder
 from collectors.health import NS, HealthTracker
 from collectors.metrics import Metrics, serve_metrics
-from telemetry import Point, Store, open_store
+from telemetry import InfluxStore, Point, Store, StoreError, open_store
 from telemetry.seal import load_key
 
 log = logging.getLogger("pilotproof.agent")
@@ -188,6 +188,11 @@ class Agent:
 
     async def run(self, stop: asyncio.Event) -> None:
         store = self.store or open_store(self.config.store.url)
+        if isinstance(store, InfluxStore):
+            try:
+                await store.create_database()  # 1.x needs it; where not allowed, it exists
+            except StoreError as e:
+                log.warning("could not create the database (%s); assuming it exists", e)
         forwarder = Forwarder(self.buffer, store, self.site, self.metrics)
         stop_forwarding = asyncio.Event()
         drivers_stop = asyncio.Event()

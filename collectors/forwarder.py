@@ -68,7 +68,9 @@ class Forwarder:
                 await self.forward_available()
                 delay = self.backoff_s[0]
                 self.metrics.store_up = 1
-            except StoreError as e:
+            except Exception as e:
+                if not isinstance(e, StoreError):
+                    log.exception("unexpected error while forwarding; retrying")
                 self.metrics.retries += 1
                 self.metrics.store_up = 0
                 log.warning("store unavailable (%s); retrying in %.1f s", e, delay)

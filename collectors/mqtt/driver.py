@@ -42,9 +42,14 @@ class MqttDriver:
         if rc.is_failure:
             log.error("%s: broker refused the connection: %s", self.name, rc)
             return
-        assert self.pipeline is not None
-        self.pipeline.connected(self.name, True)
         client.subscribe([(f, 1) for f, _ in self.parsers])
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        # connected for us means subscribed: only now do published messages reach us
+        if any(c.is_failure for c in codes):
+            log.error("%s: the broker refused a subscription: %s", self.name, codes)
+        if self.pipeline is not None:
+            self.pipeline.connected(self.name, True)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if self.pipeline is not None:
@@ -97,6 +102,7 @@ class MqttDriver:
             client.tls_set_context(ctx)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.reconnect_delay_set(1, 10)
         client.connect_async(url.hostname or "localhost", url.port or 1883, keepalive=30)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -173,6 +174,7 @@ async def test_sigkill_mid_run_loses_nothing_acknowledged_and_the_chain_has_no_g
     tmp_path: Path, mosquitto: LocalMosquitto
 ) -> None:
     db = tmp_path / "store.db"
+    metrics_port = free_port()
     config = tmp_path / "site.toml"
     key = tmp_path / "agent.pem"
     assert cli("agent", "keygen", str(key)).returncode == 0
@@ -185,6 +187,9 @@ status_interval_s = 1
 
 [store]
 url = "sqlite:{db}"
+
+[metrics]
+listen = "127.0.0.1:{metrics_port}"
 
 [buffer]
 path = "buffer.db"
@@ -206,10 +211,24 @@ subscriptions = [{{topic = "factory/{{site}}/{{element}}/telemetry"}}]
                                  str(config)], cwd=tmp_path, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)  # fmt: skip
 
+    async def subscribed() -> None:
+        """Until the agent's /metrics says its MQTT driver is connected (and subscribed)."""
+        import httpx
+
+        line = 'pilotproof_driver_connected{agent="gw-kill",driver="mqtt:mqtt"} 1'
+        async with httpx.AsyncClient() as http:
+            for _ in range(600):
+                with contextlib.suppress(httpx.HTTPError):
+                    r = await http.get(f"http://127.0.0.1:{metrics_port}/metrics")
+                    if line in r.text:  # reported once the broker acknowledged SUBSCRIBE
+                        return
+                await asyncio.sleep(0.1)
+        raise AssertionError("the agent never connected to the broker")
+
     pub = Publisher(mosquitto.url)
     proc = start()
     try:
-        await asyncio.sleep(3)  # connected and subscribed
+        await subscribed()
         for _ in range(10):
             pub.publish(100)
             await asyncio.sleep(0.1)
@@ -217,7 +236,7 @@ subscriptions = [{{topic = "factory/{{site}}/{{element}}/telemetry"}}]
         proc.wait(10)
         pub.publish(300)  # while the agent is dead: kept by its persistent session
         proc = start()
-        await asyncio.sleep(2)
+        await subscribed()
         pub.publish(200)
         store = SqliteStore(db)
         try:
