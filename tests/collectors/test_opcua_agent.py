@@ -11,6 +11,7 @@ from simulators import FactoryModel, OpcUaSimServer, Scenario, parse_scenario
 from telemetry import SqliteStore
 from tests.collectors.conftest import running, site_config, wait_for
 from tests.simulators.conftest import at
+from tests.simulators.test_opcua_server import SECURE
 
 NORMAL = at("2026-10-01T12:00:07")
 S = 1_000_000_000
@@ -105,20 +106,6 @@ async def test_a_bad_status_becomes_bad_quality_and_the_others_flow(
     assert got["faulty"] == {"quality": 2}
     assert got["v_float64"]["quality"] == 0
     await store.close()
-
-
-SECURE = """
-name: ua-secure
-site: lab
-evaluation: {from: "2026-10-01T00:00:00", to: "2026-10-02T00:00:00"}
-serving: {opcua_security: sign_and_encrypt, opcua_users: {operator: "s3cret-pw"}}
-elements:
-  - id: m1
-    kind: machine
-    link: wired
-    protocol: opcua
-    points: [{id: speed, type: float64, signal: {mean: 42}}]
-"""
 
 
 async def test_sign_and_encrypt_with_a_username(tmp_path: Path) -> None:
