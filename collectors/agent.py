@@ -21,6 +21,7 @@ from collectors.config import SiteConfig
 from collectors.forwarder import Forwarder
 from collectors.health import NS, HealthTracker
 from collectors.metrics import Metrics, serve_metrics
+from collectors.roles import RoleMapper
 from telemetry import InfluxStore, Point, Store, StoreError, open_store
 from telemetry.seal import load_key
 
@@ -37,10 +38,13 @@ class Pipeline:
     `done` callback — MQTT acknowledges there. `accept` commits at once.
     """
 
-    def __init__(self, buffer: Buffer, health: HealthTracker, metrics: Metrics) -> None:
+    def __init__(
+        self, buffer: Buffer, health: HealthTracker, metrics: Metrics, roles: RoleMapper
+    ) -> None:
         self.buffer = buffer
         self.health = health
         self.metrics = metrics
+        self.roles = roles
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -100,6 +104,7 @@ class Pipeline:
             self.metrics.buffer_full += len(points)
             raise
         self.health.observe(points)
+        self.roles.observe(points)
         self.metrics.points_in += n
 
     def reachable(self, element: str, up: bool) -> None:
@@ -143,7 +148,8 @@ class Agent:
         self.metrics = Metrics(config.agent.id)
         self.buffer = Buffer(config.buffer.path, config.buffer.max_bytes)
         self.health = HealthTracker(config.inventory, config.agent.health_interval_s)
-        self.pipeline = Pipeline(self.buffer, self.health, self.metrics)
+        self.roles = RoleMapper(config.roles, self.site)
+        self.pipeline = Pipeline(self.buffer, self.health, self.metrics, self.roles)
         self.store = store
         self.drivers = drivers if drivers is not None else build_drivers(config)
         self.clock = clock
@@ -166,6 +172,7 @@ class Agent:
         now_status = t_ns - t_ns % status_ns
         if now_status > last_status:
             rows += self.health.status_points(now_status)
+            rows += self.roles.rows(now_status)
             self.metrics.buffer_bytes = self.buffer.size_bytes()
             depth = self.buffer.depth()
             self.metrics.buffer_pending, self.metrics.buffer_sealed = (

@@ -132,6 +132,37 @@ class OpcUaSource(_Model):
         return self
 
 
+class PointRole(_Model):
+    """A raw point that feeds a KPI measurement, e.g. "this register is line 2's good-part
+    counter". Counters are read as running totals; the agent writes the increase per
+    status interval (a decrease is a counter reset: the new value is the increase)."""
+
+    element: str
+    point: str
+    role: Literal[
+        "production.output",
+        "production.defects",
+        "production.energy_kwh",
+        "production.runtime_s",
+        "control_loop.auto",
+        "identifier.resolutions",
+        "identifier.registrations",
+    ]
+    line: str | None = Field(default=None, description="production roles: the line id")
+    loop: str | None = Field(default=None, description="control_loop.auto: the loop id")
+    node: str | None = Field(default=None, description="identifier roles: the node")
+    enterprise: str | None = Field(default=None, description="identifier roles")
+
+    @model_validator(mode="after")
+    def _target(self) -> PointRole:
+        need = {"production": ("line",), "control_loop": ("loop",),
+                "identifier": ("node", "enterprise")}[self.role.split(".")[0]]  # fmt: skip
+        missing = [k for k in need if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"role {self.role!r} needs {' and '.join(missing)}")
+        return self
+
+
 class Sources(_Model):
     mqtt: tuple[MqttSource, ...] = ()
     modbus: tuple[ModbusDevice, ...] = ()
@@ -145,19 +176,24 @@ class SiteConfig(_Model):
     metrics: MetricsSection = MetricsSection()
     inventory: Inventory
     sources: Sources = Sources()
+    roles: tuple[PointRole, ...] = ()
 
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
         declared = {e.id: {p.id for p in e.points} for e in self.inventory.elements}
-        refs = [
-            (f"sources.modbus[{d.name}]", r.element, r.point)
-            for d in self.sources.modbus
-            for r in d.registers
-        ] + [
-            (f"sources.opcua[{s.name}]", n.element, n.point)
-            for s in self.sources.opcua
-            for n in s.nodes
-        ]
+        refs = (
+            [
+                (f"sources.modbus[{d.name}]", r.element, r.point)
+                for d in self.sources.modbus
+                for r in d.registers
+            ]
+            + [
+                (f"sources.opcua[{s.name}]", n.element, n.point)
+                for s in self.sources.opcua
+                for n in s.nodes
+            ]
+            + [(f"roles[{r.role}]", r.element, r.point) for r in self.roles]
+        )
         for where, element, point in refs:
             if element not in declared:
                 raise ValueError(
