@@ -59,7 +59,8 @@ class MqttDriver:
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         pipeline = self.pipeline
         assert pipeline is not None
-        parser = next((p for f, p in self.parsers if mqtt.topic_matches_sub(f, msg.topic)), None)
+        # our compiled template patterns: paho's topic_matches_sub builds a matcher per call
+        parser = next((p for _, p in self.parsers if p.pattern.fullmatch(msg.topic)), None)
         try:
             if parser is None:
                 raise PayloadError("bad_topic", f"no subscription matches {msg.topic!r}")
