@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from collectors import Agent, SiteConfigError, load_site_config
@@ -65,6 +66,25 @@ def keygen(
     key = generate_key(path)
     console.print(f"wrote {path} (0600) and {path.with_suffix('.pub')}")
     console.print(f"key id (SHA-256 of the raw public key): {key_id(key.public_key())}")
+
+
+@app.command("discover")
+def discover_cmd(
+    protocol: Annotated[str, typer.Argument(help="opcua (the only one that can be browsed)")],
+    url: Annotated[str, typer.Argument(help="e.g. opc.tcp://192.168.10.30:4840")],
+) -> None:
+    """Browse a server and print a `[[sources.opcua]]` block to start a config from."""
+    if protocol != "opcua":
+        raise fail("only `opcua` servers can be browsed; Modbus maps come from device manuals")
+    from collectors.opcua import discover, toml_snippet
+
+    try:
+        found = asyncio.run(discover(url))
+    except (OSError, TimeoutError) as e:
+        raise fail(f"cannot browse {url}: {e}", 1) from None
+    print(toml_snippet(url, found))
+    Console(stderr=True).print(f"[dim]{len(found)} variable(s); edit element and point names "
+                               "to match the inventory[/dim]")  # fmt: skip
 
 
 @app.command("run")

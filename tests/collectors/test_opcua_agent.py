@@ -135,3 +135,19 @@ async def test_sign_and_encrypt_with_a_username(tmp_path: Path) -> None:
         ("speed", 42.0, 0)
     }
     await store.close()
+
+
+async def test_discover_finds_every_variable_by_namespace_uri(types_scenario: Scenario) -> None:
+    from collectors.opcua import discover, toml_snippet
+
+    server = OpcUaSimServer(types_scenario)
+    await server.start()
+    try:
+        found = await discover(server.url)
+    finally:
+        await server.stop()
+    by_point = {(f.element, f.point): f.node for f in found}
+    for p in [*NUMERIC, "v_string"]:
+        assert by_point[("ua-types", p)] == server.node_id("ua-types", p)
+    snippet = toml_snippet(server.url, found)
+    assert f'node = "{server.node_id("ua-types", "v_int16")}"' in snippet
