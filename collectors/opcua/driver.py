@@ -128,25 +128,34 @@ class OpcUaDriver:
                     node = client.get_node(nid)
                     handler.by_node[node.nodeid.to_string()] = by_node[nid]
                     ua_nodes.append(node)
-                params = ua.CreateSubscriptionParameters(
-                    RequestedPublishingInterval=s.sampling_interval_ms,
-                    RequestedMaxKeepAliveCount=10,
-                    RequestedLifetimeCount=100,
-                )
-                for i in range(0, len(ua_nodes), s.nodes_per_subscription):
-                    sub = await client.create_subscription(params, handler)
-                    await sub.subscribe_data_change(
-                        ua_nodes[i : i + s.nodes_per_subscription],
-                        queuesize=s.queue_size,
-                        sampling_interval=s.sampling_interval_ms,
+                targets = list(by_node.values())
+                step = s.nodes_per_subscription
+                if s.mode == "subscription":
+                    params = ua.CreateSubscriptionParameters(
+                        RequestedPublishingInterval=s.sampling_interval_ms,
+                        RequestedMaxKeepAliveCount=10,
+                        RequestedLifetimeCount=100,
                     )
+                    for i in range(0, len(ua_nodes), step):
+                        sub = await client.create_subscription(params, handler)
+                        await sub.subscribe_data_change(
+                            ua_nodes[i : i + step],
+                            queuesize=s.queue_size,
+                            sampling_interval=s.sampling_interval_ms,
+                        )
                 for e in {n.element for n in nodes}:
                     pipeline.reachable(e, True)
                 pipeline.connected(self.name, True)
                 while not stop.is_set():
+                    if s.mode == "poll":  # one Read of every node per interval, in chunks
+                        for i in range(0, len(ua_nodes), step):
+                            values = await client.read_attributes(ua_nodes[i : i + step])
+                            for target, dv in zip(targets[i : i + step], values, strict=True):
+                                self.queue_value(target, dv)
                     await self._flush(pipeline)
+                    wait = s.sampling_interval_ms / 1000 if s.mode == "poll" else 0.2
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), 0.2)
+                        await asyncio.wait_for(stop.wait(), wait)
                     # a watchdog: a dead session shows here, and we start over
                     await client.check_connection()
             except (OSError, TimeoutError, ua.UaError, LookupError, ConnectionError) as e:

@@ -151,3 +151,26 @@ async def test_discover_finds_every_variable_by_namespace_uri(types_scenario: Sc
         assert by_point[("ua-types", p)] == server.node_id("ua-types", p)
     snippet = toml_snippet(server.url, found)
     assert f'node = "{server.node_id("ua-types", "v_int16")}"' in snippet
+
+
+async def test_poll_mode_reads_every_node_each_interval(
+    tmp_path: Path, types_scenario: Scenario
+) -> None:
+    server = OpcUaSimServer(types_scenario)
+    await server.start()
+    store = SqliteStore(tmp_path / "store.db")
+    src = source(server, mode="poll").model_copy(update={"sampling_interval_ms": 100})
+    agent = Agent(site_config(tmp_path, types_scenario.inventory(), Sources(opcua=(src,))),
+                  store=store)  # fmt: skip
+    model = FactoryModel(types_scenario)
+    try:
+        async with running(agent):
+            await server.update(NORMAL)
+            await wait_for(lambda: agent.metrics.points_in >= 3 * len(NUMERIC), 30, "3 reads")
+    finally:
+        await server.stop()
+    got = await stored_at(store, NORMAL)
+    for p in NUMERIC:
+        if p != "faulty":
+            assert got[p] == {"value": float(model.value("ua-types", p, NORMAL)), "quality": 0}
+    await store.close()
