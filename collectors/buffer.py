@@ -159,7 +159,12 @@ class Buffer:
                     record = seal(key, agent, stream, seq, prev, lines, min(times), max(times))
                     self._db.execute(
                         "INSERT INTO batch (stream, seq, record, lines) VALUES (?, ?, ?, ?)",
-                        (stream, seq, record.model_dump_json(), zlib.compress(b"\n".join(lines))),
+                        (
+                            stream,
+                            seq,
+                            record.model_dump_json(),
+                            zlib.compress(b"\n".join(lines), 1),
+                        ),
                     )
                     self._db.execute(
                         "INSERT INTO chain (stream, next_seq, prev) VALUES (?, ?, ?) "
