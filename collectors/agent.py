@@ -215,7 +215,9 @@ class Agent:
         fwd = asyncio.create_task(forwarder.run(self._wake, stop_forwarding))
         t = self.clock()
         a = self.config.agent
-        last_status = t - t % (a.status_interval_s * NS) - 1
+        # the first status row is at the next instant: pollers have had a round by then,
+        # so an element is not reported offline just because the agent started
+        last_status = t - t % (a.status_interval_s * NS)
         last_health = 0
         try:
             while not stop.is_set():
