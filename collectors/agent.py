@@ -19,11 +19,12 @@ from typing import Protocol
 from collectors.buffer import Buffer, BufferFullError
 from collectors.config import SiteConfig
 from collectors.forwarder import Forwarder
-from collectors.health import NS, HealthTracker
+from collectors.health import HealthTracker
 from collectors.metrics import Metrics, serve_metrics
 from collectors.roles import RoleMapper
 from telemetry import InfluxStore, Point, Store, StoreError, open_store
 from telemetry.seal import load_key
+from telemetry.timegrid import NS
 
 log = logging.getLogger("pilotproof.agent")
 

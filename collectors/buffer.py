@@ -203,11 +203,12 @@ class Buffer:
         """Lines waiting: pending (not sealed) and sealed but not yet in the store."""
         with self._lock:
             pending = self._db.execute("SELECT count(*) FROM pending").fetchone()[0]
-            records = [
-                BatchRecord.model_validate_json(r)
-                for (r,) in self._db.execute("SELECT record FROM batch")
-            ]
-        return {"pending": int(pending), "sealed": sum(r.n for r in records)}
+            # summed in SQL: after a long store outage there are thousands of records, and
+            # this runs at every status instant
+            sealed = self._db.execute(
+                "SELECT coalesce(sum(json_extract(record, '$.n')), 0) FROM batch"
+            ).fetchone()[0]
+        return {"pending": int(pending), "sealed": int(sealed)}
 
     def chain_head(self, stream: str) -> tuple[int, str]:
         with self._lock:

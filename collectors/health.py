@@ -16,12 +16,7 @@ import threading
 from collections import defaultdict
 
 from telemetry import Inventory, Point
-
-NS = 1_000_000_000
-
-
-def grid_count(start: int, end: int, step: int) -> int:
-    return -(-end // step) - -(-start // step)
+from telemetry.timegrid import NS, grid_count
 
 
 class HealthTracker:

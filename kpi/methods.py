@@ -11,12 +11,13 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kpi.observe import ElementObservation, grid_count, observe_elements
+from kpi.observe import ElementObservation, observe_elements
 from kpi.params import KpiParams
 from kpi.queries import QueryLog
-from kpi.results import NS, Breakdown, Measured, Window
+from kpi.results import Breakdown, Measured, Window
 from telemetry import Aggregate, DeclaredElement, Inventory, LocalDays
 from telemetry.schema import DEVICE_KINDS, LINK_5G, WIRELESS_LINKS
+from telemetry.timegrid import NS, grid_count
 
 
 @dataclass

@@ -14,8 +14,9 @@ from pydantic import BaseModel
 
 from kpi.params import KpiParams
 from kpi.queries import QueryLog
-from kpi.results import NS, Coverage, Gap, Window, ns_to_iso
+from kpi.results import Coverage, Gap, Window, ns_to_iso
 from telemetry import Aggregate, FixedBuckets, Inventory
+from telemetry.timegrid import NS, grid_count
 
 HOUR_NS = 3600 * NS
 
@@ -28,13 +29,6 @@ PRESENCE_FIELD = {
     "production": "output",
     "telemetry": "value",
 }
-
-
-def grid_count(start: int, end: int, step: int) -> int:
-    """How many instants `k*step` lie in `[start, end)`: the status intervals of a window."""
-    if end <= start:
-        return 0
-    return -(-end // step) - -(-start // step)  # ceil(end/step) - ceil(start/step)
 
 
 class ElementObservation(BaseModel):

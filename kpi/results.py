@@ -11,8 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from kpi.catalog import Comparator, Kind
-
-NS = 1_000_000_000
+from telemetry.timegrid import NS
 
 Verdict = Literal["pass", "fail", "insufficient_data", "not_declared", "not_applicable"]
 Source = Literal["measured", "declared", "composite", "rule"]

@@ -11,24 +11,13 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-NS = 1_000_000_000
+# the grid itself lives in telemetry (the agent and the KPI engine count on it too)
+from telemetry.timegrid import NS as NS
+from telemetry.timegrid import ceil_div as ceil_div
+from telemetry.timegrid import grid as grid
+from telemetry.timegrid import grid_count as grid_count
+
 Interval = tuple[int, int]
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -((-a) // b)
-
-
-def grid_count(start: int, end: int, step: int) -> int:
-    """How many instants `k*step` (k integer) lie in `[start, end)`."""
-    if end <= start:
-        return 0
-    return max(0, ceil_div(end, step) - ceil_div(start, step))
-
-
-def grid(start: int, end: int, step: int) -> range:
-    """The instants `k*step` in `[start, end)`."""
-    return range(ceil_div(start, step) * step, end, step)
 
 
 def merge(intervals: Iterable[Interval]) -> list[Interval]:

@@ -31,6 +31,7 @@ from pydantic import (
 
 from telemetry import DeclaredElement, DeclaredLine, DeclaredLoop, DeclaredPoint, Inventory
 from telemetry.inventory import ElementKind, LinkName, PointCategory
+from telemetry.timegrid import NS
 
 ValueType = Literal[
     "bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"
@@ -50,7 +51,6 @@ REGISTER_WIDTH: dict[str, int] = {
     "uint64": 4,
     "float64": 4,
 }
-NS = 1_000_000_000
 
 
 class ScenarioError(ValueError):

@@ -21,13 +21,13 @@ from collectors.agent import Pipeline
 from collectors.config import ModbusDevice, ModbusRegister, SiteConfig
 from collectors.modbus.decode import decode, width
 from telemetry import Point
+from telemetry.timegrid import NS
 
 log = logging.getLogger("pilotproof.modbus")
 logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 MAX_REGS = 125
 MAX_BITS = 2000
-NS = 1_000_000_000
 
 
 @dataclass(frozen=True)

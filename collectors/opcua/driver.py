@@ -30,7 +30,6 @@ for noisy in ("asyncua", "asyncua.client.ua_client", "asyncua.common.subscriptio
     logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
 NSU = re.compile(r"^nsu=(?P<uri>[^;]+);(?P<rest>[isgb]=.+)$")
-NS = 1_000_000_000
 
 
 def quality(code: ua.StatusCode) -> int:
