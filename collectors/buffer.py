@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS batch (
 CREATE TABLE IF NOT EXISTS chain (
     stream TEXT PRIMARY KEY,
     next_seq INTEGER NOT NULL,
-    prev TEXT NOT NULL
+    prev TEXT NOT NULL,
+    high_water INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -70,6 +71,9 @@ class Buffer:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss
         self._db.executescript(SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(chain)")}
+        if "high_water" not in columns:  # a buffer written by an agent before 0.2
+            self._db.execute("ALTER TABLE chain ADD COLUMN high_water INTEGER NOT NULL DEFAULT 0")
         self.rejected_full = 0
         self._size = 0
         self._size_checked = 0.0
@@ -151,12 +155,15 @@ class Buffer:
                         self._db.execute("COMMIT")
                         continue
                     head = self._db.execute(
-                        "SELECT next_seq, prev FROM chain WHERE stream = ?", (stream,)
+                        "SELECT next_seq, prev, high_water FROM chain WHERE stream = ?",
+                        (stream,),
                     ).fetchone()
-                    seq, prev = head if head else (0, GENESIS)
+                    seq, prev, high_water = head if head else (0, GENESIS, 0)
                     lines = [bytes(r[2]) for r in rows]
                     times = [int(r[1]) for r in rows]
-                    record = seal(key, agent, stream, seq, prev, lines, min(times), max(times))
+                    # last_ns is the chain's high-water mark (see telemetry.seal.Sealer)
+                    high_water = max(int(high_water), max(times))
+                    record = seal(key, agent, stream, seq, prev, lines, min(times), high_water)
                     self._db.execute(
                         "INSERT INTO batch (stream, seq, record, lines) VALUES (?, ?, ?, ?)",
                         (
@@ -167,10 +174,11 @@ class Buffer:
                         ),
                     )
                     self._db.execute(
-                        "INSERT INTO chain (stream, next_seq, prev) VALUES (?, ?, ?) "
-                        "ON CONFLICT (stream) DO UPDATE SET next_seq = excluded.next_seq, "
-                        "prev = excluded.prev",
-                        (stream, seq + 1, record.digest()),
+                        "INSERT INTO chain (stream, next_seq, prev, high_water) "
+                        "VALUES (?, ?, ?, ?) ON CONFLICT (stream) DO UPDATE SET "
+                        "next_seq = excluded.next_seq, prev = excluded.prev, "
+                        "high_water = excluded.high_water",
+                        (stream, seq + 1, record.digest(), high_water),
                     )
                     self._db.execute(
                         "DELETE FROM pending WHERE stream = ? AND id <= ?", (stream, rows[-1][0])

@@ -1,9 +1,10 @@
 """The forwarder: sealed batches from the buffer to the store, retried until they land.
 
-A batch leaves the buffer only after the store accepted its lines and its `pp_batch`
-record. Store writes are idempotent (same series, field and time overwrite), so a batch
-re-sent after a crash or a timeout never doubles a point. A store outage only stops the
-forwarder; it retries with capped exponential backoff and loses nothing.
+A batch leaves the buffer only after the store accepted its lines, for the KPI stream
+their verbatim archive (`pp_lines`), and its `pp_batch` record. Store writes are
+idempotent (same series, field and time overwrite), so a batch re-sent after a crash or a
+timeout never doubles a point. A store outage only stops the forwarder; it retries with
+capped exponential backoff and loses nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 from collectors.buffer import Buffer, SealedBatch
 from collectors.metrics import Metrics
 from telemetry import InfluxStore, Store, StoreError, WriteResult, decode_lines
+from telemetry.seal import KPI_STREAM, archive_points
 
 log = logging.getLogger("pilotproof.forwarder")
 
@@ -47,7 +49,13 @@ class Forwarder:
             # sealed evidence, and the refusal is counted and logged, never silent
             log.error("store %s rejected %r: %s", self.store.describe(), r.line, r.reason)
         self.metrics.store_rejected += len(result.rejected)
-        await self.store.write([batch.record.to_point(self.site)])
+        record = batch.record
+        # KPI-stream lines are kept verbatim too: the evidence bundle ships them as sealed
+        # (low rate, so the copy is cheap); raw telemetry is not archived
+        archive = (
+            archive_points(record, batch.lines, self.site) if record.stream == KPI_STREAM else []
+        )
+        await self.store.write([*archive, record.to_point(self.site)])
         self.buffer.forwarded(batch.record)
         self.metrics.points_out += result.written
 

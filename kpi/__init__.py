@@ -9,7 +9,14 @@ against a store. Depends on `telemetry` only.
 * `Declarations` / `load_declarations`: the operator's declared-evidence items.
 """
 
-from kpi.catalog import Catalog, CatalogEntry, MethodBinding, load_catalog, seed_text
+from kpi.catalog import (
+    Catalog,
+    CatalogEntry,
+    MethodBinding,
+    catalog_digest,
+    load_catalog,
+    seed_text,
+)
 from kpi.declared import Declaration, Declarations, DeclarationsError, load_declarations
 from kpi.evaluate import evaluate, meets
 from kpi.params import KpiParams
@@ -48,6 +55,7 @@ __all__ = [
     "UnknownProfileError",
     "Verdict",
     "Window",
+    "catalog_digest",
     "decimal_text",
     "evaluate",
     "get_profile",

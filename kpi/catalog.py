@@ -8,6 +8,7 @@ English gloss of each clause. Everything else is a declared-evidence item.
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from fractions import Fraction
 from functools import cache
@@ -207,3 +208,14 @@ def seed_text(file: str) -> str:
     """A source document's text with line breaks removed (how the quotes were taken)."""
     text = (SEEDS_DIR / file).read_text(encoding="utf-8")
     return text.replace("\r", "").replace("\n", "")
+
+
+def catalog_digest() -> str:
+    """SHA-256 over the catalog, the method bindings and the profiles: what an evidence
+    bundle pins so a verifier knows it recomputes with the same definitions."""
+    h = hashlib.sha256()
+    for name in ("catalog.yaml", "measures.yaml", "profiles.yaml"):
+        data = (DATA_DIR / name).read_bytes()
+        h.update(f"{name}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()

@@ -13,6 +13,8 @@ from rich.table import Table
 
 from pilotproof import __version__
 from pilotproof.agent_cli import app as agent_app
+from pilotproof.evidence_cli import app as evidence_app
+from pilotproof.keys_cli import app as keys_app
 from pilotproof.kpi_cli import app as kpi_app
 from pilotproof.simulate_cli import app as simulate_app
 from telemetry import (
@@ -43,6 +45,8 @@ app.add_typer(store_app, name="store")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(kpi_app, name="kpi")
 app.add_typer(agent_app, name="agent")
+app.add_typer(keys_app, name="keys")
+app.add_typer(evidence_app, name="evidence")
 
 
 def _version(value: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -145,48 +146,16 @@ def evaluate_cmd(
     verdict. Exit code: 0 when no required KPI fails, 1 when one does (with --strict:
     unless all pass), 2 on bad input.
     """
-    p = _profile(profile)
-    if (inventory is None) == (scenario is None):
-        raise fail("give exactly one of --inventory FILE or --scenario NAME")
-    defaults: dict[str, object] = {}
-    if scenario is not None:
-        try:
-            s = load_scenario(scenario)
-        except ScenarioError as e:
-            raise fail(str(e)) from None
-        inv = s.inventory()
-        defaults = {"from": s.evaluation.start, "to": s.evaluation.end}
-        if s.baseline is not None:
-            defaults |= {"bfrom": s.baseline.start, "bto": s.baseline.end}
-        decl = Declarations.model_validate(
-            {
-                "declarations": {
-                    k: {"value": v, "attachment": f"scenario {s.name}: declared"}
-                    for k, v in s.declared.items()
-                }
-            }
-        )
-    else:
-        assert inventory is not None
-        inv = _inventory(inventory)
-        decl = Declarations()
-    if declared is not None:
-        try:
-            decl = load_declarations(declared)
-        except DeclarationsError as e:
-            raise fail(str(e)) from None
-    tz = inv.timezone
-    a = parse_time(start, tz) or defaults.get("from")
-    b = parse_time(end, tz) or defaults.get("to")
-    if a is None or b is None:
-        raise fail("give the window: --from T --to T (ISO 8601)")
-    ba = parse_time(baseline_from, tz) or defaults.get("bfrom")
-    bb = parse_time(baseline_to, tz) or defaults.get("bto")
-    try:
-        window = Window(start=a, end=b)
-        baseline = Window(start=ba, end=bb) if ba and bb else None
-    except ValidationError as e:
-        raise fail(f"bad window: {e.errors()[0]['msg']}") from None
+    inputs = resolve_inputs(
+        profile, inventory, scenario, start, end, baseline_from, baseline_to, declared
+    )
+    p, inv, window, baseline, decl = (
+        inputs.profile,
+        inputs.inventory,
+        inputs.window,
+        inputs.baseline,
+        inputs.declarations,
+    )
 
     async def go() -> Evaluation:
         st = await open_store_or_exit(store)
@@ -286,3 +255,71 @@ def docs_cmd(
     """Write the KPI reference (per profile: KPI, formula, threshold, clause) — 生成指标文档."""
     out.write_text(render_kpi_docs(), encoding="utf-8")
     console.print(f"wrote {out}")
+
+
+@dataclass(frozen=True)
+class EvalInputs:
+    """What an evaluation needs, resolved from the command line (shared with `evidence`)."""
+
+    profile: Profile
+    inventory: Inventory
+    window: Window
+    baseline: Window | None
+    declarations: Declarations
+
+
+def resolve_inputs(
+    profile: str,
+    inventory: Path | None,
+    scenario: str | None,
+    start: str | None,
+    end: str | None,
+    baseline_from: str | None,
+    baseline_to: str | None,
+    declared: Path | None,
+) -> EvalInputs:
+    """Profile, inventory (file or scenario), windows and declarations, or exit 2 saying why."""
+    p = _profile(profile)
+    if (inventory is None) == (scenario is None):
+        raise fail("give exactly one of --inventory FILE or --scenario NAME")
+    defaults: dict[str, object] = {}
+    if scenario is not None:
+        try:
+            s = load_scenario(scenario)
+        except ScenarioError as e:
+            raise fail(str(e)) from None
+        inv = s.inventory()
+        defaults = {"from": s.evaluation.start, "to": s.evaluation.end}
+        if s.baseline is not None:
+            defaults |= {"bfrom": s.baseline.start, "bto": s.baseline.end}
+        decl = Declarations.model_validate(
+            {
+                "declarations": {
+                    k: {"value": v, "attachment": f"scenario {s.name}: declared"}
+                    for k, v in s.declared.items()
+                }
+            }
+        )
+    else:
+        assert inventory is not None
+        inv = _inventory(inventory)
+        decl = Declarations()
+    if declared is not None:
+        try:
+            decl = load_declarations(declared)
+        except DeclarationsError as e:
+            raise fail(str(e)) from None
+    tz = inv.timezone
+    a = parse_time(start, tz) or defaults.get("from")
+    b = parse_time(end, tz) or defaults.get("to")
+    if a is None or b is None:
+        raise fail("give the window: --from T --to T (ISO 8601)")
+    ba = parse_time(baseline_from, tz) or defaults.get("bfrom")
+    bb = parse_time(baseline_to, tz) or defaults.get("bto")
+    try:
+        window = Window(start=a, end=b)
+        baseline = Window(start=ba, end=bb) if ba and bb else None
+    except ValidationError as e:
+        raise fail(f"bad window: {e.errors()[0]['msg']}") from None
+
+    return EvalInputs(p, inv, window, baseline, decl)

@@ -27,6 +27,7 @@ from simulators import (
     load_scenario,
 )
 from telemetry import StoreError
+from telemetry.seal import KPI_STREAM, Sealer, generate_key, key_id, load_key
 
 console = Console()
 app = typer.Typer(
@@ -143,6 +144,16 @@ def backfill_cmd(
         bool,
         typer.Option(help="also write raw `telemetry` samples (large: every point at its rate)"),
     ] = False,
+    seal: Annotated[
+        Path | None,
+        typer.Option(
+            help="seal the KPI stream with this agent key, as an agent would, so evidence can "
+            "be built from the history (the key is created when missing)"
+        ),
+    ] = None,
+    agent: Annotated[
+        str | None, typer.Option(help="the agent id the sealed chain is signed as")
+    ] = None,
 ) -> None:
     """Write the scenario's history straight into a store, as the agent would — 回填历史数据."""
     s = _load(scenario)
@@ -152,6 +163,15 @@ def backfill_cmd(
     if days is not None and days < 1:
         console.print("[red]--days must be at least 1[/red]")
         raise typer.Exit(2)
+
+    sealer: Sealer | None = None
+    if seal is not None:
+        signing = load_key(seal) if seal.exists() else generate_key(seal)
+        sealer = Sealer(signing, agent or f"sim-{s.name}", KPI_STREAM)
+        console.print(
+            f"sealing as agent {sealer.agent}, key {key_id(signing.public_key())[:16]}… ({seal})",
+            highlight=False,
+        )
 
     async def go() -> None:
         st = await open_store_or_exit(store, create=True)
@@ -172,6 +192,7 @@ def backfill_cmd(
                     end,
                     telemetry=telemetry,
                     progress=lambda done, total: bar.update(task, completed=done, total=total),
+                    sealer=sealer,
                 )
         except StoreError as e:
             console.print(f"[red]{e}[/red]")

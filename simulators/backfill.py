@@ -24,7 +24,9 @@ from datetime import datetime, timedelta
 from simulators.behaviour import FactoryModel
 from simulators.intervals import NS, grid, local_midnight_ns
 from simulators.scenario import Scenario
-from telemetry import SeriesBlock, Store, WriteResult
+from telemetry import Point, SeriesBlock, Store, WriteResult, encode_line
+from telemetry.schema import KPI_STREAM_MEASUREMENTS
+from telemetry.seal import Sealer, archive_points
 
 DAY_NS = 86400 * NS
 Progress = Callable[[int, int], None]
@@ -236,11 +238,18 @@ async def backfill(
     telemetry: bool = False,
     progress: Progress | None = None,
     chunk_rows: int = 100_000,
+    sealer: Sealer | None = None,
+    batch_lines: int = 5000,
 ) -> BackfillReport:
     """Write `[start_ns, end_ns)` of the scenario's history into `store`, one day at a time.
 
     Generating the next chunk overlaps with writing the previous one. `progress(done,
     total)` is called after each day.
+
+    With a `sealer` (a KPI-stream chain and its agent key) each day's KPI-stream lines are
+    also sealed as an agent would have sealed them — in time order, `batch_lines` per
+    batch — and their `pp_lines` archive and `pp_batch` records written, so evidence can
+    be built from the backfilled history.
     """
     gen = Backfill(scenario, telemetry=telemetry)
     report = BackfillReport(start_ns, end_ns)
@@ -258,19 +267,60 @@ async def backfill(
         for i, (a, b) in enumerate(days):
             chunk: list[SeriesBlock] = []
             size = 0
+            day_lines: list[tuple[int, str]] = []
             for block in gen.blocks(a, b):
                 chunk.append(block)
                 size += len(block)
                 report.rows[block.measurement] = report.rows.get(block.measurement, 0) + len(block)
+                if sealer is not None and block.measurement in KPI_STREAM_MEASUREMENTS:
+                    day_lines += ((int(x.rsplit(" ", 1)[1]), x) for x in block.lines())
                 if size >= chunk_rows:
                     await flush(chunk)
                     chunk, size = [], 0
             await flush(chunk)
+            if sealer is not None and day_lines:
+                provenance = _seal_day(sealer, day_lines, batch_lines, gen.site)
+                report.rows["pp_batch"] = report.rows.get("pp_batch", 0) + sum(
+                    p.measurement == "pp_batch" for p in provenance
+                )
+                result = await store.write(provenance)
+                report.rejected += len(result.rejected)
             if progress is not None:
                 progress(i + 1, len(days))
+        if sealer is not None:
+            # a live agent keeps sealing after any window; a backfill ends with one
+            # checkpoint batch at its end, so a window ending there can show its tail whole
+            mark = Point(
+                "pp_agent",
+                {"site": gen.site, "agent": sealer.agent},
+                {"points_in": report.total_rows},
+                end_ns,
+            )
+            line = encode_line(mark).encode()
+            record = sealer.seal([line], [end_ns])
+            provenance = [
+                mark,
+                *archive_points(record, [line], gen.site),
+                record.to_point(gen.site),
+            ]
+            await store.write(provenance)
         await flush([])
     finally:
         if pending is not None and not pending.done():
             pending.cancel()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _seal_day(
+    sealer: Sealer, day_lines: list[tuple[int, str]], batch_lines: int, site: str
+) -> list[Point]:
+    day_lines.sort(key=lambda tl: tl[0])  # stable: within an instant, generation order
+    out: list[Point] = []
+    for i in range(0, len(day_lines), batch_lines):
+        part = day_lines[i : i + batch_lines]
+        lines = [x.encode() for _, x in part]
+        record = sealer.seal(lines, [t for t, _ in part])
+        out += archive_points(record, lines, site)
+        out.append(record.to_point(site))
+    return out

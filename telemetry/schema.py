@@ -70,13 +70,20 @@ PP_BATCH: Final = Measurement(
     fields={
         "seq": "int",
         "n": "int",
-        "first_ns": "int",
-        "last_ns": "int",
+        # strings: InfluxDB returns integers through JSON, where 2**53 is the limit
+        "first_ns": "str",
+        "last_ns": "str",
         "root": "str",
         "prev": "str",
         "sig": "str",
     },
     purpose="provenance: the sealed batch chain an auditor checks",
+)
+PP_LINES: Final = Measurement(
+    name="pp_lines",
+    tags=(TAG_SITE, "agent", "stream", "part"),
+    fields={"seq": "int", "parts": "int", "data": "str"},
+    purpose="evidence: the exact lines of each KPI-stream batch (zlib, base64, in parts)",
 )
 
 MEASUREMENTS: Final[dict[str, Measurement]] = {
@@ -89,6 +96,7 @@ MEASUREMENTS: Final[dict[str, Measurement]] = {
         CONTROL_LOOP,
         IDENTIFIER,
         PP_BATCH,
+        PP_LINES,
     )
 }
 

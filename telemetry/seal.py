@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field
 
+from telemetry.merkle import merkle_root
 from telemetry.point import Point
 
 #: the hash a chain's first record points back to
@@ -34,30 +36,6 @@ TELEMETRY_STREAM = "telemetry"
 
 def stream_of(point: Point) -> str:
     return TELEMETRY_STREAM if point.measurement == "telemetry" else KPI_STREAM
-
-
-def leaf_hash(line: bytes) -> bytes:
-    return hashlib.sha256(b"\x00" + line).digest()
-
-
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-def merkle_root(lines: Sequence[bytes]) -> bytes:
-    """RFC 9162 §2.1.1 Merkle Tree Hash: split at the largest power of two below n."""
-    n = len(lines)
-    if n == 0:
-        return hashlib.sha256(b"").digest()
-    level = [leaf_hash(x) for x in lines]
-    # bottom-up over the same tree: pairing left to right and carrying an odd last node
-    # up unchanged gives exactly the RFC's recursive split
-    while len(level) > 1:
-        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0]
 
 
 class BatchRecord(BaseModel):
@@ -136,6 +114,82 @@ def seal(
     )
     sig = key.sign(record.canonical())
     return record.model_copy(update={"sig": _b64(sig)})
+
+
+class Sealer:
+    """Seals successive batches of one chain in memory (the backfill and tests use it; the
+    agent keeps its chain head in its durable buffer instead).
+
+    `last_ns` of a record is the chain's high-water mark: the latest sample time sealed so
+    far, this batch included. It never goes backwards, so a verifier can check the chain's
+    times are monotonic even when a batch holds only late samples.
+    """
+
+    def __init__(
+        self,
+        key: Ed25519PrivateKey,
+        agent: str,
+        stream: str,
+        *,
+        seq: int = 0,
+        prev: str = GENESIS,
+        high_water_ns: int = 0,
+    ) -> None:
+        self.key = key
+        self.agent = agent
+        self.stream = stream
+        self.seq = seq
+        self.prev = prev
+        self.high_water_ns = high_water_ns
+
+    def seal(self, lines: Sequence[bytes], times: Sequence[int]) -> BatchRecord:
+        self.high_water_ns = max(self.high_water_ns, max(times))
+        record = seal(
+            self.key,
+            self.agent,
+            self.stream,
+            self.seq,
+            self.prev,
+            lines,
+            min(times),
+            self.high_water_ns,
+        )
+        self.seq += 1
+        self.prev = record.digest()
+        return record
+
+
+# --- the archive of a batch's lines in the store ------------------------------------------
+
+#: InfluxDB 1.x truncates string fields past 64 KiB; parts stay well below
+ARCHIVE_PART_CHARS = 48_000
+
+
+def archive_points(record: BatchRecord, lines: Sequence[bytes], site: str) -> list[Point]:
+    """The `pp_lines` rows that keep a batch's exact lines in the store.
+
+    The evidence bundle needs the lines exactly as sealed, in their order. Rebuilding them
+    from the measurement rows cannot work in general: the store merges duplicates, loses
+    arrival order, and two batches can share a sample time. So KPI-stream batches are also
+    stored verbatim — zlib, base64, cut into parts — one series per part, at time = seq
+    like `pp_batch`.
+    """
+    data = base64.b64encode(zlib.compress(b"\n".join(lines), 6)).decode()
+    chunks = [data[i : i + ARCHIVE_PART_CHARS] for i in range(0, len(data), ARCHIVE_PART_CHARS)]
+    return [
+        Point(
+            "pp_lines",
+            {"site": site, "agent": record.agent, "stream": record.stream, "part": str(i)},
+            {"seq": record.seq, "parts": len(chunks), "data": chunk},
+            record.seq,
+        )
+        for i, chunk in enumerate(chunks)
+    ]
+
+
+def unarchive(parts: Sequence[str]) -> list[bytes]:
+    """The lines of a batch from its `pp_lines` parts, in part order."""
+    return zlib.decompress(base64.b64decode("".join(parts))).split(b"\n")
 
 
 def _b64(raw: bytes) -> str:

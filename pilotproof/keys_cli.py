@@ -1,0 +1,67 @@
+"""`pilotproof keys …` — Ed25519 keys and trusted-keys entries (密钥)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pilotproof.options import console, fail
+from verifier import generate_key, key_id, load_public_key, trust_entry
+from verifier.keys import KeyRole
+
+app = typer.Typer(
+    help=(
+        "Ed25519 keys — 密钥. Agents sign their batch records, the evidence builder signs "
+        "bundles; an auditor lists the keys they trust in a TOML file (`keys show` prints "
+        "its entries). A key id is the SHA-256 of the raw public key."
+    ),
+    no_args_is_help=True,
+)
+
+NameOpt = Annotated[
+    str | None, typer.Option(help="name in the trust entry (an agent: its agent.id)")
+]
+RoleOpt = Annotated[
+    str, typer.Option(help="agent (signs batch records) or verifier (signs bundles)")
+]
+
+
+def _role(role: str) -> KeyRole:
+    if role not in ("agent", "verifier"):
+        raise fail(f"--role {role!r}: use agent or verifier")
+    return role  # type: ignore[return-value]
+
+
+@app.command("gen")
+def gen(
+    path: Annotated[Path, typer.Argument(help="where to write the private key (PKCS#8 PEM)")],
+    name: NameOpt = None,
+    role: RoleOpt = "verifier",
+) -> None:
+    """Create a key pair: PATH (mode 0600) and PATH.pub; never overwrites a key."""
+    r = _role(role)
+    if path.exists():
+        raise fail(f"{path} exists; a key is never overwritten (use `keys show {path}`)", 1)
+    key = generate_key(path)
+    console.print(f"wrote {path} (0600) and {path.with_suffix('.pub')}", highlight=False)
+    console.print(f"key id: {key_id(key.public_key())}", highlight=False)
+    console.print("[dim]trusted-keys entry (give it to the auditor):[/dim]")
+    print(trust_entry(name or path.stem, r, key.public_key()))
+
+
+@app.command("show")
+def show(
+    path: Annotated[Path, typer.Argument(help="a private key, a .pub PEM or a base64 raw key")],
+    name: NameOpt = None,
+    role: RoleOpt = "verifier",
+) -> None:
+    """Print a key's id and its trusted-keys entry (never the private key)."""
+    r = _role(role)
+    try:
+        public = load_public_key(path)
+    except (OSError, ValueError) as e:
+        raise fail(str(e)) from None
+    console.print(f"key id: {key_id(public)}", highlight=False)
+    print(trust_entry(name or path.stem, r, public))

@@ -1,0 +1,80 @@
+"""Fixtures for evidence tests: keys, a sealed backfilled store, and a built bundle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from kpi import Window
+from simulators import backfill, load_scenario
+from telemetry import SqliteStore, Store
+from telemetry.seal import KPI_STREAM, Sealer
+from verifier import TrustedKeys, build_bundle, load_trust, trust_entry
+
+SCENARIO = "fiveg-factory-pass"
+PROFILE = "miit2021-5g-factory"
+#: a short history keeps the suite fast: half a local day, the window inside it
+HISTORY = ("2026-10-29T00:00:00+08:00", "2026-10-29T12:00:00+08:00")
+WINDOW = Window(
+    start=datetime.fromisoformat("2026-10-29T02:00:00+08:00"),
+    end=datetime.fromisoformat("2026-10-29T10:00:00+08:00"),
+)
+
+
+@dataclass
+class Keys:
+    builder: Ed25519PrivateKey
+    agent: Ed25519PrivateKey
+    other_agent: Ed25519PrivateKey
+    stranger: Ed25519PrivateKey
+    trust: TrustedKeys
+    trust_file: Path
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    builder, agent, other, stranger = (Ed25519PrivateKey.generate() for _ in range(4))
+    path = tmp_path_factory.mktemp("keys") / "trusted-keys.toml"
+    path.write_text(
+        trust_entry("builder", "verifier", builder.public_key())
+        + "\n"
+        + trust_entry("gw-a", "agent", agent.public_key())
+        + "\n"
+        + trust_entry("gw-b", "agent", other.public_key()),
+        encoding="utf-8",
+    )
+    return Keys(builder, agent, other, stranger, load_trust(path), path)
+
+
+async def sealed_backfill(store: Store, key: Ed25519PrivateKey, agent: str) -> None:
+    scenario = load_scenario(SCENARIO)
+    span = Window(start=datetime.fromisoformat(HISTORY[0]), end=datetime.fromisoformat(HISTORY[1]))
+    start, end = span.start_ns, span.end_ns
+    await backfill(scenario, store, start, end, sealer=Sealer(key, agent, KPI_STREAM),
+                   batch_lines=2000)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+async def sealed_sqlite(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sealed") / "store.db"
+    store = SqliteStore(path)
+    await sealed_backfill(store, keys.agent, "gw-a")
+    await store.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+async def bundle(keys: Keys, sealed_sqlite: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bundle") / "bundle"
+    store = SqliteStore(sealed_sqlite)
+    try:
+        await build_bundle(
+            store, PROFILE, WINDOW, load_scenario(SCENARIO).inventory(), keys.builder, out
+        )
+    finally:
+        await store.close()
+    return out

@@ -1,0 +1,78 @@
+"""The in-toto Statement v1 an evidence bundle signs, and its pilotproof predicate.
+
+The statement is serialised with JCS (RFC 8785), so its bytes are a pure function of its
+content. Times are strings (RFC 3339 for windows, decimal nanoseconds for batches):
+JCS numbers stop at 2**53. Unknown predicate fields are kept and ignored, so a newer
+builder's bundle still verifies with an older verifier.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import rfc8785
+from pydantic import BaseModel, ConfigDict, Field
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://pilotproof.dev/evidence/kpi/v1"
+STATEMENT_FILE = "statement.dsse.json"
+RECORDS_FILE = "chain/records.jsonl"
+REPORT_FILE = "report.html"
+
+
+class Subject(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    digest: dict[str, str]
+
+
+class WindowText(BaseModel):
+    start: str
+    end: str
+
+
+class ChainHead(BaseModel):
+    """What the bundle holds of one agent's KPI-stream chain."""
+
+    model_config = ConfigDict(extra="allow")
+    agent: str
+    stream: str
+    first_seq: int = Field(description="first record in the bundle (the anchor before the window)")
+    last_seq: int = Field(description="last record in the bundle (the checkpoint after it)")
+    head: str = Field(description="hex SHA-256 of the last record's canonical JSON")
+    batches: int = Field(description="batches whose lines are in the bundle")
+    lines: int = Field(description="lines in those batches")
+
+
+class Software(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = "pilotproof"
+    version: str
+
+
+class Predicate(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    profile: str
+    site: str
+    catalog_digest: str
+    window: WindowText
+    baseline: WindowText | None = None
+    params: dict[str, Any]
+    inventory: dict[str, Any]
+    declarations: dict[str, Any] | None = None
+    verdict: str
+    results: list[dict[str, Any]]
+    chains: list[ChainHead]
+    software: Software
+    built_at: str
+
+
+class Statement(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    type: str = Field(default=STATEMENT_TYPE, alias="_type")
+    subject: list[Subject]
+    predicateType: str = PREDICATE_TYPE  # noqa: N815 — the in-toto field name
+    predicate: Predicate
+
+    def canonical(self) -> bytes:
+        return rfc8785.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True))
