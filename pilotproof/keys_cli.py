@@ -6,10 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-from pilotproof.options import console, fail
-from verifier import generate_key, key_id, load_public_key, trust_entry
-from verifier.keys import KeyRole
+from pilotproof.options import fail
+from verifier import KeyRole, generate_key, key_id, load_public_key, trust_entry
+
+# messages go to stderr: stdout is only the TOML entry, so `keys show K >> keys.toml` works
+console = Console(stderr=True)
 
 app = typer.Typer(
     help=(
@@ -57,11 +60,14 @@ def show(
     name: NameOpt = None,
     role: RoleOpt = "verifier",
 ) -> None:
-    """Print a key's id and its trusted-keys entry (never the private key)."""
+    """Print a key's trusted-keys entry, with its id (never the private key).
+
+    Only the TOML goes to stdout: `pilotproof keys show agent.pub --name gw-01 --role agent
+    >> trusted-keys.toml` builds an auditor's file.
+    """
     r = _role(role)
     try:
         public = load_public_key(path)
     except (OSError, ValueError) as e:
         raise fail(str(e)) from None
-    console.print(f"key id: {key_id(public)}", highlight=False)
     print(trust_entry(name or path.stem, r, public))

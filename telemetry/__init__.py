@@ -4,7 +4,7 @@ Every other package depends on this one, and this one on none of them.
 """
 
 from telemetry import schema
-from telemetry.block import SeriesBlock
+from telemetry.block import SeriesBlock, decode_blocks
 from telemetry.inventory import (
     DeclaredElement,
     DeclaredLine,
@@ -82,6 +82,7 @@ __all__ = [
     "WriteResult",
     "aggregate_statement",
     "config_from_url",
+    "decode_blocks",
     "decode_line",
     "decode_lines",
     "describe_validation_error",

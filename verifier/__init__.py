@@ -23,6 +23,7 @@ from verifier.dsse import (
     verify_envelope,
 )
 from verifier.keys import (
+    KeyRole,
     TrustedKey,
     TrustedKeys,
     TrustError,
@@ -49,6 +50,7 @@ __all__ = [
     "DsseError",
     "Envelope",
     "Finding",
+    "KeyRole",
     "Predicate",
     "Statement",
     "TrustError",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -27,8 +28,15 @@ from pydantic import BaseModel
 from kpi import Declarations, Evaluation, KpiParams, Profile, Window, catalog_digest, evaluate
 from telemetry import Inventory, Store
 from telemetry.merkle import merkle_root
-from telemetry.seal import KPI_STREAM, key_id
-from verifier.chain import SAFE_NAME, ChainSelectionError, read_chains, read_lines, select
+from telemetry.seal import KPI_STREAM, BatchRecord, key_id
+from verifier.chain import (
+    SAFE_NAME,
+    ChainSelectionError,
+    Selection,
+    read_chains,
+    read_lines,
+    select,
+)
 from verifier.dsse import sign_envelope
 from verifier.report import render_report
 from verifier.statement import (
@@ -116,62 +124,53 @@ async def build_bundle(
         )
     heads: list[ChainHead] = []
     records_out: list[bytes] = []
-    files: dict[str, bytes] = {}
+    digests: dict[str, str] = {}
     total_lines = total_batches = 0
-    for agent in sorted(chains):
-        if not SAFE_NAME.match(agent):
-            raise BuildError(f"agent id {agent!r} cannot name a folder in a bundle")
-        try:
-            sel = select(chains[agent], windows)
-        except ChainSelectionError as e:
-            raise BuildError(str(e)) from None
-        if sel is None:
-            continue
-        seqs = [r.seq for r in sel.with_lines]
-        try:
-            lines_of = await read_lines(store, site, agent, seqs)
-        except ValueError as e:
-            raise BuildError(str(e)) from None
-        for i, r in enumerate(sel.with_lines):
+    try:
+        for agent in sorted(chains):
+            sel = _selection(agent, chains[agent], windows)
+            if sel is None:
+                continue
+            records = {r.seq: r for r in sel.with_lines}
+            done = 0
             try:
-                lines = lines_of[r.seq]
-            except KeyError:
-                raise BuildError(
-                    f"agent {agent} batch {r.seq}: the store has no pp_lines archive of it; "
-                    "was it written by an agent older than the evidence feature?"
-                ) from None
-            if len(lines) != r.n or merkle_root(lines).hex() != r.root:
-                raise BuildError(
-                    f"agent {agent} batch {r.seq}: the archived lines in the store do not "
-                    f"match the sealed record (n={r.n}, {len(lines)} archived); the store's "
-                    "copy was altered or damaged"
+                async for seq, lines in read_lines(store, site, agent, list(records)):
+                    r = records[seq]
+                    _check_archive(agent, r, lines)
+                    assert lines is not None
+                    name = batch_path(KPI_STREAM, agent, seq)
+                    data = gzip.compress(b"\n".join(lines) + b"\n", compresslevel=6, mtime=0)
+                    await asyncio.to_thread(_write_file, out / name, data)
+                    digests[name] = hashlib.sha256(data).hexdigest()
+                    total_lines += len(lines)
+                    done += 1
+                    if progress is not None:
+                        progress(f"batches of {agent}", done, len(records))
+            except ValueError as e:
+                raise BuildError(str(e)) from None
+            total_batches += len(records)
+            records_out += [r.model_dump_json().encode() for r in sel.records]
+            last = sel.records[-1]
+            heads.append(
+                ChainHead(
+                    agent=agent,
+                    stream=KPI_STREAM,
+                    first_seq=sel.records[0].seq,
+                    last_seq=last.seq,
+                    head=last.digest(),
+                    batches=len(records),
+                    lines=sum(r.n for r in sel.with_lines),
                 )
-            files[batch_path(KPI_STREAM, agent, r.seq)] = gzip.compress(
-                b"\n".join(lines) + b"\n", compresslevel=6, mtime=0
             )
-            total_lines += len(lines)
-            if progress is not None:
-                progress(f"batches of {agent}", i + 1, len(sel.with_lines))
-        total_batches += len(sel.with_lines)
-        records_out += [r.model_dump_json().encode() for r in sel.records]
-        last = sel.records[-1]
-        heads.append(
-            ChainHead(
-                agent=agent,
-                stream=KPI_STREAM,
-                first_seq=sel.records[0].seq,
-                last_seq=last.seq,
-                head=last.digest(),
-                batches=len(sel.with_lines),
-                lines=sum(r.n for r in sel.with_lines),
+        if not heads:
+            raise BuildError(
+                f"no sealed batch of site {site!r} falls in the window {window.start} – "
+                f"{window.end}: nothing to bundle"
             )
-        )
-    if not heads:
-        raise BuildError(
-            f"no sealed batch of site {site!r} falls in the window {window.start} – "
-            f"{window.end}: nothing to bundle"
-        )
-    files[RECORDS_FILE] = b"\n".join(records_out) + b"\n"
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, out, True)  # no half-built bundle is left
+        raise
+    files = {RECORDS_FILE: b"\n".join(records_out) + b"\n"}
 
     evaluation = await evaluate(
         profile, window, store, inventory, params, baseline=baseline, declarations=declarations
@@ -179,10 +178,10 @@ async def build_bundle(
     files[REPORT_FILE] = render_report(evaluation, verification=None).encode()
 
     predicate = predicate_of(evaluation, inventory, params, declarations, heads)
-    size = await asyncio.to_thread(_write_bundle, out, files, predicate, key)
+    size = await asyncio.to_thread(_write_bundle, out, files, digests, predicate, key)
     return BuildResult(
         out=out,
-        files=len(files) + 1,
+        files=len(digests) + 1,  # _write_bundle added the last files to digests
         bytes=size,
         batches=total_batches,
         lines=total_lines,
@@ -196,19 +195,49 @@ def _empty_or_absent(out: Path) -> bool:
     return not out.exists() or not any(out.iterdir())
 
 
-def _write_bundle(
-    out: Path, files: dict[str, bytes], predicate: Predicate, key: Ed25519PrivateKey
-) -> int:
-    """Write the files and the signed statement over them; returns the bundle's bytes."""
-    out.mkdir(parents=True, exist_ok=True)
-    subjects = []
-    for name in sorted(files):
-        path = out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(files[name])
-        subjects.append(
-            Subject(name=name, digest={"sha256": hashlib.sha256(files[name]).hexdigest()})
+def _selection(
+    agent: str, records: list[BatchRecord], windows: list[tuple[int, int]]
+) -> Selection | None:
+    if not SAFE_NAME.match(agent):
+        raise BuildError(f"agent id {agent!r} cannot name a folder in a bundle")
+    try:
+        return select(records, windows)
+    except ChainSelectionError as e:
+        raise BuildError(str(e)) from None
+
+
+def _check_archive(agent: str, r: BatchRecord, lines: list[bytes] | None) -> None:
+    if lines is None:
+        raise BuildError(
+            f"agent {agent} batch {r.seq}: the store has no pp_lines archive of it; was it "
+            "forwarded by an agent older than 0.2, or is the store still receiving it?"
         )
+    if len(lines) != r.n or merkle_root(lines).hex() != r.root:
+        raise BuildError(
+            f"agent {agent} batch {r.seq}: the archived lines in the store do not match the "
+            f"sealed record (n={r.n}, {len(lines)} archived); the store's copy was altered "
+            "or damaged"
+        )
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _write_bundle(
+    out: Path,
+    files: dict[str, bytes],
+    digests: dict[str, str],
+    predicate: Predicate,
+    key: Ed25519PrivateKey,
+) -> int:
+    """Write the remaining files and the signed statement over all of them; returns the
+    bundle's size in bytes."""
+    for name, data in files.items():
+        _write_file(out / name, data)
+        digests[name] = hashlib.sha256(data).hexdigest()
+    subjects = [Subject(name=n, digest={"sha256": digests[n]}) for n in sorted(digests)]
     statement = Statement(subject=subjects, predicate=predicate)
     envelope = sign_envelope(statement.canonical(), key)
     (out / STATEMENT_FILE).write_bytes(envelope.canonical())

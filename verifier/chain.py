@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import binascii
+import itertools
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from telemetry import Point, Store
@@ -72,7 +73,13 @@ def select(records: list[BatchRecord], windows: Sequence[tuple[int, int]]) -> Se
         return None
     lo, hi = hits[0], hits[-1]
     agent = records[lo].agent
-    for a, b in zip(records[lo : hi + 1], records[lo + 1 : hi + 2], strict=False):
+    start = lo - 1 if lo > 0 else lo
+    if start == lo and records[lo].seq != 0:
+        raise ChainSelectionError(
+            f"agent {agent}: the store holds no record before seq {records[lo].seq}, so "
+            "nothing shows the window's start is complete; start the window later"
+        )
+    for a, b in itertools.pairwise(records[start : hi + 2]):
         if b.seq != a.seq + 1:
             raise ChainSelectionError(
                 f"agent {agent}: the store has no record for seq {a.seq + 1} (it jumps from "
@@ -86,37 +93,38 @@ def select(records: list[BatchRecord], windows: Sequence[tuple[int, int]]) -> Se
             f"{records[hi].seq}); a bundle needs that checkpoint to show nothing was cut "
             "off. Wait for the agent's next seal, or end the window earlier"
         )
-    start = lo - 1 if lo > 0 else lo
     chosen = records[start : hi + 2]
     return Selection(chosen, [r for r in chosen if intersects(r, windows)])
 
 
 async def read_lines(
     store: Store, site: str, agent: str, seqs: Sequence[int], stream: str = KPI_STREAM
-) -> dict[int, list[bytes]]:
-    """The archived lines of the batches `seqs` (sorted) of one agent's chain."""
-    out: dict[int, list[bytes]] = {}
-    wanted = set(seqs)
-    step = 256  # batches per read: bounded memory on month-long windows
-    i = 0
-    ordered = sorted(wanted)
-    while i < len(ordered):
-        lo = ordered[i]
-        hi = ordered[min(i + step, len(ordered)) - 1]
+) -> AsyncIterator[tuple[int, list[bytes] | None]]:
+    """The archived lines of each batch in `seqs` of one agent's chain, in seq order; None
+    for a batch the store has no archive of. Read a few hundred batches at a time, so a
+    month of a large site never sits in memory at once."""
+    ordered = sorted(set(seqs))
+    step = 256
+    for i in range(0, len(ordered), step):
+        chunk = ordered[i : i + step]
         rows = await store.read(
-            "pp_lines", lo, hi + 1, where={"site": site, "agent": agent, "stream": stream}
+            "pp_lines",
+            chunk[0],
+            chunk[-1] + 1,
+            where={"site": site, "agent": agent, "stream": stream},
         )
         parts: dict[int, dict[int, str]] = {}
         for p in rows:
-            if p.time_ns in wanted:
-                parts.setdefault(p.time_ns, {})[int(p.tags["part"])] = str(p.fields["data"])
-        for seq, got in parts.items():
+            parts.setdefault(p.time_ns, {})[int(p.tags["part"])] = str(p.fields["data"])
+        for seq in chunk:
+            got = parts.get(seq)
+            if got is None:
+                yield seq, None
+                continue
             try:
-                out[seq] = unarchive([got[k] for k in sorted(got)])
+                yield seq, unarchive([got[k] for k in sorted(got)])
             except (zlib.error, binascii.Error) as e:
                 raise ValueError(
                     f"agent {agent} batch {seq}: its pp_lines archive in the store is "
                     f"incomplete or damaged ({len(got)} parts: {e})"
                 ) from e
-        i += step
-    return out

@@ -22,8 +22,8 @@ if TYPE_CHECKING:
     from verifier.verify import VerifyReport
 
 CSS = """
-body{font-family:"Noto Sans CJK SC","Microsoft YaHei","PingFang SC",sans-serif;margin:2em;
-color:#222;max-width:1100px}
+body{font-family:"Noto Sans CJK SC","WenQuanYi Zen Hei","Microsoft YaHei","PingFang SC",
+sans-serif;margin:2em;color:#222;max-width:1100px}
 h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em}
 h3{font-size:1.05em;margin-bottom:.2em}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;
@@ -190,13 +190,20 @@ def breakdown_chart(by: str, rows: list[dict[str, Any]]) -> str:
     num_key = next(
         (k for k, v in rows[0].items() if isinstance(v, int) and not isinstance(v, bool)), None
     )
-    if len(rows) <= MAX_BARS and label_key and num_key:
+    per_item = by in ("element", "point")  # what matters is how many of each kind
+    if not per_item and len(rows) <= MAX_BARS and label_key and num_key:
         bars = [(str(row[label_key]), float(row[num_key] or 0)) for row in rows]
         return _bars(f"{by} · {num_key}", bars)
     for key in ("observed_link", "complete", "online", "auto", "collection", "category"):
         if key in rows[0]:
-            counts = Counter(str(row.get(key)) for row in rows)
-            return _bars(f"{by} · {key} (count)", sorted(counts.items()))
+            if key == "observed_link" and "online" in rows[0]:
+                counts = Counter(
+                    f"{row.get(key)} · {'在线 online' if row.get('online') else '离线 offline'}"
+                    for row in rows
+                )
+            else:
+                counts = Counter(str(row.get(key)) for row in rows)
+            return _bars(f"{by}s · {key} (count)", sorted(counts.items()))
     return ""
 
 

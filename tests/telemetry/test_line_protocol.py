@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,10 +13,12 @@ from telemetry import (
     LineProtocolError,
     Point,
     PointError,
+    decode_blocks,
     decode_line,
     decode_lines,
     encode_line,
     encode_lines,
+    series_key,
 )
 from telemetry.localserver import LocalInfluxd
 from tests.conftest import new_influx_store
@@ -270,3 +273,29 @@ def test_field_keys_refuse_a_backslash_influx_would_read_as_escape(key: str) -> 
 def test_decoder_refuses_underscored_integers() -> None:
     with pytest.raises(LineProtocolError, match="invalid integer"):
         decode_lines("m f=1_0i 1")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(points(), min_size=1, max_size=30), st.randoms())
+def test_decode_blocks_gives_the_samples_decode_lines_gives(
+    pts: list[Point], rnd: random.Random
+) -> None:
+    """The bulk path: the same samples, grouped per series (a series seen again later in
+    the input joins its block), with escapes and quotes going the slow way."""
+    # repeat some series at other times, so blocks get several rows
+    more = [Point(p.measurement, p.tags, p.fields, p.time_ns + 1 + i) for i, p in enumerate(pts)]
+    lines = [encode_line(p) for p in pts + more]
+    rnd.shuffle(lines)
+    decoded = decode_lines(lines)
+    kinds: dict[tuple[str, str], set[type]] = {}
+    for p in decoded:
+        for k, v in p.fields.items():
+            kinds.setdefault((series_key(p), k), set()).add(type(v))
+    if any(len(t) > 1 for t in kinds.values()):
+        # a series whose field changes type between samples cannot be one block
+        with pytest.raises(LineProtocolError, match="mixes"):
+            decode_blocks(lines)
+        return
+    expected = sorted(encode_line(p) for p in decoded)
+    got = sorted(encode_line(p) for b in decode_blocks(lines) for p in b.points())
+    assert got == expected

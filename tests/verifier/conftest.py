@@ -78,3 +78,17 @@ async def bundle(keys: Keys, sealed_sqlite: Path, tmp_path_factory: pytest.TempP
     finally:
         await store.close()
     return out
+
+
+@pytest.fixture(scope="session")
+async def other_agent_bundle(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A valid bundle of the same site and window from another trusted agent (gw-b)."""
+    base = tmp_path_factory.mktemp("other")
+    store = SqliteStore(base / "store.db")
+    try:
+        await sealed_backfill(store, keys.other_agent, "gw-b")
+        inventory = load_scenario(SCENARIO).inventory()
+        await build_bundle(store, PROFILE, WINDOW, inventory, keys.builder, base / "bundle")
+    finally:
+        await store.close()
+    return base / "bundle"

@@ -19,6 +19,8 @@ from tests.verifier.conftest import PROFILE, SCENARIO, WINDOW, Keys, sealed_back
 from verifier import (
     BuildError,
     build_bundle,
+    find_chromium,
+    html_to_pdf,
     pack,
     parse_envelope,
     unpack,
@@ -222,3 +224,13 @@ async def test_unsafe_archives_are_refused(tmp_path: Path) -> None:
         with pytest.raises(UnsafeArchiveError):
             unpack(path, tmp_path / "out")
     assert not (tmp_path / "evil").exists()
+
+
+async def test_the_report_prints_to_pdf_with_chromium(bundle: Path, tmp_path: Path) -> None:
+    if find_chromium() is None:
+        pytest.skip("no Chromium installed (Debian package `chromium`): the PDF is optional")
+    pdf = tmp_path / "report.pdf"
+    await html_to_pdf(bundle / "report.html", pdf)
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-")
+    assert len(data) > 10_000

@@ -1,0 +1,57 @@
+"""`pilotproof keys` and `pilotproof evidence` as an operator and an auditor run them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.test_cli import run
+
+
+def test_keys_evidence_build_and_verify_end_to_end(tmp_path: Path) -> None:
+    builder, agent = tmp_path / "builder.key", tmp_path / "agent.key"
+    r = run("keys", "gen", str(builder), "--name", "builder")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'role = "verifier"' in r.stdout
+    assert run("keys", "gen", str(builder)).returncode == 1  # never overwrites
+    db = tmp_path / "s.db"
+    r = run(
+        "simulate", "backfill", "identifier-node", "--store", f"sqlite:{db}", "--days", "2",
+        "--seal", str(agent), "--agent", "node-agent",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    trust = tmp_path / "keys.toml"
+    entries = [
+        run("keys", "show", str(builder), "--name", "builder").stdout,
+        run("keys", "show", str(agent.with_suffix(".pub")), "--name", "node-agent",
+            "--role", "agent").stdout,
+    ]  # fmt: skip
+    trust.write_text("\n".join(entries), encoding="utf-8")
+    out = tmp_path / "bundle"
+    r = run(
+        "evidence", "build", "--profile", "miit-identifier-secondary-node",
+        "--scenario", "identifier-node", "--store", f"sqlite:{db}", "--key", str(builder),
+        "--out", str(out), "--from", "2026-10-30T00:00:00+08:00",
+        "--to", "2026-10-31T00:00:00+08:00", "--tar", "--trust", str(trust),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "VERIFIED" in r.stdout
+    assert (tmp_path / "bundle.tar.gz").is_file()
+
+    html = tmp_path / "verified.html"
+    r = run("evidence", "verify", str(tmp_path / "bundle.tar.gz"), "--trust", str(trust),
+            "--report", str(html))  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "通过 · verified" in html.read_text(encoding="utf-8")
+
+    (out / "report.html").write_text("edited", encoding="utf-8")
+    r = run("evidence", "verify", str(out), "--trust", str(trust))
+    assert r.returncode == 1
+    assert "E_SUBJECT_DIGEST" in r.stdout
+    assert "NOT VERIFIED" in r.stdout
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[key]]\nname = "x"\nrole = "boss"\npublic_key = "AA=="\n')
+    r = run("evidence", "verify", str(out), "--trust", str(bad))
+    assert r.returncode == 2
+    assert "bad.toml" in r.stdout
+    assert "role" in r.stdout

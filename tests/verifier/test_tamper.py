@@ -1,0 +1,564 @@
+"""The tamper suite: every change to a bundle is rejected, each with its own code.
+
+Two attackers. One edits files and cannot sign: any flipped byte breaks a digest or the
+envelope. The other also holds the bundle signer's key — the factory itself — and
+re-signs the statement after each edit, so only the agents' signed chains stand between
+it and a forged result: rows, batches, records and times are edited beneath them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import hashlib
+import json
+import math
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import rfc8785
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from telemetry.seal import BatchRecord
+from tests.verifier.conftest import Keys
+from verifier import CODES, VerifyReport, parse_envelope, sign_envelope, verify_bundle
+from verifier.dsse import Signature
+
+ENVELOPE = "statement.dsse.json"
+RECORDS = "chain/records.jsonl"
+SLOW = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def verify(folder: Path, keys: Keys) -> VerifyReport:
+    return asyncio.run(verify_bundle(folder, keys.trust))
+
+
+def copy_of(bundle: Path) -> Path:
+    target = Path(tempfile.mkdtemp(prefix="tamper-")) / "b"
+    shutil.copytree(bundle, target)
+    return target
+
+
+def statement(folder: Path) -> dict[str, Any]:
+    return json.loads(parse_envelope((folder / ENVELOPE).read_bytes()).payload_bytes())  # type: ignore[no-any-return]
+
+
+def resign(folder: Path, keys: Keys, edit: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """What a signer-holding attacker does after editing files: new digests, new signature."""
+    s = statement(folder)
+    s["subject"] = [
+        {"name": n, "digest": {"sha256": hashlib.sha256((folder / n).read_bytes()).hexdigest()}}
+        for n in sorted(
+            p.relative_to(folder).as_posix()
+            for p in folder.rglob("*")
+            if p.is_file() and p.name != ENVELOPE
+        )
+    ]
+    if edit is not None:
+        edit(s["predicate"])
+    (folder / ENVELOPE).write_bytes(sign_envelope(rfc8785.dumps(s), keys.builder).canonical())
+
+
+def batch_files(folder: Path) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in (folder / "batches").rglob("*.lp.gz"))
+
+
+def read_lines(folder: Path, name: str) -> list[bytes]:
+    return gzip.decompress((folder / name).read_bytes()).split(b"\n")[:-1]
+
+
+def write_lines(folder: Path, name: str, lines: list[bytes]) -> None:
+    (folder / name).write_bytes(gzip.compress(b"\n".join(lines) + b"\n", mtime=0))
+
+
+def records(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in (folder / RECORDS).read_bytes().splitlines() if x]
+
+
+def write_records(folder: Path, rows: list[dict[str, Any]]) -> None:
+    (folder / RECORDS).write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in rows))
+
+
+def rejected(report: VerifyReport, code: str) -> None:
+    assert code in CODES
+    assert not report.ok
+    assert code in report.codes, [f"{f.code} {f.where}: {f.message}" for f in report.findings]
+
+
+def seq_of(name: str) -> int:
+    return int(name.rsplit("/", 1)[1].split(".")[0])
+
+
+# --- the file-editing attacker -----------------------------------------------------------
+
+
+@SLOW
+@given(data=st.data())
+def test_flipping_any_byte_of_any_file_is_rejected(bundle: Path, keys: Keys, data: Any) -> None:
+    folder = copy_of(bundle)
+    names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    name = data.draw(st.sampled_from(names), label="file")
+    raw = bytearray((folder / name).read_bytes())
+    at = data.draw(st.integers(0, len(raw) - 1), label="offset")
+    mask = data.draw(st.integers(1, 255), label="mask")
+    old = raw[at]
+    raw[at] ^= mask
+    (folder / name).write_bytes(bytes(raw))
+    report = verify(folder, keys)
+    if report.ok:
+        # the one edit that is no edit: the same base64 bytes in the other alphabet
+        assert name == ENVELOPE
+        assert {chr(old), chr(raw[at])} in ({"+", "-"}, {"/", "_"})
+        return
+    expected = (
+        {"E_ENVELOPE_FORMAT", "E_ENVELOPE_SIG", "E_ENVELOPE_UNSIGNED"}
+        if name == ENVELOPE
+        else {"E_SUBJECT_DIGEST"}
+    )
+    assert report.codes & expected, report.findings
+
+
+def test_a_missing_file_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    (folder / batch_files(folder)[0]).unlink()
+    rejected(verify(folder, keys), "E_SUBJECT_MISSING")
+
+
+def test_an_extra_file_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    (folder / "notes.txt").write_text("trust me")
+    rejected(verify(folder, keys), "E_FILE_UNLISTED")
+
+
+def test_a_removed_envelope_signature_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    env = parse_envelope((folder / ENVELOPE).read_bytes())
+    (folder / ENVELOPE).write_bytes(env.model_copy(update={"signatures": []}).canonical())
+    rejected(verify(folder, keys), "E_ENVELOPE_UNSIGNED")
+
+
+def test_an_envelope_signature_by_another_key_is_rejected(bundle: Path, keys: Keys) -> None:
+    """A valid signature — by a key the auditor does not trust as a bundle signer."""
+    folder = copy_of(bundle)
+    body = parse_envelope((folder / ENVELOPE).read_bytes()).payload_bytes()
+    for signer in (keys.stranger, keys.agent):  # an agent key cannot sign bundles either
+        (folder / ENVELOPE).write_bytes(sign_envelope(body, signer).canonical())
+        rejected(verify(folder, keys), "E_ENVELOPE_SIG")
+
+
+# --- the signer-holding attacker -----------------------------------------------------------
+
+
+def test_resigning_alone_changes_nothing(bundle: Path, keys: Keys) -> None:
+    """The control: the helpers themselves do not break a bundle."""
+    folder = copy_of(bundle)
+    resign(folder, keys)
+    assert verify(folder, keys).ok
+
+
+@SLOW
+@given(data=st.data())
+def test_a_value_changed_by_one_unit_in_the_last_place_is_rejected(
+    bundle: Path, keys: Keys, data: Any
+) -> None:
+    folder = copy_of(bundle)
+    name = data.draw(st.sampled_from(batch_files(folder)), label="batch")
+    lines = read_lines(folder, name)
+    i = data.draw(st.integers(0, len(lines) - 1), label="row")
+    head, fields, t = lines[i].decode().rsplit(" ", 2)
+    key, value = fields.split(",")[0].split("=", 1)
+    if value.endswith("i"):
+        value = f"{int(value[:-1]) + 1}i"
+    elif value in ("true", "false"):
+        value = "false" if value == "true" else "true"
+    else:
+        value = repr(math.nextafter(float(value), math.inf))
+    rest = fields.split(",")[1:]
+    lines[i] = " ".join([head, ",".join([f"{key}={value}", *rest]), t]).encode()
+    write_lines(folder, name, lines)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_BATCH_ROOT")
+
+
+@SLOW
+@given(data=st.data())
+def test_a_dropped_row_is_rejected(bundle: Path, keys: Keys, data: Any) -> None:
+    folder = copy_of(bundle)
+    name = data.draw(st.sampled_from(batch_files(folder)), label="batch")
+    lines = read_lines(folder, name)
+    del lines[data.draw(st.integers(0, len(lines) - 1), label="row")]
+    write_lines(folder, name, lines)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_BATCH_COUNT")
+
+
+@SLOW
+@given(data=st.data())
+def test_an_inserted_row_is_rejected(bundle: Path, keys: Keys, data: Any) -> None:
+    folder = copy_of(bundle)
+    name = data.draw(st.sampled_from(batch_files(folder)), label="batch")
+    lines = read_lines(folder, name)
+    row = data.draw(st.sampled_from(lines), label="copied row")
+    lines.insert(data.draw(st.integers(0, len(lines)), label="at"), row)
+    write_lines(folder, name, lines)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_BATCH_COUNT")
+
+
+@SLOW
+@given(data=st.data())
+def test_swapped_rows_are_rejected(bundle: Path, keys: Keys, data: Any) -> None:
+    folder = copy_of(bundle)
+    name = data.draw(st.sampled_from(batch_files(folder)), label="batch")
+    lines = read_lines(folder, name)
+    i = data.draw(st.integers(0, len(lines) - 2), label="row")
+    j = data.draw(st.integers(i + 1, len(lines) - 1), label="other row")
+    if lines[i] == lines[j]:
+        return
+    lines[i], lines[j] = lines[j], lines[i]
+    write_lines(folder, name, lines)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_BATCH_ROOT")
+
+
+@SLOW
+@given(data=st.data())
+def test_an_edited_line_time_is_rejected(bundle: Path, keys: Keys, data: Any) -> None:
+    folder = copy_of(bundle)
+    name = data.draw(st.sampled_from(batch_files(folder)), label="batch")
+    lines = read_lines(folder, name)
+    i = data.draw(st.integers(0, len(lines) - 1), label="row")
+    delta = data.draw(st.sampled_from([-60 * 10**9, -1, 1, 3600 * 10**9]), label="delta")
+    head, t = lines[i].rsplit(b" ", 1)
+    lines[i] = head + b" " + str(int(t) + delta).encode()
+    write_lines(folder, name, lines)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_BATCH_ROOT")
+
+
+def test_a_dropped_batch_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    (folder / batch_files(folder)[1]).unlink()
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_BATCH_MISSING")
+
+
+def test_a_batch_moved_onto_another_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    a, b = batch_files(folder)[:2]
+    shutil.copy(folder / a, folder / b)
+    resign(folder, keys)
+    report = verify(folder, keys)
+    assert report.codes & {"E_BATCH_COUNT", "E_BATCH_ROOT"}, report.findings
+    assert not report.ok
+
+
+def test_a_duplicated_batch_file_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    name = batch_files(folder)[-1]
+    extra = name.replace(f"/{seq_of(name)}.", f"/{seq_of(name) + 1000}.")
+    shutil.copy(folder / name, folder / extra)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_BATCH_UNEXPECTED")
+
+
+@given(data=st.data())
+@SLOW
+def test_a_dropped_record_is_rejected(bundle: Path, keys: Keys, data: Any) -> None:
+    folder = copy_of(bundle)
+    rows = records(folder)
+    i = data.draw(st.integers(1, len(rows) - 2), label="record")
+    del rows[i]
+    write_records(folder, rows)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_CHAIN_GAP")
+
+
+def test_reordered_records_are_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    rows = records(folder)
+    rows[2], rows[3] = rows[3], rows[2]
+    write_records(folder, rows)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_CHAIN_ORDER")
+
+
+def test_a_duplicated_record_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    rows = records(folder)
+    rows.insert(3, rows[2])
+    write_records(folder, rows)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_CHAIN_DUPLICATE")
+
+
+def test_a_truncated_tail_is_rejected(bundle: Path, keys: Keys) -> None:
+    """Drop the checkpoint and the last batch, and make the statement agree."""
+    folder = copy_of(bundle)
+    rows = records(folder)
+    cut = rows[:-2]
+    write_records(folder, cut)
+    dropped = rows[-2]["seq"]
+    for name in batch_files(folder):
+        if seq_of(name) >= dropped:
+            (folder / name).unlink()
+    last = BatchRecord.model_validate(cut[-1])
+
+    def agree(pred: dict[str, Any]) -> None:
+        pred["chains"][0].update(last_seq=last.seq, head=last.digest())
+
+    resign(folder, keys, agree)
+    rejected(verify(folder, keys), "E_CHAIN_TRUNCATED")
+
+
+def test_a_dropped_anchor_is_rejected(bundle: Path, keys: Keys) -> None:
+    """Without the record before the window, batches at its start could be hidden."""
+    folder = copy_of(bundle)
+    rows = records(folder)
+    assert rows[0]["seq"] > 0  # the history starts before the window: an anchor exists
+    write_records(folder, rows[1:])
+    resign(folder, keys, lambda pred: pred["chains"][0].update(first_seq=rows[1]["seq"]))
+    rejected(verify(folder, keys), "E_WINDOW_START")
+
+
+def test_a_removed_record_signature_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    rows = records(folder)
+    rows[2]["sig"] = ""
+    write_records(folder, rows)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_RECORD_UNSIGNED")
+
+
+def test_a_record_signed_by_another_key_is_rejected(bundle: Path, keys: Keys) -> None:
+    """A valid signature over the very record — by the other agent's key."""
+    folder = copy_of(bundle)
+    rows = records(folder)
+    record = BatchRecord.model_validate(rows[2])
+    sig = keys.other_agent.sign(record.canonical())
+    rows[2]["sig"] = base64.urlsafe_b64encode(sig).rstrip(b"=").decode()
+    write_records(folder, rows)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_RECORD_SIG")
+
+
+@pytest.mark.parametrize("field", ["first_ns", "last_ns"])
+def test_an_edited_record_time_is_rejected(bundle: Path, keys: Keys, field: str) -> None:
+    folder = copy_of(bundle)
+    rows = records(folder)
+    rows[2][field] += 1
+    write_records(folder, rows)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_RECORD_SIG")
+
+
+def test_a_broken_prev_link_is_rejected(bundle: Path, keys: Keys) -> None:
+    """Re-signed by the agent's own key (a stolen key): the link still breaks."""
+    folder = copy_of(bundle)
+    rows = records(folder)
+    record = BatchRecord.model_validate(rows[3]).model_copy(update={"prev": "ab" * 32})
+    sig = keys.agent.sign(record.canonical())
+    rows[3] = json.loads(
+        record.model_copy(
+            update={"sig": base64.urlsafe_b64encode(sig).rstrip(b"=").decode()}
+        ).model_dump_json()
+    )
+    write_records(folder, rows)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_CHAIN_PREV")
+
+
+def test_another_agents_valid_chain_is_rejected(
+    bundle: Path, keys: Keys, other_agent_bundle: Path
+) -> None:
+    """This statement, paired with the records and batches of another trusted agent."""
+    folder = copy_of(bundle)
+    shutil.rmtree(folder / "batches")
+    shutil.copytree(other_agent_bundle / "batches", folder / "batches")
+    shutil.copy(other_agent_bundle / RECORDS, folder / RECORDS)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_CHAIN_HEAD")
+
+
+def test_an_edited_result_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+
+    def inflate(pred: dict[str, Any]) -> None:
+        for r in pred["results"]:
+            if r["id"] == "fiveg_wireless_networking_rate":
+                r["numerator"] += 1
+
+    resign(folder, keys, inflate)
+    rejected(verify(folder, keys), "E_KPI_MISMATCH")
+
+
+def test_an_edited_window_is_rejected(bundle: Path, keys: Keys) -> None:
+    """The window moved one hour earlier: the anchor record no longer precedes it, or
+    the recomputed KPIs differ from the signed ones."""
+    folder = copy_of(bundle)
+
+    def earlier(pred: dict[str, Any]) -> None:
+        pred["window"]["start"] = pred["window"]["start"].replace("T02:", "T01:")
+
+    resign(folder, keys, earlier)
+    report = verify(folder, keys)
+    assert not report.ok
+    assert report.codes & {"E_WINDOW_START", "E_KPI_MISMATCH"}, report.findings
+
+
+def test_an_untrusted_agent_is_rejected(bundle: Path, keys: Keys, tmp_path: Path) -> None:
+    from verifier import load_trust
+
+    only_builder = tmp_path / "keys.toml"
+    text = keys.trust_file.read_text()
+    only_builder.write_text(text.split("\n\n")[0] + "\n")
+    report = asyncio.run(verify_bundle(bundle, load_trust(only_builder)))
+    rejected(report, "E_AGENT_UNTRUSTED")
+
+
+# --- what still verifies ----------------------------------------------------------------
+
+
+def test_a_url_safe_base64_reencoding_still_verifies(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    env = parse_envelope((folder / ENVELOPE).read_bytes())
+
+    def url(text: str) -> str:
+        return base64.urlsafe_b64encode(base64.b64decode(text)).rstrip(b"=").decode()
+
+    reencoded = env.model_copy(
+        update={
+            "payload": url(env.payload),
+            "signatures": [Signature(keyid=s.keyid, sig=url(s.sig)) for s in env.signatures],
+        }
+    )
+    assert reencoded.payload != env.payload
+    (folder / ENVELOPE).write_bytes(reencoded.canonical())
+    report = verify(folder, keys)
+    assert report.ok, report.findings
+
+
+def test_an_unknown_extra_predicate_field_still_verifies(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+
+    def extend(pred: dict[str, Any]) -> None:
+        pred["x_site_contact"] = {"name": "张工", "phone": "0574-0000"}
+
+    resign(folder, keys, extend)
+    report = verify(folder, keys)
+    assert report.ok, report.findings
+
+
+def _agent_resigned(keys: Keys, record: BatchRecord) -> dict[str, Any]:
+    sig = keys.agent.sign(record.canonical())
+    signed = record.model_copy(update={"sig": base64.urlsafe_b64encode(sig).rstrip(b"=").decode()})
+    return json.loads(signed.model_dump_json())  # type: ignore[no-any-return]
+
+
+def test_times_going_backwards_are_rejected(bundle: Path, keys: Keys) -> None:
+    """Even with the agent's own key: a record whose high-water mark goes back."""
+    folder = copy_of(bundle)
+    rows = records(folder)
+    r = BatchRecord.model_validate(rows[-1])  # the checkpoint: no lines to disagree with
+    rows[-1] = _agent_resigned(keys, r.model_copy(update={"last_ns": r.first_ns - 1}))
+    write_records(folder, rows)
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_CHAIN_TIME")
+
+
+def test_a_record_whose_times_do_not_fit_its_lines_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    rows = records(folder)
+    name = batch_files(folder)[0]
+    i = next(k for k, row in enumerate(rows) if row["seq"] == seq_of(name))
+    r = BatchRecord.model_validate(rows[i])
+    rows[i] = _agent_resigned(keys, r.model_copy(update={"first_ns": r.first_ns - 1}))
+    rows[i + 1]["prev"] = BatchRecord.model_validate(rows[i]).digest()
+    rows[i + 1] = _agent_resigned(keys, BatchRecord.model_validate(rows[i + 1]))
+    write_records(folder, rows)
+    resign(folder, keys, _new_heads(rows))
+    rejected(verify(folder, keys), "E_BATCH_TIME")
+
+
+def _new_heads(rows: list[dict[str, Any]]) -> Callable[[dict[str, Any]], None]:
+    def edit(pred: dict[str, Any]) -> None:
+        pred["chains"][0]["head"] = BatchRecord.model_validate(rows[-1]).digest()
+
+    return edit
+
+
+def test_a_garbled_record_line_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    (folder / RECORDS).write_bytes((folder / RECORDS).read_bytes() + b'{"seq": "x"}\n')
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_RECORD_FORMAT")
+
+
+def test_a_batch_file_that_is_not_gzip_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    name = batch_files(folder)[0]
+    (folder / name).write_bytes(gzip.decompress((folder / name).read_bytes()))
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_BATCH_FORMAT")
+
+
+def test_a_statement_of_another_type_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    s = statement(folder)
+    s["predicateType"] = "https://slsa.dev/provenance/v1"
+    (folder / ENVELOPE).write_bytes(sign_envelope(rfc8785.dumps(s), keys.builder).canonical())
+    rejected(verify(folder, keys), "E_STATEMENT_FORMAT")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("catalog_digest", "0" * 64, "E_CATALOG_DIGEST"),
+        ("profile", "no-such-profile", "E_PROFILE_UNKNOWN"),
+    ],
+)
+def test_a_statement_this_verifier_cannot_recompute_is_rejected(
+    bundle: Path, keys: Keys, field: str, value: str, code: str
+) -> None:
+    folder = copy_of(bundle)
+    resign(folder, keys, lambda pred: pred.__setitem__(field, value))
+    rejected(verify(folder, keys), code)
+
+
+def test_a_result_left_out_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    resign(folder, keys, lambda pred: pred["results"].pop(0))
+    rejected(verify(folder, keys), "E_KPI_MISSING")
+
+
+def test_not_a_bundle(tmp_path: Path, keys: Keys) -> None:
+    rejected(verify(tmp_path / "absent", keys), "E_BUNDLE_LAYOUT")
+    rejected(verify(tmp_path, keys), "E_BUNDLE_LAYOUT")
+
+
+def test_an_archive_escaping_its_folder_is_rejected(tmp_path: Path, keys: Keys) -> None:
+    import io
+    import tarfile
+
+    path = tmp_path / "evil.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("../statement.dsse.json")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"{}"))
+    rejected(verify(path, keys), "E_ARCHIVE_UNSAFE")
+
+
+def test_every_error_code_is_exercised() -> None:
+    """Each stable code is expected by some test of this suite or of test_bundle.py."""
+    here = Path(__file__).read_text(encoding="utf-8")
+    there = (Path(__file__).parent / "test_bundle.py").read_text(encoding="utf-8")
+    assert [c for c in CODES if f'"{c}"' not in here and f'"{c}"' not in there] == []
