@@ -18,7 +18,7 @@ from kpi.catalog import (
     seed_text,
 )
 from kpi.declared import Declaration, Declarations, DeclarationsError, load_declarations
-from kpi.evaluate import evaluate, meets
+from kpi.evaluate import evaluate, meets, read_ranges
 from kpi.params import KpiParams
 from kpi.profiles import Profile, UnknownProfileError, get_profile, list_profiles
 from kpi.results import (
@@ -63,5 +63,6 @@ __all__ = [
     "load_catalog",
     "load_declarations",
     "meets",
+    "read_ranges",
     "seed_text",
 ]

@@ -45,6 +45,34 @@ def meets(value: Fraction | bool, comparator: str, threshold: Fraction | bool | 
     raise ValueError(f"unknown comparator {comparator!r}")
 
 
+#: methods that read the stored history before the window (from `history_start_ns`)
+CUMULATIVE_METHODS = frozenset({"registrations"})
+
+
+def read_ranges(
+    profile: Profile | str,
+    window: Window,
+    params: KpiParams | None = None,
+    *,
+    baseline: Window | None = None,
+) -> list[tuple[int, int]]:
+    """The `[start, end)` ranges of stored data an evaluation of `profile` reads: the
+    window, the baseline, and the history before the window for cumulative counts. What
+    an evidence bundle must carry for its KPIs to recompute."""
+    p = get_profile(profile) if isinstance(profile, str) else profile
+    params = params or KpiParams()
+    ranges = [(window.start_ns, window.end_ns)]
+    if baseline is not None:
+        ranges.append((baseline.start_ns, baseline.end_ns))
+    catalog = load_catalog()
+    for entry in p.entries(catalog):
+        b = catalog.binding(entry)
+        if b is not None and b.method in CUMULATIVE_METHODS:
+            ranges.append((params.history_start_ns, window.end_ns))
+            break
+    return ranges
+
+
 async def evaluate(
     profile: Profile | str,
     window: Window,

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from pilotproof.kpi_cli import print_evaluation, resolve_inputs
 from pilotproof.options import console, fail, open_store_or_exit
-from telemetry import StoreError
+from telemetry import Inventory, InventoryError, StoreError, load_inventory
 from verifier import (
     CODES,
     BuildError,
@@ -140,12 +140,15 @@ def _trust(path: Path) -> TrustedKeys:
         raise fail(str(e)) from None
 
 
-async def _verify(bundle: Path, trusted: TrustedKeys) -> VerifyReport:
+async def _verify(
+    bundle: Path, trusted: TrustedKeys, inventory: Inventory | None = None
+) -> VerifyReport:
     with _bar() as bar:
         task = bar.add_task("verify", total=None)
         return await verify_bundle(
             bundle,
             trusted,
+            inventory=inventory,
             progress=lambda what, i, n: bar.update(task, description=what, completed=i, total=n),
         )
 
@@ -162,6 +165,13 @@ def verify_cmd(
     pdf: Annotated[
         Path | None, typer.Option(help="also print that report to PDF (needs Chromium)")
     ] = None,
+    inventory: Annotated[
+        Path | None,
+        typer.Option(
+            help="the site's filed inventory (YAML/JSON): the bundle must have been computed "
+            "against exactly this one"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Verify a bundle offline and recompute every KPI — 离线验证证据包.
@@ -174,7 +184,13 @@ def verify_cmd(
     input. Each failure has a stable code (see docs/evidence.md).
     """
     trusted = _trust(trust)
-    result = asyncio.run(_verify(bundle, trusted))
+    pinned = None
+    if inventory is not None:
+        try:
+            pinned = load_inventory(inventory)
+        except InventoryError as e:
+            raise fail(str(e)) from None
+    result = asyncio.run(_verify(bundle, trusted, pinned))
     if as_json:
         print(json.dumps(result.model_dump(mode="json"), ensure_ascii=False, indent=2))
     else:
@@ -196,6 +212,22 @@ def verify_cmd(
 
 
 def print_report(r: VerifyReport) -> None:
+    if r.profile:
+        inputs = Table("输入 input", "value", title="what the bundle says it computed — 计算输入")
+        inputs.add_row("profile 申报类别", r.profile)
+        inputs.add_row("site 站点", r.site or "")
+        if r.window:
+            inputs.add_row("window 评估窗口", f"{r.window[0]} → {r.window[1]}")
+        if r.baseline:
+            inputs.add_row("baseline 基线窗口", f"{r.baseline[0]} → {r.baseline[1]}")
+        if r.inventory_counts:
+            inputs.add_row(
+                "inventory 清单",
+                f"{r.inventory_counts} sha256 {(r.inventory_digest or '')[:16]}…",
+            )
+        if r.params:
+            inputs.add_row("params 参数", ", ".join(f"{k}={v}" for k, v in r.params.items()))
+        console.print(inputs)
     table = Table("检查 check", "结果 result", "说明 detail", title=f"verify {r.bundle}")
     for c in r.checks:
         mark = "[green]✔ ok[/green]" if c.ok else "[red]✘ failed[/red]"
@@ -208,6 +240,9 @@ def print_report(r: VerifyReport) -> None:
         console.print(ft)
         if len(r.findings) > 50:
             console.print(f"… and {len(r.findings) - 50} more (use --json for all)")
+    for w in r.warnings:
+        console.print(f"[yellow]{w.code} {w.label_zh}[/yellow] {w.where}: {w.message}",
+                      highlight=False)  # fmt: skip
     if r.evaluation is not None:
         print_evaluation(r.evaluation, details=False)
     verdict = (

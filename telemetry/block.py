@@ -133,7 +133,7 @@ def decode_blocks(lines: Iterable[str]) -> list[SeriesBlock]:
     """
     acc: dict[str, tuple[Point, list[int], list[dict[str, FieldValue]]]] = {}
     for number, line in enumerate(lines, start=1):
-        if not line or line.startswith("#"):
+        if not line:
             continue
         try:
             parts = line.split(" ")
@@ -149,6 +149,8 @@ def decode_blocks(lines: Iterable[str]) -> list[SeriesBlock]:
                     if not sep or not fk:
                         raise ValueError(f"invalid field {kv!r}")
                     fields[fk] = _parse_value(fv)
+                if not ts.lstrip("-").isdigit():  # as decode_line: no "+5", no "1_000"
+                    raise ValueError(f"invalid timestamp {ts!r}")
                 entry[1].append(int(ts))
                 entry[2].append(fields)
             else:

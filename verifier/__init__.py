@@ -37,7 +37,8 @@ from verifier.keys import (
 )
 from verifier.report import find_chromium, html_to_pdf, render_report
 from verifier.statement import PREDICATE_TYPE, STATEMENT_TYPE, Predicate, Statement
-from verifier.verify import VerifyReport, verify_bundle
+from verifier.verify import verify_bundle
+from verifier.verify_report import VerifyReport
 
 __all__ = [
     "CODES",

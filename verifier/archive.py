@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 
@@ -38,7 +39,12 @@ def pack(folder: Path, target: Path) -> Path:
 def safe_member_name(name: str) -> str | None:
     """The member's relative path, or None when it would escape the folder."""
     p = PurePosixPath(name)
-    if p.is_absolute() or "\\" in name or any(part in ("..", "") for part in p.parts):
+    if (
+        p.is_absolute()
+        or "\\" in name
+        or ":" in name  # a drive on Windows
+        or any(part in ("..", "", ".") for part in name.removeprefix("./").split("/"))
+    ):
         return None
     if name.startswith("./"):
         name = name[2:]
@@ -47,11 +53,20 @@ def safe_member_name(name: str) -> str | None:
 
 def unpack(archive: Path, folder: Path, *, max_bytes: int = 4 << 30) -> None:
     """Unpack `archive` into `folder`, refusing anything unsafe (UnsafeArchiveError)."""
-    total = 0
     try:
-        tar = tarfile.open(archive, "r:*")  # noqa: SIM115 — closed by the `with` below
-    except (tarfile.TarError, OSError) as e:
+        _unpack(archive, folder, max_bytes)
+    except UnsafeArchiveError:
+        raise
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as e:
+        # a damaged or hostile archive (truncated, a file where a folder must go) is
+        # refused as a whole, never half-trusted
         raise UnsafeArchiveError(f"{archive}: not a readable tar archive ({e})") from e
+
+
+def _unpack(archive: Path, folder: Path, max_bytes: int) -> None:
+    total = 0
+    root = folder.resolve()
+    tar = tarfile.open(archive, "r:*")  # noqa: SIM115 — closed by the `with` below
     with tar:
         for m in tar:
             name = safe_member_name(m.name)
@@ -69,6 +84,8 @@ def unpack(archive: Path, folder: Path, *, max_bytes: int = 4 << 30) -> None:
             src = tar.extractfile(m)
             if src is None:  # pragma: no cover - isfile() members always have data
                 continue
-            dest = folder / name
+            dest = (folder / name).resolve()
+            if not dest.is_relative_to(root) or dest.exists():
+                raise UnsafeArchiveError(f"{archive}: member {m.name!r} escapes or repeats")
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(src.read())

@@ -25,7 +25,16 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
 
-from kpi import Declarations, Evaluation, KpiParams, Profile, Window, catalog_digest, evaluate
+from kpi import (
+    Declarations,
+    Evaluation,
+    KpiParams,
+    Profile,
+    Window,
+    catalog_digest,
+    evaluate,
+    read_ranges,
+)
 from telemetry import Inventory, Store
 from telemetry.merkle import merkle_root
 from telemetry.seal import KPI_STREAM, BatchRecord, key_id
@@ -111,9 +120,8 @@ async def build_bundle(
     site = inventory.site
     if not await asyncio.to_thread(_empty_or_absent, out):
         raise BuildError(f"{out} exists and is not empty; choose a new --out directory")
-    windows = [(window.start_ns, window.end_ns)]
-    if baseline is not None:
-        windows.append((baseline.start_ns, baseline.end_ns))
+    # the window, the baseline, and the history before the window for cumulative counts
+    windows = read_ranges(profile, window, params, baseline=baseline)
 
     chains = await read_chains(store, site)
     if not chains:

@@ -67,18 +67,22 @@ class ChainSelectionError(ValueError):
 
 
 def select(records: list[BatchRecord], windows: Sequence[tuple[int, int]]) -> Selection | None:
-    """None when no batch of this chain touches the windows."""
+    """What a bundle carries of one chain. With no batch in the windows: just the anchor
+    and the checkpoint around them (the chain then proves it had nothing there), or None
+    when the chain has no record after them either (a retired agent)."""
+    end = max(e for _, e in windows)
     hits = [i for i, r in enumerate(records) if intersects(r, windows)]
+    agent = records[0].agent
     if not hits:
-        return None
+        after = next((i for i, r in enumerate(records) if r.first_ns >= end), None)
+        if after is None:
+            return None
+        start = max(0, after - 1)
+        _check_start(agent, records, start, after)
+        return Selection(records[start : after + 1], [])
     lo, hi = hits[0], hits[-1]
-    agent = records[lo].agent
-    start = lo - 1 if lo > 0 else lo
-    if start == lo and records[lo].seq != 0:
-        raise ChainSelectionError(
-            f"agent {agent}: the store holds no record before seq {records[lo].seq}, so "
-            "nothing shows the window's start is complete; start the window later"
-        )
+    start = max(0, lo - 1)
+    _check_start(agent, records, start, lo)
     for a, b in itertools.pairwise(records[start : hi + 2]):
         if b.seq != a.seq + 1:
             raise ChainSelectionError(
@@ -86,7 +90,6 @@ def select(records: list[BatchRecord], windows: Sequence[tuple[int, int]]) -> Se
                 f"{a.seq} to {b.seq}); the agent may still be forwarding its buffer, or the "
                 "record was lost from the store"
             )
-    end = max(e for _, e in windows)
     if hi + 1 >= len(records) or records[hi + 1].first_ns < end:
         raise ChainSelectionError(
             f"agent {agent}: no sealed batch after the window's end yet (the last one is seq "
@@ -95,6 +98,16 @@ def select(records: list[BatchRecord], windows: Sequence[tuple[int, int]]) -> Se
         )
     chosen = records[start : hi + 2]
     return Selection(chosen, [r for r in chosen if intersects(r, windows)])
+
+
+def _check_start(agent: str, records: list[BatchRecord], start: int, first_needed: int) -> None:
+    """`records[start]` opens the selection: an anchor before `first_needed`, or — when
+    the store holds nothing earlier — it must be the chain's genesis."""
+    if start == first_needed and records[start].seq != 0:
+        raise ChainSelectionError(
+            f"agent {agent}: the store holds no record before seq {records[start].seq}, so "
+            "nothing shows the window's start is complete; start the window later"
+        )
 
 
 async def read_lines(

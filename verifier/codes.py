@@ -32,6 +32,10 @@ CODES: dict[str, tuple[str, str]] = {
     "E_CHAIN_PREV": ("哈希链断裂", "a record's prev is not the previous record's hash"),
     "E_CHAIN_TIME": ("时间不单调", "a record's times go backwards or first > last"),
     "E_CHAIN_HEAD": ("链头不符", "the records are not the chains the statement names"),
+    "E_CHAIN_MISSING": (
+        "采集代理链缺失",
+        "an agent trusted at the site has no chain in the bundle",
+    ),
     "E_WINDOW_START": ("窗口起点未覆盖", "the chain does not reach back before the window"),
     "E_CHAIN_TRUNCATED": ("链尾被截断", "no checkpoint record after the window's end"),
     "E_BATCH_MISSING": ("批次数据缺失", "a batch in the window has no lines file"),
@@ -40,12 +44,28 @@ CODES: dict[str, tuple[str, str]] = {
     "E_BATCH_COUNT": ("批次行数不符", "a batch has a different number of lines than n"),
     "E_BATCH_ROOT": ("默克尔根不符", "the Merkle root of a batch's lines differs from its record"),
     "E_BATCH_TIME": ("批次时间不符", "a line's time is outside its record's first/last"),
+    "E_INVENTORY_MISMATCH": (
+        "清单不一致",
+        "the statement's inventory is not the one the auditor pinned",
+    ),
     "E_CATALOG_DIGEST": ("指标目录不一致", "the statement was computed with another KPI catalog"),
     "E_PROFILE_UNKNOWN": ("申报类别未知", "the statement's profile is not known to this verifier"),
     "E_KPI_MISSING": ("指标缺失", "a KPI is in the statement or the recomputation, not both"),
     "E_KPI_MISMATCH": (
         "指标复算不符",
         "a KPI recomputed from the lines differs from the statement",
+    ),
+}
+
+
+#: warnings: what a valid signature cannot prove, for the auditor to look at
+WARNINGS: dict[str, tuple[str, str]] = {
+    "W_INVENTORY_NOT_PINNED": ("清单未核对", "KPIs use the inventory the bundle signer supplied"),
+    "W_PARAMS_NOT_DEFAULT": ("参数非默认", "KPI parameters differ from the documented defaults"),
+    "W_CHAIN_STARTS_INSIDE": ("链起点在窗口内", "an agent's chain begins inside the data range"),
+    "W_UNDECLARED_ELEMENTS": (
+        "存在未申报要素",
+        "elements report status but are not in the inventory",
     ),
 }
 
@@ -59,7 +79,7 @@ class Finding(BaseModel):
 
     @property
     def label_zh(self) -> str:
-        return CODES[self.code][0]
+        return {**CODES, **WARNINGS}[self.code][0]
 
 
 class Check(BaseModel):

@@ -9,6 +9,7 @@ name = "gw-01"            # for an agent: its `agent.id` from the site config
 role = "agent"            # agent: signs batch records; verifier: signs evidence bundles
 public_key = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="   # raw key, base64
 key_id = "…"              # optional; checked against public_key when given
+site = "ningbo-plant-1"   # agents, optional: bundles of this site must carry its chain
 ```
 """
 
@@ -70,6 +71,11 @@ class TrustedKey(BaseModel):
     role: KeyRole
     public_key: str = Field(description="raw Ed25519 public key, base64")
     key_id: str | None = Field(default=None, description="SHA-256 of the raw key, hex")
+    site: str | None = Field(
+        default=None,
+        description="agents: the site the agent serves; a bundle of that site must then "
+        "carry this agent's chain, so a whole agent cannot be left out",
+    )
 
     @field_validator("public_key")
     @classmethod
@@ -91,6 +97,10 @@ class TrustedKeys(BaseModel):
     def agent_keys(self, agent: str) -> list[Ed25519PublicKey]:
         """Every key trusted for `agent` (several while a key is being rotated)."""
         return [k.public() for k in self.key if k.role == "agent" and k.name == agent]
+
+    def site_agents(self, site: str) -> set[str]:
+        """The agents pinned to `site`: each must have a chain in that site's bundles."""
+        return {k.name for k in self.key if k.role == "agent" and k.site == site}
 
     def verifier_keys(self) -> dict[str, Ed25519PublicKey]:
         """Bundle-signing keys by key id."""
@@ -136,12 +146,14 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
         raise ValueError(f"{path}: not an Ed25519 key file ({e})") from e
 
 
-def trust_entry(name: str, role: KeyRole, public: Ed25519PublicKey) -> str:
+def trust_entry(
+    name: str, role: KeyRole, public: Ed25519PublicKey, *, site: str | None = None
+) -> str:
     """A `[[key]]` block to paste into a trusted-keys file."""
     return (
         "[[key]]\n"
         f'name = "{name}"\n'
         f'role = "{role}"\n'
         f'public_key = "{public_key_text(public)}"\n'
-        f'key_id = "{key_id(public)}"\n'
+        f'key_id = "{key_id(public)}"\n' + (f'site = "{site}"\n' if site else "")
     )

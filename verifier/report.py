@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from kpi import VERDICT_LABELS, Coverage, Evaluation, KpiResult
 
 if TYPE_CHECKING:
-    from verifier.verify import VerifyReport
+    from verifier.verify_report import VerifyReport
 
 CSS = """
 body{font-family:"Noto Sans CJK SC","WenQuanYi Zen Hei","Microsoft YaHei","PingFang SC",
@@ -124,6 +124,22 @@ def _verification_section(v: VerifyReport | None) -> str:
             f"<td>{escape(c.detail)}</td></tr>"
         )
     out.append("</table>")
+    if v.params is not None or v.inventory_counts is not None:
+        counts = ", ".join(f"{k} {n}" for k, n in (v.inventory_counts or {}).items())
+        params = ", ".join(f"{k} = {x}" for k, x in (v.params or {}).items())
+        out.append(
+            "<table>"
+            + _row("清单 Inventory", f"{escape(counts)}<br><code>sha256 "
+                   f"{escape(v.inventory_digest or '')}</code>")
+            + _row("参数 Parameters", escape(params))
+            + "</table>"
+        )  # fmt: skip
+    if v.warnings:
+        out.append("<table><tr><th>提示 Warning</th><th>位置 Where</th><th>说明 Message</th></tr>")
+        for w in v.warnings:
+            out.append(f"<tr><td><code>{escape(w.code)}</code><br>{escape(w.label_zh)}</td>"
+                       f"<td>{escape(w.where)}</td><td>{escape(w.message)}</td></tr>")  # fmt: skip
+        out.append("</table>")
     if v.findings:
         out.append("<table><tr><th>代码 Code</th><th>位置 Where</th><th>说明 Message</th></tr>")
         for f in v.findings[:200]:

@@ -42,7 +42,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     path.write_text(
         trust_entry("builder", "verifier", builder.public_key())
         + "\n"
-        + trust_entry("gw-a", "agent", agent.public_key())
+        # gw-a is pinned to the scenario's site: its bundles must carry gw-a's chain
+        + trust_entry("gw-a", "agent", agent.public_key(), site=load_scenario(SCENARIO).site)
         + "\n"
         + trust_entry("gw-b", "agent", other.public_key()),
         encoding="utf-8",

@@ -11,9 +11,10 @@ import pytest
 
 from collectors import Buffer, Forwarder, Metrics
 from kpi import Window, evaluate
-from simulators import load_scenario
+from simulators import backfill, load_scenario
 from telemetry import DeclaredElement, Inventory, Point, SqliteStore
 from telemetry.localserver import LocalInfluxd
+from telemetry.seal import KPI_STREAM, Sealer
 from tests.conftest import new_influx_store
 from tests.verifier.conftest import PROFILE, SCENARIO, WINDOW, Keys, sealed_backfill
 from verifier import (
@@ -32,7 +33,7 @@ from verifier.archive import UnsafeArchiveError
 async def test_a_bundle_verifies_and_recomputes_every_kpi(bundle: Path, keys: Keys) -> None:
     report = await verify_bundle(bundle, keys.trust)
     assert report.ok, report.findings
-    assert [c.name for c in report.checks] == ["envelope", "files", "chains", "kpis"]
+    assert [c.name for c in report.checks] == ["statement", "files", "chains", "kpis"]
     assert report.batches > 0
     assert report.lines > 0
     assert report.evaluation is not None
@@ -234,3 +235,47 @@ async def test_the_report_prints_to_pdf_with_chromium(bundle: Path, tmp_path: Pa
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF-")
     assert len(data) > 10_000
+
+
+async def test_cumulative_kpis_carry_the_history_before_the_window(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """Registrations count from the start of the stored history: the bundle carries that
+    history too, so an honest bundle recomputes (and nothing before the window hides)."""
+    scenario = load_scenario("identifier-node")
+    store = SqliteStore(tmp_path / "id.db")
+    day = 86400 * 10**9
+    end = scenario.evaluation.end_ns
+    window = Window.of_ns(end - day, end)
+    try:
+        await backfill(scenario, store, end - 2 * day, end,
+                       sealer=Sealer(keys.agent, "gw-a", KPI_STREAM), batch_lines=500)  # fmt: skip
+        out = tmp_path / "b"
+        built = await build_bundle(
+            store, "ningbo-identifier-node-platform", window, scenario.inventory(),
+            keys.builder, out,
+        )  # fmt: skip
+    finally:
+        await store.close()
+    report = await verify_bundle(out, keys.trust)
+    assert report.ok, report.findings
+    assert report.evaluation is not None
+    regs = report.evaluation.result("identifier_registrations")
+    assert regs.numerator == 2 * 70_000  # both days, though the window holds one
+    assert built.lines == report.lines
+
+
+async def test_a_chain_that_begins_inside_the_window_is_flagged(
+    sealed_sqlite: Path, keys: Keys, tmp_path: Path
+) -> None:
+    store = SqliteStore(sealed_sqlite)
+    from_genesis = Window(start=WINDOW.start.replace(hour=0), end=WINDOW.end)
+    try:
+        out = tmp_path / "b"
+        inventory = load_scenario(SCENARIO).inventory()
+        await build_bundle(store, PROFILE, from_genesis, inventory, keys.builder, out)
+    finally:
+        await store.close()
+    report = await verify_bundle(out, keys.trust, inventory=inventory)
+    assert report.ok, report.findings
+    assert [w.code for w in report.warnings] == ["W_CHAIN_STARTS_INSIDE"]

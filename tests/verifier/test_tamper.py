@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import json
 import math
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -25,8 +26,9 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from simulators import load_scenario
 from telemetry.seal import BatchRecord
-from tests.verifier.conftest import Keys
+from tests.verifier.conftest import SCENARIO, Keys
 from verifier import CODES, VerifyReport, parse_envelope, sign_envelope, verify_bundle
 from verifier.dsse import Signature
 
@@ -380,13 +382,31 @@ def test_a_broken_prev_link_is_rejected(bundle: Path, keys: Keys) -> None:
 def test_another_agents_valid_chain_is_rejected(
     bundle: Path, keys: Keys, other_agent_bundle: Path
 ) -> None:
-    """This statement, paired with the records and batches of another trusted agent."""
+    """This statement, paired with the records and batches of another trusted agent —
+    first as they are, then with the statement's chain heads rewritten to match."""
     folder = copy_of(bundle)
     shutil.rmtree(folder / "batches")
     shutil.copytree(other_agent_bundle / "batches", folder / "batches")
     shutil.copy(other_agent_bundle / RECORDS, folder / RECORDS)
     resign(folder, keys)
     rejected(verify(folder, keys), "E_CHAIN_HEAD")
+    # the complete swap: every check of the chain itself passes (gw-b is trusted and its
+    # chain is whole); what stops it is that gw-a is pinned to this site in the trust file
+    chains = statement(other_agent_bundle)["predicate"]["chains"]
+    resign(folder, keys, lambda pred: pred.__setitem__("chains", chains))
+    report = verify(folder, keys)
+    rejected(report, "E_CHAIN_MISSING")
+    assert report.codes == {"E_CHAIN_MISSING"}
+
+
+def test_a_dropped_agent_is_rejected(bundle: Path, keys: Keys) -> None:
+    """Leave an agent out altogether: its records, its batches and its chain head."""
+    folder = copy_of(bundle)
+    shutil.rmtree(folder / "batches")
+    (folder / RECORDS).write_bytes(b"")
+    resign(folder, keys, lambda pred: pred.__setitem__("chains", []))
+    report = verify(folder, keys)
+    rejected(report, "E_CHAIN_MISSING")
 
 
 def test_an_edited_result_is_rejected(bundle: Path, keys: Keys) -> None:
@@ -464,15 +484,32 @@ def _agent_resigned(keys: Keys, record: BatchRecord) -> dict[str, Any]:
     return json.loads(signed.model_dump_json())  # type: ignore[no-any-return]
 
 
+def _rechain(keys: Keys, rows: list[dict[str, Any]], i: int, **change: Any) -> None:
+    """Edit record i and re-sign it and every later record with the agent's own key (a
+    stolen key), relinking `prev`: only the chain's own rules can then object."""
+    prev = BatchRecord.model_validate(rows[i - 1]).digest() if i else None
+    for k in range(i, len(rows)):
+        r = BatchRecord.model_validate(rows[k])
+        update = dict(change) if k == i else {}
+        if prev is not None:
+            update["prev"] = prev
+        rows[k] = _agent_resigned(keys, r.model_copy(update=update))
+        prev = BatchRecord.model_validate(rows[k]).digest()
+
+
 def test_times_going_backwards_are_rejected(bundle: Path, keys: Keys) -> None:
-    """Even with the agent's own key: a record whose high-water mark goes back."""
+    """Even with the agent's own key: a high-water mark that goes back, while each
+    record keeps first_ns <= last_ns."""
     folder = copy_of(bundle)
     rows = records(folder)
-    r = BatchRecord.model_validate(rows[-1])  # the checkpoint: no lines to disagree with
-    rows[-1] = _agent_resigned(keys, r.model_copy(update={"last_ns": r.first_ns - 1}))
+    i = 3
+    back = BatchRecord.model_validate(rows[i - 1]).last_ns - 1
+    _rechain(keys, rows, i, first_ns=back - 1, last_ns=back)
     write_records(folder, rows)
-    resign(folder, keys)
-    rejected(verify(folder, keys), "E_CHAIN_TIME")
+    resign(folder, keys, _new_heads(rows))
+    report = verify(folder, keys)
+    rejected(report, "E_CHAIN_TIME")
+    assert any("goes back" in f.message for f in report.findings if f.code == "E_CHAIN_TIME")
 
 
 def test_a_record_whose_times_do_not_fit_its_lines_is_rejected(bundle: Path, keys: Keys) -> None:
@@ -519,19 +556,22 @@ def test_a_statement_of_another_type_is_rejected(bundle: Path, keys: Keys) -> No
     rejected(verify(folder, keys), "E_STATEMENT_FORMAT")
 
 
-@pytest.mark.parametrize(
-    ("field", "value", "code"),
-    [
-        ("catalog_digest", "0" * 64, "E_CATALOG_DIGEST"),
-        ("profile", "no-such-profile", "E_PROFILE_UNKNOWN"),
-    ],
-)
-def test_a_statement_this_verifier_cannot_recompute_is_rejected(
-    bundle: Path, keys: Keys, field: str, value: str, code: str
-) -> None:
+def test_a_statement_made_with_another_catalog_is_rejected(bundle: Path, keys: Keys) -> None:
     folder = copy_of(bundle)
-    resign(folder, keys, lambda pred: pred.__setitem__(field, value))
-    rejected(verify(folder, keys), code)
+    resign(folder, keys, lambda pred: pred.__setitem__("catalog_digest", "0" * 64))
+    rejected(verify(folder, keys), "E_CATALOG_DIGEST")
+
+
+def test_a_statement_of_an_unknown_profile_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    resign(folder, keys, lambda pred: pred.__setitem__("profile", "no-such-profile"))
+    rejected(verify(folder, keys), "E_PROFILE_UNKNOWN")
+
+
+def test_an_edited_file_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    (folder / "report.html").write_text("<p>all KPIs pass</p>", encoding="utf-8")
+    rejected(verify(folder, keys), "E_SUBJECT_DIGEST")
 
 
 def test_a_result_left_out_is_rejected(bundle: Path, keys: Keys) -> None:
@@ -557,8 +597,168 @@ def test_an_archive_escaping_its_folder_is_rejected(tmp_path: Path, keys: Keys) 
     rejected(verify(path, keys), "E_ARCHIVE_UNSAFE")
 
 
+# --- the statement's own content --------------------------------------------------------
+
+
+def _adopt(folder: Path, keys: Keys, edit: Callable[[dict[str, Any]], None]) -> VerifyReport:
+    """Edit the inputs, then sign whatever the verifier recomputes from them: the
+    strongest signer-holding attacker, whose results always "recompute"."""
+    resign(folder, keys, edit)
+    first = verify(folder, keys)
+    assert first.evaluation is not None, first.findings
+    results = [r.model_dump(mode="json", exclude={"queries"}) for r in first.evaluation.results]
+    verdict = first.evaluation.verdict
+
+    def adopt(pred: dict[str, Any]) -> None:
+        pred["results"], pred["verdict"] = results, verdict
+
+    resign(folder, keys, adopt)
+    return verify(folder, keys)
+
+
+def _wifi_free(pred: dict[str, Any]) -> None:
+    inv = pred["inventory"]
+    inv["elements"] = [e for e in inv["elements"] if e["link"] != "wifi"]
+
+
+def test_a_shrunk_inventory_is_caught_by_the_filed_one(bundle: Path, keys: Keys) -> None:
+    """Drop every Wi-Fi element from the inventory and sign the higher 5G share it gives."""
+    folder = copy_of(bundle)
+    report = _adopt(folder, keys, _wifi_free)
+    # unpinned, the bundle is consistent — and the verifier says what it cannot prove
+    assert report.ok
+    warned = {w.code for w in report.warnings}
+    assert {"W_INVENTORY_NOT_PINNED", "W_UNDECLARED_ELEMENTS"} <= warned
+    filed = load_scenario(SCENARIO).inventory()
+    pinned = asyncio.run(verify_bundle(folder, keys.trust, inventory=filed))
+    rejected(pinned, "E_INVENTORY_MISMATCH")
+
+
+def test_changed_parameters_are_flagged(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    report = _adopt(folder, keys, lambda pred: pred["params"].update(min_online_fraction="0"))
+    assert "W_PARAMS_NOT_DEFAULT" in {w.code for w in report.warnings}
+
+
+def test_the_honest_bundle_warns_only_that_its_inventory_is_not_pinned(
+    bundle: Path, keys: Keys
+) -> None:
+    report = verify(bundle, keys)
+    assert [w.code for w in report.warnings] == ["W_INVENTORY_NOT_PINNED"]
+    filed = load_scenario(SCENARIO).inventory()
+    pinned = asyncio.run(verify_bundle(bundle, keys.trust, inventory=filed))
+    assert pinned.ok
+    assert pinned.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("verdict", "fail"), ("threshold_text", ">= 2 %"), ("decimal", "0.5"), ("notes", [])],
+)
+def test_any_signed_result_field_must_recompute(
+    bundle: Path, keys: Keys, field: str, value: Any
+) -> None:
+    folder = copy_of(bundle)
+
+    def forge(pred: dict[str, Any]) -> None:
+        for r in pred["results"]:
+            if r["id"] == "fiveg_wireless_networking_rate":
+                if field == "notes":
+                    r["notes"] = ["forged"]
+                else:
+                    r[field] = value
+
+    resign(folder, keys, forge)
+    rejected(verify(folder, keys), "E_KPI_MISMATCH")
+
+
+def test_the_overall_verdict_must_recompute(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    resign(folder, keys, lambda pred: pred.__setitem__("verdict", "pass"))
+    report = verify(folder, keys)
+    rejected(report, "E_KPI_MISMATCH")
+    assert any(f.where == "predicate.verdict" for f in report.findings)
+
+
+def test_a_kpi_listed_twice_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+
+    def twice(pred: dict[str, Any]) -> None:
+        forged = dict(pred["results"][1], numerator=41)
+        pred["results"].insert(0, forged)
+
+    resign(folder, keys, twice)
+    rejected(verify(folder, keys), "E_STATEMENT_FORMAT")
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        b'{"payload":"e30=","payload":"W10=","payloadType":"x","signatures":[]}',
+        b'{"payload":"e30=","payloadType":"application/vnd.in-toto+json","signatures":[],"x":1}',
+        b"[" * 100_000,
+        b"not json",
+    ],
+)
+def test_a_malformed_envelope_is_rejected(bundle: Path, keys: Keys, envelope: bytes) -> None:
+    folder = copy_of(bundle)
+    (folder / ENVELOPE).write_bytes(envelope)
+    rejected(verify(folder, keys), "E_ENVELOPE_FORMAT")
+
+
+def test_a_statement_not_in_jcs_is_rejected(bundle: Path, keys: Keys) -> None:
+    folder = copy_of(bundle)
+    body = json.dumps(statement(folder), indent=1).encode()
+    (folder / ENVELOPE).write_bytes(sign_envelope(body, keys.builder).canonical())
+    rejected(verify(folder, keys), "E_STATEMENT_FORMAT")
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda pred: pred["window"].update(start="yesterday"),
+        lambda pred: pred["window"].update(start="2026-10-29T02:00:00"),  # no zone
+        lambda pred: pred["window"].update(end=pred["window"]["start"]),
+        lambda pred: pred["params"].update(min_online_fraction="half"),
+        lambda pred: pred.__setitem__("site", "elsewhere"),
+    ],
+)
+def test_unusable_inputs_are_rejected_not_crashed_on(
+    bundle: Path, keys: Keys, edit: Callable[[dict[str, Any]], None]
+) -> None:
+    folder = copy_of(bundle)
+    resign(folder, keys, edit)
+    rejected(verify(folder, keys), "E_STATEMENT_FORMAT")
+
+
+def test_damaged_or_hostile_archives_are_refused(bundle: Path, keys: Keys, tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from verifier import pack
+
+    whole = pack(bundle, tmp_path / "b.tar.gz").read_bytes()
+    (tmp_path / "cut.tar.gz").write_bytes(whole[: len(whole) // 2])
+    rejected(verify(tmp_path / "cut.tar.gz", keys), "E_BUNDLE_LAYOUT")
+    (tmp_path / "plain.txt").write_text("not an archive")
+    rejected(verify(tmp_path / "plain.txt", keys), "E_BUNDLE_LAYOUT")
+    for names in (["a", "a/b"], ["x", "x"]):
+        path = tmp_path / "clash.tar.gz"
+        with tarfile.open(path, "w:gz") as tar:
+            for n in names:
+                info = tarfile.TarInfo(n)
+                info.size = 1
+                tar.addfile(info, io.BytesIO(b"x"))
+        report = verify(path, keys)
+        assert not report.ok
+        assert report.codes & {"E_ARCHIVE_UNSAFE", "E_BUNDLE_LAYOUT"}, report.findings
+
+
 def test_every_error_code_is_exercised() -> None:
-    """Each stable code is expected by some test of this suite or of test_bundle.py."""
-    here = Path(__file__).read_text(encoding="utf-8")
-    there = (Path(__file__).parent / "test_bundle.py").read_text(encoding="utf-8")
-    assert [c for c in CODES if f'"{c}"' not in here and f'"{c}"' not in there] == []
+    """Each stable code is provoked and expected by a test of this suite or of
+    test_bundle.py — as `rejected(report, CODE)` or `assert CODE in report.codes`."""
+    text = Path(__file__).read_text(encoding="utf-8")
+    text += (Path(__file__).parent / "test_bundle.py").read_text(encoding="utf-8")
+    provoked = set(re.findall(r'rejected\([^()]*(?:\([^()]*\))?[^()]*"(E_[A-Z_]+)"\)', text))
+    provoked |= set(re.findall(r'assert "(E_[A-Z_]+)" in report\.codes', text))
+    assert [c for c in CODES if c not in provoked] == []

@@ -1,0 +1,162 @@
+"""Stage 4 of verification: every KPI recomputed from the bundled lines, and compared."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from kpi import (
+    Evaluation,
+    evaluate,
+)
+from telemetry import LineProtocolError, SqliteStore, decode_blocks
+from verifier.codes import Check, Finding
+from verifier.statement import (
+    Predicate,
+)
+from verifier.verify_chains import split_lines
+from verifier.verify_report import Progress, VerifyReport, jcs, warn
+from verifier.verify_statement import Inputs
+
+#: lines decoded and written to the scratch store at a time
+LOAD_LINES = 200_000
+#: result fields that are a log of how, not what: not compared
+NOT_COMPARED = ("queries",)
+
+
+async def recompute(
+    inputs: Inputs,
+    verified: dict[tuple[str, int], tuple[Path, str]],
+    check: Check,
+    report: VerifyReport,
+    progress: Progress | None,
+) -> None:
+    add = check.findings.append
+    seen_elements: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="pilotproof-recompute-") as tmp:
+        store = SqliteStore(Path(tmp) / "bundle.db")
+        try:
+            total = len(verified)
+            pending: list[str] = []
+            for i, ((agent, seq), (path, digest)) in enumerate(sorted(verified.items())):
+                data = await asyncio.to_thread(path.read_bytes)
+                if hashlib.sha256(data).hexdigest() != digest:  # changed since it was checked
+                    add(
+                        Finding(
+                            code="E_SUBJECT_DIGEST",
+                            where=str(path),
+                            message="changed while being verified",
+                        )
+                    )
+                    return
+                try:
+                    pending += [x.decode() for x in split_lines(gzip.decompress(data))]
+                    # many batches per load: a series' samples from consecutive batches
+                    # become one block, and the bulk write path does the rest
+                    if len(pending) >= LOAD_LINES or i + 1 == total:
+                        blocks = await asyncio.to_thread(decode_blocks, pending)
+                        seen_elements.update(
+                            b.tags["element"]
+                            for b in blocks
+                            if b.measurement == "element_status" and "element" in b.tags
+                        )
+                        result = await store.write_blocks(blocks)
+                        if result.rejected:
+                            r0 = result.rejected[0]
+                            add(
+                                Finding(
+                                    code="E_BATCH_FORMAT",
+                                    where=f"agent {agent} batches to {seq}",
+                                    message=(
+                                        f"{len(result.rejected)} line(s) the store refuses, "
+                                        f"e.g. {r0.line[:120]!r}: {r0.reason}"
+                                    ),
+                                )
+                            )
+                            return
+                        pending = []
+                except (LineProtocolError, UnicodeDecodeError) as e:
+                    add(
+                        Finding(
+                            code="E_BATCH_FORMAT",
+                            where=f"agent {agent} batches to {seq}",
+                            message=str(e),
+                        )
+                    )
+                    return
+                if progress is not None:
+                    progress("loading lines", i + 1, total)
+            try:
+                evaluation = await evaluate(
+                    inputs.profile,
+                    inputs.window,
+                    store,
+                    inputs.inventory,
+                    inputs.params,
+                    baseline=inputs.baseline,
+                    declarations=inputs.declarations,
+                )
+            except (ValueError, ValidationError, ArithmeticError) as e:
+                add(
+                    Finding(
+                        code="E_STATEMENT_FORMAT",
+                        where="predicate",
+                        message=f"the KPIs cannot be evaluated with these inputs: {e}",
+                    )
+                )
+                return
+        finally:
+            await store.close()
+    report.evaluation = evaluation
+    declared = {e.id for e in inputs.inventory.elements}
+    if extra := sorted(seen_elements - declared):
+        warn(
+            report,
+            "W_UNDECLARED_ELEMENTS",
+            "predicate.inventory",
+            f"{len(extra)} element(s) report status in the sealed data but are not in the "
+            f"inventory, so no KPI counts them: {', '.join(extra[:10])}",
+        )
+    _compare(inputs.pred, evaluation, add)
+    check.detail = f"{len(evaluation.results)} KPIs recomputed"
+
+
+def _compare(pred: Predicate, evaluation: Evaluation, add: Callable[[Finding], None]) -> None:
+    if pred.verdict != evaluation.verdict:
+        add(
+            Finding(
+                code="E_KPI_MISMATCH",
+                where="predicate.verdict",
+                message=f"statement {pred.verdict!r}, recomputed {evaluation.verdict!r}",
+            )
+        )
+    ours = {r.id: r.model_dump(mode="json", exclude=set(NOT_COMPARED)) for r in evaluation.results}
+    theirs = {str(r.get("id")): r for r in pred.results}
+    for kid in sorted(ours.keys() ^ theirs.keys()):
+        side = "statement" if kid in theirs else "recomputation"
+        add(Finding(code="E_KPI_MISSING", where=f"kpi {kid}", message=f"only in the {side}"))
+    for kid in sorted(ours.keys() & theirs.keys()):
+        a = {k: v for k, v in theirs[kid].items() if k not in NOT_COMPARED}
+        b = ours[kid]
+        if jcs(a) == jcs(b):
+            continue
+        key = next((k for k in sorted(a.keys() | b.keys()) if jcs(a.get(k)) != jcs(b.get(k))), "?")
+        add(
+            Finding(
+                code="E_KPI_MISMATCH",
+                where=f"kpi {kid}.{key}",
+                message=f"statement {_short(a.get(key))}, recomputed {_short(b.get(key))}",
+            )
+        )
+
+
+def _short(v: object) -> str:
+    text = json.dumps(v, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "…"

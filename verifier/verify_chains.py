@@ -1,0 +1,347 @@
+"""Stage 3 of verification: the agents' chains and the lines of every batch in range."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import itertools
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from telemetry.merkle import merkle_root
+from telemetry.seal import GENESIS, KPI_STREAM, BatchRecord
+from verifier.bundle import batch_path
+from verifier.chain import SAFE_NAME, intersects
+from verifier.codes import Check, Finding
+from verifier.keys import TrustedKeys
+from verifier.statement import (
+    RECORDS_FILE,
+)
+from verifier.verify_report import Progress, VerifyReport, warn
+from verifier.verify_statement import Inputs
+
+
+def _read_records(folder: Path, add: Callable[[Finding], None]) -> list[BatchRecord]:
+    path = folder / RECORDS_FILE
+    if not path.is_file():
+        add(Finding(code="E_BUNDLE_LAYOUT", where=RECORDS_FILE, message="no batch records"))
+        return []
+    records = []
+    for i, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            r = BatchRecord.model_validate_json(raw)
+        except ValidationError as e:
+            add(
+                Finding(
+                    code="E_RECORD_FORMAT",
+                    where=f"{RECORDS_FILE}:{i}",
+                    message=str(e).splitlines()[0],
+                )
+            )
+            continue
+        if not SAFE_NAME.match(r.agent) or r.stream != KPI_STREAM:
+            add(
+                Finding(
+                    code="E_RECORD_FORMAT",
+                    where=f"{RECORDS_FILE}:{i}",
+                    message=(
+                        f"agent {r.agent!r} / stream {r.stream!r}: not a KPI-stream record "
+                        "of a well-named agent"
+                    ),
+                )
+            )
+            continue
+        records.append(r)
+    return records
+
+
+def check_chains(
+    folder: Path,
+    inputs: Inputs,
+    trust: TrustedKeys,
+    check: Check,
+    report: VerifyReport,
+    progress: Progress | None,
+) -> dict[tuple[str, int], tuple[Path, str]]:
+    add = check.findings.append
+    pred = inputs.pred
+    records = _read_records(folder, add)
+    windows = inputs.ranges
+    start = min(s for s, _ in windows)
+    end = max(e for _, e in windows)
+    by_agent: dict[str, list[BatchRecord]] = {}
+    for r in records:
+        by_agent.setdefault(r.agent, []).append(r)
+    heads = {}
+    for h in pred.chains:
+        if h.agent in heads or h.stream != KPI_STREAM or not SAFE_NAME.match(h.agent):
+            add(
+                Finding(
+                    code="E_CHAIN_HEAD",
+                    where=f"predicate.chains {h.agent}",
+                    message="a chain named twice, of another stream, or with an unusable agent id",
+                )
+            )
+            continue
+        heads[h.agent] = h
+    for agent in sorted(trust.site_agents(pred.site) - heads.keys()):
+        add(
+            Finding(
+                code="E_CHAIN_MISSING",
+                where=f"agent {agent}",
+                message=(
+                    f"the trusted-keys file names this agent at site {pred.site!r}; the "
+                    "bundle has no chain of it"
+                ),
+            )
+        )
+    for agent in sorted(by_agent.keys() - heads.keys()):
+        add(
+            Finding(
+                code="E_CHAIN_HEAD",
+                where=f"{RECORDS_FILE} agent {agent}",
+                message="records of an agent the statement does not name",
+            )
+        )
+    expected_files: set[str] = set()
+    # verified batches by (agent, seq): their file and its digest. The lines are read again
+    # for the recomputation instead of held: a month of a large site is 10^7–10^8 lines.
+    verified: dict[tuple[str, int], tuple[Path, str]] = {}
+    for agent, head in sorted(heads.items()):
+        chain = by_agent.get(agent, [])
+        where = f"agent {agent}"
+        if not chain:
+            add(
+                Finding(
+                    code="E_CHAIN_HEAD",
+                    where=where,
+                    message="the statement names this chain, the bundle has no record of it",
+                )
+            )
+            continue
+        keys = trust.agent_keys(agent)
+        if not keys:
+            add(
+                Finding(
+                    code="E_AGENT_UNTRUSTED",
+                    where=where,
+                    message=f'no [[key]] with name = "{agent}" and role = "agent" in the '
+                    "trusted-keys file",
+                )
+            )
+        for r in chain:
+            w = f"{where} batch {r.seq}"
+            if not r.sig:
+                add(
+                    Finding(
+                        code="E_RECORD_UNSIGNED", where=w, message="the record has no signature"
+                    )
+                )
+            elif keys and not any(r.verify(k) for k in keys):
+                add(
+                    Finding(
+                        code="E_RECORD_SIG",
+                        where=w,
+                        message="the signature does not verify with the agent's trusted key",
+                    )
+                )
+            if r.first_ns > r.last_ns:
+                add(
+                    Finding(
+                        code="E_CHAIN_TIME",
+                        where=w,
+                        message=f"first_ns {r.first_ns} > last_ns {r.last_ns}",
+                    )
+                )
+        for a, b in itertools.pairwise(chain):
+            w = f"{where} batch {b.seq}"
+            if b.seq == a.seq:
+                add(
+                    Finding(code="E_CHAIN_DUPLICATE", where=w, message=f"seq {b.seq} appears twice")
+                )
+            elif b.seq < a.seq:
+                add(Finding(code="E_CHAIN_ORDER", where=w, message=f"seq {b.seq} follows {a.seq}"))
+            elif b.seq != a.seq + 1:
+                add(
+                    Finding(
+                        code="E_CHAIN_GAP",
+                        where=w,
+                        message=f"seqs {a.seq + 1}…{b.seq - 1} are missing",
+                    )
+                )
+            elif b.prev != a.digest():
+                add(
+                    Finding(
+                        code="E_CHAIN_PREV",
+                        where=w,
+                        message=f"prev is not the hash of batch {a.seq}",
+                    )
+                )
+            if b.last_ns < a.last_ns:
+                add(
+                    Finding(
+                        code="E_CHAIN_TIME",
+                        where=w,
+                        message=f"last_ns {b.last_ns} goes back from {a.last_ns}",
+                    )
+                )
+        first, last = chain[0], chain[-1]
+        if first.seq == 0 and first.prev != GENESIS:
+            add(
+                Finding(
+                    code="E_CHAIN_PREV",
+                    where=f"{where} batch 0",
+                    message="the first record does not start from the genesis hash",
+                )
+            )
+        if (first.seq, last.seq, last.digest()) != (head.first_seq, head.last_seq, head.head):
+            add(
+                Finding(
+                    code="E_CHAIN_HEAD",
+                    where=where,
+                    message=(
+                        f"records {first.seq}…{last.seq} do not end in the head the "
+                        f"statement names ({head.first_seq}…{head.last_seq})"
+                    ),
+                )
+            )
+        if first.seq == 0 and first.first_ns >= start:
+            warn(
+                report,
+                "W_CHAIN_STARTS_INSIDE",
+                f"{where} batch 0",
+                "this agent's chain begins inside the data range: it was installed then, or its "
+                "buffer was reset — ask for the agent's earlier records",
+            )
+        elif not (first.seq == 0 or first.last_ns < start):
+            add(
+                Finding(
+                    code="E_WINDOW_START",
+                    where=f"{where} batch {first.seq}",
+                    message=(
+                        "the first record is neither the chain's genesis nor before the data range"
+                    ),
+                )
+            )
+        if last.first_ns < end or intersects(last, windows):
+            add(
+                Finding(
+                    code="E_CHAIN_TRUNCATED",
+                    where=f"{where} batch {last.seq}",
+                    message="no checkpoint record after the window's end: the tail may be cut off",
+                )
+            )
+        in_range = [r for r in chain if intersects(r, windows)]
+        if (head.batches, head.lines) != (len(in_range), sum(r.n for r in in_range)):
+            add(
+                Finding(
+                    code="E_CHAIN_HEAD",
+                    where=where,
+                    message=(
+                        f"the statement counts {head.batches} batches / {head.lines} lines, "
+                        f"the records {len(in_range)} / {sum(r.n for r in in_range)}"
+                    ),
+                )
+            )
+        for i, r in enumerate(in_range):
+            name = batch_path(r.stream, agent, r.seq)
+            expected_files.add(name)
+            result = _check_batch(folder, name, r, add)
+            if result is not None:
+                verified[(agent, r.seq)] = result
+                report.batches += 1
+                report.lines += r.n
+            if progress is not None:
+                progress(f"batches of {agent}", i + 1, len(in_range))
+    batches = folder / "batches"
+    present = (
+        {p.relative_to(folder).as_posix() for p in batches.rglob("*") if p.is_file()}
+        if batches.is_dir()
+        else set()
+    )
+    for name in sorted(present - expected_files):
+        add(
+            Finding(
+                code="E_BATCH_UNEXPECTED",
+                where=name,
+                message="no record in the data range owns this file",
+            )
+        )
+    return verified
+
+
+def _check_batch(
+    folder: Path, name: str, r: BatchRecord, add: Callable[[Finding], None]
+) -> tuple[Path, str] | None:
+    path = folder / name
+    if not path.is_file():
+        add(
+            Finding(
+                code="E_BATCH_MISSING",
+                where=name,
+                message=f"batch {r.seq} is in the data range; its lines are not in the bundle",
+            )
+        )
+        return None
+    data = path.read_bytes()
+    try:
+        lines = split_lines(gzip.decompress(data))
+    except (OSError, EOFError, zlib.error) as e:
+        add(Finding(code="E_BATCH_FORMAT", where=name, message=f"not gzip: {e}"))
+        return None
+    if len(lines) != r.n:
+        add(
+            Finding(
+                code="E_BATCH_COUNT",
+                where=name,
+                message=f"{len(lines)} lines, the record says n = {r.n}",
+            )
+        )
+        return None
+    if merkle_root(lines).hex() != r.root:
+        add(
+            Finding(
+                code="E_BATCH_ROOT",
+                where=name,
+                message="the Merkle root of the lines differs from the signed record's",
+            )
+        )
+        return None
+    times = []
+    for i, line in enumerate(lines, 1):
+        ts = line.rsplit(b" ", 1)[-1]
+        if not ts.lstrip(b"-").isdigit():
+            add(
+                Finding(
+                    code="E_BATCH_FORMAT", where=f"{name}:{i}", message="a line without a timestamp"
+                )
+            )
+            return None
+        times.append(int(ts))
+    if min(times) != r.first_ns or max(times) > r.last_ns:
+        add(
+            Finding(
+                code="E_BATCH_TIME",
+                where=name,
+                message=(
+                    f"line times {min(times)}…{max(times)} do not fit first_ns {r.first_ns} "
+                    f"/ last_ns {r.last_ns}"
+                ),
+            )
+        )
+        return None
+    return path, hashlib.sha256(data).hexdigest()
+
+
+def split_lines(data: bytes) -> list[bytes]:
+    """Lines exactly as sealed: split on LF only (tag and string values may hold other
+    line-breaking characters that `splitlines` would cut at)."""
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return lines

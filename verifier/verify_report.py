@@ -1,0 +1,56 @@
+"""What a verification returns: the checks, their failures, the warnings, what the bundle
+says it computed, and the KPIs as recomputed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import rfc8785
+from pydantic import BaseModel, Field
+
+from kpi import (
+    Evaluation,
+)
+from verifier.codes import Check, Finding
+
+Progress = Callable[[str, int, int], None]
+
+
+class VerifyReport(BaseModel):
+    bundle: str
+    ok: bool
+    checks: list[Check] = Field(default_factory=list)
+    warnings: list[Finding] = Field(default_factory=list)
+    signer: str | None = Field(default=None, description="key id of the bundle's signer")
+    profile: str | None = None
+    site: str | None = None
+    window: tuple[str, str] | None = None
+    baseline: tuple[str, str] | None = None
+    params: dict[str, Any] | None = None
+    inventory_digest: str | None = Field(default=None, description="SHA-256 of its JCS")
+    inventory_counts: dict[str, int] | None = None
+    batches: int = 0
+    lines: int = 0
+    evaluation: Evaluation | None = Field(default=None, description="the KPIs as recomputed")
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for c in self.checks for f in c.findings]
+
+    @property
+    def codes(self) -> set[str]:
+        return {f.code for f in self.findings}
+
+
+def warn(report: VerifyReport, code: str, where: str, message: str) -> None:
+    report.warnings.append(Finding(code=code, where=where, message=message))
+
+
+def jcs(v: object) -> bytes:
+    """Canonical bytes: `11` and `11.0` differ, key order does not; what JCS cannot
+    express (integers past 2**53) gets bytes no JCS text equals."""
+    try:
+        return rfc8785.dumps(v)  # type: ignore[arg-type]
+    except (rfc8785.CanonicalizationError, TypeError, ValueError):
+        return b"\0" + repr(v).encode()
