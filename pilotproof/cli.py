@@ -16,6 +16,7 @@ from pilotproof.agent_cli import app as agent_app
 from pilotproof.evidence_cli import app as evidence_app
 from pilotproof.keys_cli import app as keys_app
 from pilotproof.kpi_cli import app as kpi_app
+from pilotproof.serve_cli import serve, tokens_app
 from pilotproof.simulate_cli import app as simulate_app
 from telemetry import (
     InfluxConfig,
@@ -47,6 +48,8 @@ app.add_typer(kpi_app, name="kpi")
 app.add_typer(agent_app, name="agent")
 app.add_typer(keys_app, name="keys")
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(tokens_app, name="tokens")
+app.command("serve")(serve)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,118 @@
+"""`pilotproof serve` and `pilotproof tokens …` — the web service and its access (服务)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pilotproof import __version__
+from pilotproof.options import console, fail
+from simulators import ScenarioError, load_scenario
+from telemetry import Inventory, InventoryError, load_inventory, open_store
+from verifier import TrustError, load_key, load_trust
+from verifier.web import ROLES, TokenStore, WebSettings, create_app
+
+tokens_app = typer.Typer(
+    help=(
+        "Bearer tokens for the web service — 访问令牌. Roles: operator (read, build "
+        "evidence), auditor (read, verify), admin (all, and tokens). Tokens are stored "
+        "hashed; a new one is printed once."
+    ),
+    no_args_is_help=True,
+)
+
+TokensOpt = Annotated[
+    Path, typer.Option("--tokens", help="the token file (SQLite; created when missing)")
+]
+
+
+@tokens_app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="who the token is for, e.g. auditor-zhang")],
+    role: Annotated[str, typer.Option(help="operator, auditor or admin")],
+    tokens: TokensOpt = Path("pilotproof-tokens.db"),
+) -> None:
+    """Create a token and print it (the only time it is shown)."""
+    if role not in ROLES:
+        raise fail(f"--role {role!r}: use one of {', '.join(ROLES)}")
+    try:
+        token = TokenStore(tokens).create(name, role)
+    except ValueError as e:
+        raise fail(str(e), 1) from None
+    console.print(f"[dim]{role} token for {name} (keep it; it is stored only as a hash):[/dim]")
+    print(token)
+
+
+@tokens_app.command("list")
+def list_tokens(tokens: TokensOpt = Path("pilotproof-tokens.db")) -> None:
+    """Names and roles of the tokens (never the tokens)."""
+    for t in TokenStore(tokens).list():
+        print(f"{t.name}\t{t.role}")
+
+
+@tokens_app.command("revoke")
+def revoke(
+    name: Annotated[str, typer.Argument(help="the token's name")],
+    tokens: TokensOpt = Path("pilotproof-tokens.db"),
+) -> None:
+    """Revoke a token by name."""
+    if not TokenStore(tokens).revoke(name):
+        raise fail(f"no token named {name!r}", 1)
+    console.print(f"revoked {name}")
+
+
+def serve(
+    profile: Annotated[str, typer.Option(help="the profile the dashboard opens with")],
+    store: Annotated[str, typer.Option(help="sqlite:PATH or http://host:8086/?db=NAME")] = (
+        "sqlite:pilotproof.db"
+    ),
+    inventory: Annotated[Path | None, typer.Option(help="the site's element inventory")] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="take the inventory from a simulator scenario")
+    ] = None,
+    tokens: TokensOpt = Path("pilotproof-tokens.db"),
+    key: Annotated[
+        Path | None, typer.Option(help="evidence signing key (enables building bundles)")
+    ] = None,
+    trust: Annotated[
+        Path | None, typer.Option(help="trusted-keys file (enables verifying bundles)")
+    ] = None,
+    work_dir: Annotated[Path, typer.Option(help="where built bundles are kept")] = Path(
+        "pilotproof-bundles"
+    ),
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+) -> None:
+    """Serve the API and the dashboard — 启动 Web 服务.
+
+    Create a first token with `pilotproof tokens create NAME --role admin`; the OpenAPI
+    reference is at /docs.
+    """
+    import uvicorn
+
+    if (inventory is None) == (scenario is None):
+        raise fail("give exactly one of --inventory FILE or --scenario NAME")
+    inv: Inventory
+    try:
+        inv = load_scenario(scenario).inventory() if scenario else load_inventory(inventory)  # type: ignore[arg-type]
+    except (ScenarioError, InventoryError) as e:
+        raise fail(str(e)) from None
+    try:
+        signer = load_key(key) if key else None
+        trusted = load_trust(trust) if trust else None
+        st = open_store(store)
+    except (ValueError, TrustError) as e:
+        raise fail(str(e)) from None
+    app = create_app(
+        st,
+        inv,
+        WebSettings(default_profile=profile, work_dir=work_dir),
+        TokenStore(tokens),
+        trust=trusted,
+        evidence_key=signer,
+        version=__version__,
+    )
+    console.print(f"pilotproof on http://{host}:{port}/ — API reference at /docs", highlight=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,0 +1,446 @@
+"""The web service: KPIs, drill-downs, evidence and verification over HTTP.
+
+Every endpoint but `/api/health` needs a bearer token; its role decides what it may do.
+The OpenAPI document (`/openapi.json`, browsable at `/docs`) describes every field.
+
+No `from __future__ import annotations` here: FastAPI reads the endpoints' annotations
+at run time, and the role dependencies are local to `create_app`.
+"""
+
+import asyncio
+import tempfile
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, Response, UploadFile
+from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from kpi import (
+    Declarations,
+    Evaluation,
+    KpiParams,
+    KpiResult,
+    UnknownProfileError,
+    Window,
+    evaluate,
+    get_profile,
+    list_profiles,
+)
+from telemetry import Aggregate, Inventory, LocalDays, Store, StoreError
+from verifier.archive import pack
+from verifier.bundle import BuildError, build_bundle
+from verifier.keys import TrustedKeys
+from verifier.verify import verify_bundle
+from verifier.verify_report import VerifyReport
+from verifier.web.tokens import Role, TokenInfo, TokenStore
+
+__all__ = ["WebSettings", "create_app"]
+
+
+class WebSettings(BaseModel):
+    """What the service needs besides the store: limits and defaults."""
+
+    default_profile: str = Field(description="profile the dashboard opens with")
+    default_days: int = Field(
+        default=30, ge=1, description="window length the dashboard opens with"
+    )
+    max_upload_bytes: int = Field(
+        default=256 << 20, ge=1, description="largest bundle /api/verify accepts"
+    )
+    verify_per_minute: int = Field(
+        default=6, ge=1, description="verifications per token per minute"
+    )
+    work_dir: Path = Field(description="where built bundles are kept for download")
+
+
+# --- response models ---------------------------------------------------------------------
+
+
+class Health(BaseModel):
+    status: str = Field(description="`ok` when the store answers, else `degraded`")
+    store: str = Field(description="the store the service reads")
+    version: str
+
+
+class ElementView(BaseModel):
+    id: str
+    kind: str
+    declared_link: str = Field(description="the link the inventory declares")
+    key_equipment: bool
+    numerically_controlled: bool
+    online: bool | None = Field(
+        description="the last reported status in the last day; null if none"
+    )
+    last_seen: datetime | None = Field(description="when that status was reported")
+
+
+class ProfileView(BaseModel):
+    id: str
+    name_zh: str
+    name_en: str
+
+
+class SeriesPoint(BaseModel):
+    day: str = Field(description="local calendar day (site time zone), YYYY-MM-DD")
+    value: str | None = Field(description="the KPI over that day, as an exact decimal string")
+    numerator: int | None = None
+    denominator: int | None = None
+    verdict: str
+
+
+class KpiSeries(BaseModel):
+    kpi: KpiResult = Field(description="the KPI over the whole window, with its breakdown")
+    daily: list[SeriesPoint] = Field(description="the same KPI evaluated over each local day")
+
+
+class EvidenceRequest(BaseModel):
+    profile: str
+    start: datetime = Field(alias="from", description="window start, ISO 8601 with offset")
+    end: datetime = Field(alias="to", description="window end (exclusive)")
+
+    model_config = {"populate_by_name": True}
+
+
+class EvidenceBuilt(BaseModel):
+    id: str = Field(description="download it from /api/evidence/{id}")
+    bytes: int
+    lines: int
+    batches: int
+    verdict: str
+
+
+class TokenCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    role: Role
+
+
+class TokenCreated(TokenInfo):
+    token: str = Field(description="the bearer token; shown once, stored only as a hash")
+
+
+# --- the app -----------------------------------------------------------------------------
+
+
+def create_app(
+    store: Store,
+    inventory: Inventory,
+    settings: WebSettings,
+    tokens: TokenStore,
+    *,
+    trust: TrustedKeys | None = None,
+    evidence_key: Ed25519PrivateKey | None = None,
+    declarations: Declarations | None = None,
+    params: KpiParams | None = None,
+    version: str = "0",
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await store.close()
+
+    app = FastAPI(
+        title="pilotproof",
+        version=version,
+        summary="KPIs, evidence bundles and their verification — 工业互联网试点示范验收证据",
+        description=(
+            "Every endpoint but `/api/health` needs `Authorization: Bearer <token>`. "
+            "Roles: **operator** reads and builds evidence; **auditor** reads and verifies "
+            "bundles; **admin** does both and manages tokens."
+        ),
+        lifespan=lifespan,
+    )
+    bearer = HTTPBearer(auto_error=False)
+    metrics = _Metrics()
+    limiter = _RateLimit(settings.verify_per_minute)
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+
+    def role(*allowed: Role) -> Callable[..., Awaitable[TokenInfo]]:
+        async def check(
+            cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        ) -> TokenInfo:
+            if cred is None or cred.scheme.lower() != "bearer":
+                raise HTTPException(
+                    401, "a bearer token is required", {"WWW-Authenticate": "Bearer"}
+                )
+            info = tokens.check(cred.credentials)
+            if info is None:
+                raise HTTPException(401, "unknown or revoked token", {"WWW-Authenticate": "Bearer"})
+            if info.role != "admin" and info.role not in allowed:
+                raise HTTPException(
+                    403, f"role {info.role} may not do this ({', '.join(allowed)} may)"
+                )
+            return info
+
+        return check
+
+    reader = role("operator", "auditor")
+
+    @app.middleware("http")
+    async def count(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        # the route's template, not the path: one series per endpoint, not per KPI id
+        route = request.scope.get("route")
+        path = getattr(route, "path", "(unmatched)")
+        metrics.observe(path, response.status_code, time.perf_counter() - t0)
+        return response
+
+    def window_of(start: datetime | None, end: datetime | None) -> Window:
+        end = end or now()
+        start = start or end - timedelta(days=settings.default_days)
+        if start.tzinfo is None or end.tzinfo is None:
+            raise HTTPException(422, "times need an offset, e.g. 2026-10-01T00:00:00+08:00")
+        if end <= start:
+            raise HTTPException(422, f"window end {end} must be after its start {start}")
+        return Window(start=start, end=end)
+
+    async def run(profile: str, window: Window) -> Evaluation:
+        try:
+            p = get_profile(profile)
+        except UnknownProfileError as e:
+            raise HTTPException(404, str(e)) from None
+        try:
+            return await evaluate(p, window, store, inventory, params, declarations=declarations)
+        except StoreError as e:
+            raise HTTPException(503, f"the store is unavailable: {e}") from None
+
+    @app.get("/api/health", tags=["service"])
+    async def health() -> Health:
+        """Liveness and store reachability; needs no token."""
+        try:
+            await store.field_types("element_status")
+            status = "ok"
+        except StoreError:
+            status = "degraded"
+        return Health(status=status, store=store.describe(), version=version)
+
+    @app.get("/api/profiles", tags=["kpis"])
+    async def profiles(_: Annotated[TokenInfo, Depends(reader)]) -> list[ProfileView]:
+        """Every programme category that can be evaluated."""
+        return [ProfileView(id=p.id, name_zh=p.name_zh, name_en=p.name_en) for p in list_profiles()]
+
+    @app.get("/api/elements", tags=["site"])
+    async def elements(_: Annotated[TokenInfo, Depends(reader)]) -> list[ElementView]:
+        """Declared production elements with their last reported status (last 24 h)."""
+        end = now()
+        start = end - timedelta(days=1)
+        day = Window(start=start, end=end)
+        q = Aggregate(
+            measurement="element_status",
+            field="online",
+            fn="last",
+            start_ns=day.start_ns,
+            end_ns=day.end_ns,
+            group_by=("element",),
+            where={"site": inventory.site},
+            keep_time=True,
+        )
+        try:
+            df = await store.aggregate(q)
+        except StoreError as e:
+            raise HTTPException(503, f"the store is unavailable: {e}") from None
+        last = {str(r["element"]): (bool(r["value"]), int(r["time"])) for _, r in df.iterrows()}
+        out = []
+        for el in inventory.elements:
+            seen = last.get(el.id)
+            out.append(
+                ElementView(
+                    id=el.id, kind=el.kind, declared_link=el.link,
+                    key_equipment=el.key_equipment,
+                    numerically_controlled=el.numerically_controlled,
+                    online=seen[0] if seen else None,
+                    last_seen=datetime.fromtimestamp(seen[1] // 10**9, UTC) if seen else None,
+                )
+            )  # fmt: skip
+        return out
+
+    @app.get("/api/kpis", tags=["kpis"])
+    async def kpis(
+        _: Annotated[TokenInfo, Depends(reader)],
+        profile: Annotated[str | None, Query(description="profile id (`/api/profiles`)")] = None,
+        start: Annotated[
+            datetime | None, Query(alias="from", description="window start, ISO 8601 with offset")
+        ] = None,
+        end: Annotated[
+            datetime | None, Query(alias="to", description="window end (exclusive)")
+        ] = None,
+    ) -> Evaluation:
+        """Evaluate a profile over a window: every KPI with value, threshold, verdict,
+        counts, breakdown, coverage, the queries that ran and the clause it comes from."""
+        return await run(profile or settings.default_profile, window_of(start, end))
+
+    @app.get("/api/kpis/{kpi_id}/series", tags=["kpis"])
+    async def series(
+        kpi_id: str,
+        _: Annotated[TokenInfo, Depends(reader)],
+        profile: Annotated[str | None, Query(description="profile id")] = None,
+        start: Annotated[datetime | None, Query(alias="from", description="window start")] = None,
+        end: Annotated[datetime | None, Query(alias="to", description="window end")] = None,
+    ) -> KpiSeries:
+        """One KPI over the window with its breakdown, and the same KPI day by day."""
+        window = window_of(start, end)
+        if window.end - window.start > timedelta(days=62):
+            raise HTTPException(422, "a daily series covers at most 62 days")
+        whole = await run(profile or settings.default_profile, window)
+        try:
+            kpi = whole.result(kpi_id)
+        except KeyError:
+            raise HTTPException(404, f"profile {whole.profile} has no KPI {kpi_id!r}") from None
+        daily = []
+        for a, b in _local_days(window, inventory.timezone):
+            r = (await run(whole.profile, Window.of_ns(a, b))).result(kpi_id)
+            daily.append(SeriesPoint(day=_day_label(a, inventory.timezone), value=r.decimal,
+                                     numerator=r.numerator, denominator=r.denominator,
+                                     verdict=r.verdict))  # fmt: skip
+        return KpiSeries(kpi=kpi, daily=daily)
+
+    @app.post("/api/evidence", tags=["evidence"], status_code=201)
+    async def build(
+        body: EvidenceRequest, _: Annotated[TokenInfo, Depends(role("operator"))]
+    ) -> EvidenceBuilt:
+        """Build a signed evidence bundle for a profile and window (operator)."""
+        if evidence_key is None:
+            raise HTTPException(503, "the service has no evidence signing key configured")
+        window = window_of(body.start, body.end)
+        try:
+            get_profile(body.profile)
+        except UnknownProfileError as e:
+            raise HTTPException(404, str(e)) from None
+        stamp = int(time.time() * 1000)
+        bundle_id = f"{body.profile}-{window.start_ns // 10**9}-{window.end_ns // 10**9}-{stamp}"
+        out = settings.work_dir / bundle_id
+        try:
+            result = await build_bundle(store, body.profile, window, inventory, evidence_key, out,
+                                        params=params, declarations=declarations)  # fmt: skip
+        except BuildError as e:
+            raise HTTPException(409, str(e)) from None
+        except StoreError as e:
+            raise HTTPException(503, f"the store is unavailable: {e}") from None
+        await asyncio.to_thread(pack, out, out.with_name(bundle_id + ".tar.gz"))
+        return EvidenceBuilt(id=bundle_id, bytes=result.bytes, lines=result.lines,
+                             batches=result.batches, verdict=result.verdict)  # fmt: skip
+
+    @app.get("/api/evidence/{bundle_id}", tags=["evidence"], response_class=FileResponse,
+             responses={200: {"content": {"application/gzip": {}}}})  # fmt: skip
+    async def download(bundle_id: str, _: Annotated[TokenInfo, Depends(reader)]) -> FileResponse:
+        """Download a built bundle as one `.tar.gz`."""
+        path = settings.work_dir / f"{bundle_id}.tar.gz"
+        if "/" in bundle_id or bundle_id.startswith(".") or not path.is_file():
+            raise HTTPException(404, f"no bundle {bundle_id!r}")
+        return FileResponse(path, media_type="application/gzip", filename=path.name)
+
+    @app.post("/api/verify", tags=["evidence"])
+    async def verify(
+        bundle: Annotated[UploadFile, File(description="a bundle as .tar.gz")],
+        who: Annotated[TokenInfo, Depends(role("auditor"))],
+    ) -> VerifyReport:
+        """Upload a bundle (`.tar.gz`) and verify it offline against the service's
+        trusted keys (auditor). Rate-limited per token."""
+        if trust is None:
+            raise HTTPException(503, "the service has no trusted-keys file configured")
+        if not limiter.allow(who.name):
+            raise HTTPException(429, f"at most {settings.verify_per_minute} verifications a minute")
+        with tempfile.TemporaryDirectory(prefix="pilotproof-upload-") as tmp:
+            path = Path(tmp) / "bundle.tar.gz"
+            size = 0
+            with path.open("wb") as f:
+                while chunk := await bundle.read(1 << 20):
+                    size += len(chunk)
+                    if size > settings.max_upload_bytes:
+                        raise HTTPException(
+                            413, f"bundles up to {settings.max_upload_bytes:,} bytes"
+                        )
+                    f.write(chunk)
+            report = await verify_bundle(path, trust)
+        report.bundle = bundle.filename or "upload"
+        return report
+
+    @app.get("/api/tokens", tags=["admin"])
+    async def list_tokens(_: Annotated[TokenInfo, Depends(role("admin"))]) -> list[TokenInfo]:
+        """Every token's name, role and creation time (never the token)."""
+        return tokens.list()
+
+    @app.post("/api/tokens", tags=["admin"], status_code=201)
+    async def create_token(
+        body: TokenCreate, _: Annotated[TokenInfo, Depends(role("admin"))]
+    ) -> TokenCreated:
+        """Create a token; the response is the only time it is shown."""
+        try:
+            token = tokens.create(body.name, body.role)
+        except ValueError as e:
+            raise HTTPException(409, str(e)) from None
+        info = tokens.check(token)
+        assert info is not None
+        return TokenCreated(**info.model_dump(), token=token)
+
+    @app.delete("/api/tokens/{name}", tags=["admin"], status_code=204)
+    async def revoke_token(name: str, _: Annotated[TokenInfo, Depends(role("admin"))]) -> None:
+        """Revoke a token by name."""
+        if not tokens.revoke(name):
+            raise HTTPException(404, f"no token named {name!r}")
+
+    @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
+    async def prometheus(_: Annotated[TokenInfo, Depends(reader)]) -> str:
+        """Requests and latency per route, Prometheus text format."""
+        return metrics.text()
+
+    return app
+
+
+def _local_days(window: Window, tz: str) -> list[tuple[int, int]]:
+    """Each local day of the window, clipped to it."""
+    a, b = window.start_ns, window.end_ns
+    return [(max(lo, a), min(hi, b)) for lo, hi in LocalDays(tz=tz).boundaries(a, b)]
+
+
+def _day_label(ns: int, tz: str) -> str:
+    return datetime.fromtimestamp(ns // 10**9, ZoneInfo(tz)).date().isoformat()
+
+
+class _RateLimit:
+    """A sliding one-minute window per key."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.seen: dict[str, deque[float]] = {}
+
+    def allow(self, key: str) -> bool:
+        t = time.monotonic()
+        q = self.seen.setdefault(key, deque())
+        while q and t - q[0] > 60:
+            q.popleft()
+        if len(q) >= self.per_minute:
+            return False
+        q.append(t)
+        return True
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        self.count: dict[tuple[str, int], int] = {}
+        self.seconds: dict[str, float] = {}
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        self.count[(route, status)] = self.count.get((route, status), 0) + 1
+        self.seconds[route] = self.seconds.get(route, 0.0) + seconds
+
+    def text(self) -> str:
+        lines = ["# TYPE pilotproof_http_requests_total counter"]
+        lines += [f'pilotproof_http_requests_total{{path="{p}",status="{s}"}} {n}'
+                  for (p, s), n in sorted(self.count.items())]  # fmt: skip
+        lines.append("# TYPE pilotproof_http_request_seconds_total counter")
+        lines += [f'pilotproof_http_request_seconds_total{{path="{p}"}} {v:.6f}'
+                  for p, v in sorted(self.seconds.items())]  # fmt: skip
+        return "\n".join(lines) + "\n"
