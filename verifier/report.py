@@ -209,7 +209,7 @@ def breakdown_chart(by: str, rows: list[dict[str, Any]]) -> str:
     per_item = by in ("element", "point")  # what matters is how many of each kind
     if not per_item and len(rows) <= MAX_BARS and label_key and num_key:
         bars = [(str(row[label_key]), float(row[num_key] or 0)) for row in rows]
-        return _bars(f"{by} · {num_key}", bars)
+        return bar_chart(f"{by} · {num_key}", bars)
     for key in ("observed_link", "complete", "online", "auto", "collection", "category"):
         if key in rows[0]:
             if key == "observed_link" and "online" in rows[0]:
@@ -219,11 +219,11 @@ def breakdown_chart(by: str, rows: list[dict[str, Any]]) -> str:
                 )
             else:
                 counts = Counter(str(row.get(key)) for row in rows)
-            return _bars(f"{by}s · {key} (count)", sorted(counts.items()))
+            return bar_chart(f"{by}s · {key} (count)", sorted(counts.items()))
     return ""
 
 
-def _bars(title: str, bars: list[tuple[str, float]]) -> str:
+def bar_chart(title: str, bars: list[tuple[str, float]]) -> str:
     width, bar_h, label_w = 640, 16, 150
     top = max((v for _, v in bars), default=0) or 1
     h = bar_h * len(bars) + 28

@@ -222,3 +222,26 @@ async def test_the_openapi_document_describes_the_api(web: Web) -> None:
     for path, ops in doc["paths"].items():
         for op in ops.values():
             assert op.get("description") or op.get("summary"), path
+
+
+async def test_the_dashboard_is_served_without_any_cdn(web: Web) -> None:
+    page = await web.client.get("/")
+    assert page.status_code == 200
+    assert "text/html" in page.headers["content-type"]
+    for asset in ("/static/app.js", "/static/app.css"):
+        r = await web.client.get(asset)
+        assert r.status_code == 200
+        assert "http://" not in r.text.replace("http://www.w3.org", "")
+        assert "https://" not in r.text
+    assert "https://" not in page.text
+
+
+@pytest.mark.parametrize("kind", ["daily", "breakdown", "coverage"])
+async def test_kpi_charts_are_svg_drawn_by_the_server(web: Web, kind: str) -> None:
+    params = {"kind": kind, "from": WINDOW.start.isoformat(), "to": WINDOW.end.isoformat()}
+    r = await web.client.get("/api/kpis/fiveg_wireless_networking_rate/chart.svg", params=params,
+                             headers=web.auth("auditor"))  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("image/svg+xml")
+    assert r.text.startswith("<svg")
+    assert "<rect" in r.text

@@ -14,14 +14,16 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from kpi import (
@@ -39,11 +41,15 @@ from telemetry import Aggregate, Inventory, LocalDays, Store, StoreError
 from verifier.archive import pack
 from verifier.bundle import BuildError, build_bundle
 from verifier.keys import TrustedKeys
+from verifier.report import bar_chart, breakdown_chart, coverage_chart
 from verifier.verify import verify_bundle
 from verifier.verify_report import VerifyReport
 from verifier.web.tokens import Role, TokenInfo, TokenStore
 
 __all__ = ["WebSettings", "create_app"]
+
+#: the dashboard: plain HTML, CSS and JavaScript, no CDN and no build step
+STATIC = Path(__file__).parent / "static"
 
 
 class WebSettings(BaseModel):
@@ -306,6 +312,47 @@ def create_app(
                                      verdict=r.verdict))  # fmt: skip
         return KpiSeries(kpi=kpi, daily=daily)
 
+    @app.get(
+        "/api/kpis/{kpi_id}/chart.svg",
+        tags=["kpis"],
+        response_class=Response,
+        responses={200: {"content": {"image/svg+xml": {}}}},
+    )
+    async def chart(
+        kpi_id: str,
+        _: Annotated[TokenInfo, Depends(reader)],
+        kind: Annotated[
+            Literal["daily", "breakdown", "coverage"],
+            Query(
+                description="daily: the KPI per local day; breakdown: per element, day, "
+                "line…; coverage: hours with data over the window"
+            ),
+        ] = "daily",
+        profile: Annotated[str | None, Query(description="profile id")] = None,
+        start: Annotated[datetime | None, Query(alias="from", description="window start")] = None,
+        end: Annotated[datetime | None, Query(alias="to", description="window end")] = None,
+    ) -> Response:
+        """A KPI's chart as SVG, drawn on the server (the dashboard needs no chart library)."""
+        if kind == "daily":
+            s = await series(kpi_id, _, profile, start, end)
+            bars = [(d.day, float(Fraction(d.value)) if d.value else 0.0) for d in s.daily]
+            unit = s.kpi.unit or ""
+            scale = 100.0 if unit.startswith("ratio") else 1.0
+            svg = bar_chart(f"{s.kpi.name_en} · daily", [(d, v * scale) for d, v in bars])
+        else:
+            whole = await run(profile or settings.default_profile, window_of(start, end))
+            try:
+                kpi = whole.result(kpi_id)
+            except KeyError:
+                raise HTTPException(404, f"profile {whole.profile} has no KPI {kpi_id!r}") from None
+            if kind == "breakdown":
+                rows = kpi.breakdown.rows if kpi.breakdown else []
+                svg = breakdown_chart(kpi.breakdown.by, rows) if kpi.breakdown and rows else ""
+            else:
+                svg = "".join(coverage_chart(c) for c in kpi.coverage)
+        body = svg or "<svg xmlns='http://www.w3.org/2000/svg' width='1' height='1'/>"
+        return Response(body, media_type="image/svg+xml")
+
     @app.post("/api/evidence", tags=["evidence"], status_code=201)
     async def build(
         body: EvidenceRequest, _: Annotated[TokenInfo, Depends(role("operator"))]
@@ -390,6 +437,12 @@ def create_app(
         """Revoke a token by name."""
         if not tokens.revoke(name):
             raise HTTPException(404, f"no token named {name!r}")
+
+    @app.get("/", include_in_schema=False)
+    async def dashboard() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
     async def prometheus(_: Annotated[TokenInfo, Depends(reader)]) -> str:

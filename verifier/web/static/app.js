@@ -1,0 +1,239 @@
+// pilotproof dashboard: plain JavaScript, no framework, no CDN. Charts are SVG drawn by the
+// server (/api/kpis/{id}/chart.svg), so nothing is loaded from outside this service.
+"use strict";
+
+const T = {
+  zh: {
+    overview: "总览", evidence: "验收证据", signout: "退出", signin: "登录",
+    token: "访问令牌", profile: "申报类别", from: "开始", to: "结束", show: "查询",
+    threshold: "阈值", value: "值", verdict_pass: "达标", verdict_fail: "未达标",
+    verdict_insufficient_data: "数据不足", verdict_not_declared: "未申报",
+    verdict_not_applicable: "不适用", overall: "总体结论", back: "返回总览",
+    daily: "逐日", breakdown: "分项", coverage: "数据覆盖", clause: "政策条款",
+    build: "生成证据包", download: "下载证据包", verify: "上传并验证", verified: "验证通过",
+    not_verified: "验证未通过", loading: "加载中…", badtoken: "令牌无效或已撤销",
+    role: "角色", numden: "分子/分母", notes: "说明", checks: "检查项", file: "证据包文件 (.tar.gz)",
+  },
+  en: {
+    overview: "Overview", evidence: "Evidence", signout: "Sign out", signin: "Sign in",
+    token: "Access token", profile: "Profile", from: "From", to: "To", show: "Show",
+    threshold: "Threshold", value: "Value", verdict_pass: "pass", verdict_fail: "fail",
+    verdict_insufficient_data: "insufficient data", verdict_not_declared: "not declared",
+    verdict_not_applicable: "not applicable", overall: "Verdict", back: "Back to overview",
+    daily: "Daily", breakdown: "Breakdown", coverage: "Coverage", clause: "Clause",
+    build: "Build bundle", download: "Download bundle", verify: "Upload and verify", verified: "Verified",
+    not_verified: "NOT verified", loading: "Loading…", badtoken: "Unknown or revoked token",
+    role: "Role", numden: "n / d", notes: "Notes", checks: "Checks", file: "Bundle file (.tar.gz)",
+  },
+};
+
+const state = {
+  lang: localStorage.getItem("pp.lang") || "zh",
+  token: localStorage.getItem("pp.token") || "",
+  profile: localStorage.getItem("pp.profile") || "",
+  from: localStorage.getItem("pp.from") || "",
+  to: localStorage.getItem("pp.to") || "",
+  evaluation: null,
+};
+const $ = (sel) => document.querySelector(sel);
+const t = (k) => (T[state.lang][k] ?? k);
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+const name = (o) => (state.lang === "zh" ? o.name_zh : o.name_en);
+
+async function api(path, options = {}) {
+  const headers = Object.assign({Authorization: `Bearer ${state.token}`}, options.headers || {});
+  const r = await fetch(path, Object.assign({}, options, {headers}));
+  if (r.status === 401) { signOut(t("badtoken")); throw new Error(t("badtoken")); }
+  if (!r.ok) {
+    let detail = r.statusText;
+    try { detail = (await r.json()).detail; } catch (_) { /* not JSON */ }
+    throw new Error(`${r.status}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
+  }
+  return r;
+}
+
+function query() {
+  const q = new URLSearchParams();
+  if (state.profile) q.set("profile", state.profile);
+  if (state.from) q.set("from", new Date(state.from).toISOString());
+  if (state.to) q.set("to", new Date(state.to).toISOString());
+  return q.toString();
+}
+
+function translate() {
+  document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+  $("#lang").textContent = state.lang === "zh" ? "English" : "中文";
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+}
+
+function signOut(message) {
+  state.token = "";
+  localStorage.removeItem("pp.token");
+  renderLogin(message);
+}
+
+function renderLogin(message = "") {
+  $("#nav").hidden = true;
+  $("#signout").hidden = true;
+  $("#main").innerHTML = `<div class="panel login"><h2>${t("signin")}</h2>
+    <label>${t("token")}<input id="token" type="password" autocomplete="off" placeholder="pp_…"></label>
+    <button id="signin" class="primary" type="button">${t("signin")}</button>
+    <p class="error" id="login-error">${esc(message)}</p></div>`;
+  $("#signin").onclick = async () => {
+    state.token = $("#token").value.trim();
+    try {
+      await api("/api/profiles");
+      localStorage.setItem("pp.token", state.token);
+      route();
+    } catch (e) { $("#login-error").textContent = e.message; }
+  };
+}
+
+async function controls() {
+  const profiles = await (await api("/api/profiles")).json();
+  const options = profiles.map((p) => `<option value="${esc(p.id)}" ${p.id === state.profile ? "selected" : ""}>${esc(name(p))} (${esc(p.id)})</option>`).join("");
+  return `<div class="controls">
+    <label>${t("profile")}<select id="profile"><option value="">—</option>${options}</select></label>
+    <label>${t("from")}<input id="from" type="datetime-local" value="${esc(state.from)}"></label>
+    <label>${t("to")}<input id="to" type="datetime-local" value="${esc(state.to)}"></label>
+    <button id="show" class="primary" type="button">${t("show")}</button></div>`;
+}
+
+function bindControls() {
+  $("#show").onclick = () => {
+    state.profile = $("#profile").value;
+    state.from = $("#from").value;
+    state.to = $("#to").value;
+    for (const k of ["profile", "from", "to"]) localStorage.setItem(`pp.${k}`, state[k]);
+    renderOverview();
+  };
+}
+
+function verdictLabel(v) { return `<span class="verdict ${esc(v)}">${esc(t(`verdict_${v}`))}</span>`; }
+
+function display(r) {
+  if (r.decimal == null) return "—";
+  if ((r.unit || "").startsWith("ratio")) return `${(Number(r.decimal) * 100).toFixed(2)} %`;
+  return Number(r.decimal).toLocaleString();
+}
+
+async function renderOverview() {
+  $("#main").innerHTML = `${await controls()}<p class="muted">${t("loading")}</p>`;
+  bindControls();
+  try {
+    const ev = await (await api(`/api/kpis?${query()}`)).json();
+    state.evaluation = ev;
+    if (!state.profile) state.profile = ev.profile;
+    const cards = ev.results.filter((r) => r.source !== "rule").map((r) => `
+      <div class="card ${esc(r.verdict)}" data-kpi="${esc(r.id)}" role="link" tabindex="0">
+        <h3>${esc(name(r))}</h3>
+        <div class="value">${esc(display(r))}</div>
+        <div>${t("threshold")} ${esc(r.threshold_text)} · ${verdictLabel(r.verdict)}</div>
+        <div class="muted">${esc(r.role)}${r.numerator != null ? ` · ${r.numerator} / ${r.denominator}` : ""}</div>
+      </div>`).join("");
+    $("#main").innerHTML = `${await controls()}
+      <div class="panel"><strong>${esc(state.lang === "zh" ? ev.profile_name_zh : ev.profile_name_en)}</strong>
+      · ${esc(ev.site)} · ${esc(ev.window.start)} → ${esc(ev.window.end)} · ${t("overall")}: ${verdictLabel(ev.verdict === "incomplete" ? "insufficient_data" : ev.verdict)}</div>
+      <div class="cards" id="cards">${cards}</div>`;
+    bindControls();
+    document.querySelectorAll(".card").forEach((c) => {
+      c.onclick = () => { location.hash = `#/kpi/${c.dataset.kpi}`; };
+      c.onkeydown = (e) => { if (e.key === "Enter") c.onclick(); };
+    });
+  } catch (e) {
+    $("#main").insertAdjacentHTML("beforeend", `<p class="error">${esc(e.message)}</p>`);
+  }
+}
+
+async function svg(id, kind) {
+  const r = await api(`/api/kpis/${encodeURIComponent(id)}/chart.svg?kind=${kind}&${query()}`);
+  return r.text();
+}
+
+async function renderKpi(id) {
+  $("#main").innerHTML = `<p class="muted">${t("loading")}</p>`;
+  try {
+    const s = await (await api(`/api/kpis/${encodeURIComponent(id)}/series?${query()}`)).json();
+    const k = s.kpi;
+    const rows = s.daily.map((d) => `<tr><td>${esc(d.day)}</td><td>${esc(d.value ?? "—")}</td><td>${d.numerator ?? ""} / ${d.denominator ?? ""}</td><td>${verdictLabel(d.verdict)}</td></tr>`).join("");
+    const [daily, breakdown, coverage] = await Promise.all([svg(id, "daily"), svg(id, "breakdown"), svg(id, "coverage")]);
+    $("#main").innerHTML = `<p><a href="#/">← ${t("back")}</a></p>
+      <div class="panel" id="kpi-detail"><h2>${esc(name(k))}</h2>
+        <p>${t("value")} <strong>${esc(display(k))}</strong> · ${t("threshold")} ${esc(k.threshold_text)} · ${verdictLabel(k.verdict)}
+        ${k.numerator != null ? ` · ${t("numden")} ${k.numerator} / ${k.denominator}` : ""}</p>
+        <p class="muted">${esc(k.formula)}</p>
+        ${k.notes.length ? `<ul>${k.notes.map((n) => `<li>${esc(n)}</li>`).join("")}</ul>` : ""}
+        <h3>${t("clause")}</h3><blockquote>${esc(k.clause.ocr_corrected_quote || k.clause.quote)}<br>
+        <span class="muted">${esc(k.clause.gloss)} — ${esc(k.clause.document)} ${esc(k.clause.section)}</span></blockquote></div>
+      <div class="panel"><h3>${t("daily")}</h3><div id="chart-daily">${daily}</div>
+        <table><tr><th>day</th><th>${t("value")}</th><th>${t("numden")}</th><th>verdict</th></tr>${rows}</table></div>
+      <div class="panel"><h3>${t("breakdown")}</h3><div id="chart-breakdown">${breakdown}</div></div>
+      <div class="panel"><h3>${t("coverage")}</h3>${coverage}</div>`;
+  } catch (e) {
+    $("#main").innerHTML = `<p><a href="#/">← ${t("back")}</a></p><p class="error">${esc(e.message)}</p>`;
+  }
+}
+
+async function renderEvidence() {
+  $("#main").innerHTML = `${await controls()}
+    <div class="panel"><button id="build" class="primary" type="button">${t("build")}</button>
+      <span id="built"></span></div>
+    <div class="panel"><label>${t("file")} <input id="bundle" type="file" accept=".gz,.tgz,application/gzip"></label>
+      <button id="verify" class="primary" type="button">${t("verify")}</button>
+      <div id="verdict"></div></div>`;
+  $("#show").onclick = () => { state.profile = $("#profile").value; state.from = $("#from").value; state.to = $("#to").value; };
+  $("#build").onclick = async () => {
+    $("#built").textContent = t("loading");
+    try {
+      const ev = state.evaluation;
+      const to = state.to ? new Date(state.to) : (ev ? new Date(ev.window.end) : new Date());
+      const from = state.from ? new Date(state.from) : (ev ? new Date(ev.window.start) : new Date(to - 30 * 864e5));
+      const body = {profile: $("#profile").value || (ev && ev.profile), from: from.toISOString(), to: to.toISOString()};
+      const b = await (await api("/api/evidence", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})).json();
+      $("#built").innerHTML = ` ${esc(b.id)} · ${b.lines.toLocaleString()} lines · ${b.bytes.toLocaleString()} bytes · <a id="download" href="#" data-id="${esc(b.id)}">${t("download")}</a>`;
+      $("#download").onclick = async (e) => {
+        e.preventDefault();
+        const blob = await (await api(`/api/evidence/${encodeURIComponent(b.id)}`)).blob();
+        const a = document.createElement("a");
+        a.href = URL.createObjectURL(blob);
+        a.download = `${b.id}.tar.gz`;
+        a.click();
+      };
+    } catch (e) { $("#built").innerHTML = `<span class="error">${esc(e.message)}</span>`; }
+  };
+  $("#verify").onclick = async () => {
+    const file = $("#bundle").files[0];
+    if (!file) return;
+    $("#verdict").textContent = t("loading");
+    const form = new FormData();
+    form.append("bundle", file);
+    try {
+      const r = await (await api("/api/verify", {method: "POST", body: form})).json();
+      const checks = r.checks.map((c) => `<tr><td>${esc(state.lang === "zh" ? c.name_zh : c.name)}</td><td>${c.ok ? "✔" : "✘"}</td><td>${esc(c.detail)}</td></tr>`).join("");
+      const findings = r.checks.flatMap((c) => c.findings).map((f) => `<tr><td><code>${esc(f.code)}</code></td><td>${esc(f.where)}</td><td>${esc(f.message)}</td></tr>`).join("");
+      $("#verdict").innerHTML = `<h3 class="verdict ${r.ok ? "pass" : "fail"}" id="verify-result">${r.ok ? t("verified") : t("not_verified")}</h3>
+        <table><tr><th>${t("checks")}</th><th></th><th></th></tr>${checks}</table>
+        ${findings ? `<table>${findings}</table>` : ""}`;
+    } catch (e) { $("#verdict").innerHTML = `<p class="error">${esc(e.message)}</p>`; }
+  };
+}
+
+function route() {
+  translate();
+  if (!state.token) { renderLogin(); return; }
+  $("#nav").hidden = false;
+  $("#signout").hidden = false;
+  const hash = location.hash || "#/";
+  if (hash.startsWith("#/kpi/")) renderKpi(decodeURIComponent(hash.slice(6)));
+  else if (hash === "#/evidence") renderEvidence();
+  else renderOverview();
+}
+
+$("#lang").onclick = () => {
+  state.lang = state.lang === "zh" ? "en" : "zh";
+  localStorage.setItem("pp.lang", state.lang);
+  route();
+};
+$("#signout").onclick = () => signOut("");
+window.addEventListener("hashchange", route);
+route();
