@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -115,4 +116,7 @@ def serve(
         version=__version__,
     )
     console.print(f"pilotproof on http://{host}:{port}/ — API reference at /docs", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        asyncio.run(st.close())  # the store is ours, not the app's

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run). On a fresh Debian machine with only Python it installs
 # what the tests need — uv and the Python dependencies, and the Debian packages `influxdb`
-# and `mosquitto` (real servers the tests start on free loopback ports) — then runs ruff,
-# mypy and pytest. Extra arguments go to pytest.
+# and `mosquitto` (real servers the tests start on free loopback ports), `chromium` (the
+# dashboard's end-to-end tests and the PDF report) and `fonts-wqy-zenhei` (Chinese text in
+# screenshots and PDFs) — then runs ruff, mypy and pytest. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bootstrap.sh
@@ -11,6 +12,8 @@ ensure_uv
 missing=()
 command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || missing+=(influxdb)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=()
   if [ "$(id -u)" -ne 0 ]; then
@@ -18,7 +21,7 @@ if [ ${#missing[@]} -gt 0 ]; then
       sudo=(sudo)
     else
       echo "error: the tests need the Debian packages: ${missing[*]} (real InfluxDB 1.x and" \
-           "Mosquitto servers). Installing them needs root; run" \
+           "Mosquitto servers, Chromium for the dashboard). Installing them needs root; run" \
            "'sudo apt-get install -y ${missing[*]}' and then this script again." >&2
       exit 2
     fi

@@ -11,12 +11,11 @@ import asyncio
 import tempfile
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -69,6 +68,27 @@ class WebSettings(BaseModel):
 
 
 # --- response models ---------------------------------------------------------------------
+
+
+class Problem(BaseModel):
+    """What every error answers: one sentence saying what is wrong and how to fix it."""
+
+    detail: str = Field(description="what is wrong, and what to do about it")
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "a bad window or parameter"},
+    401: {"model": Problem, "description": "no token, or an unknown or revoked one"},
+    403: {"model": Problem, "description": "the token's role may not do this"},
+    404: {"model": Problem, "description": "no such profile, KPI, bundle or token"},
+    409: {
+        "model": Problem,
+        "description": "the request conflicts with the data (e.g. no seal yet)",
+    },
+    413: {"model": Problem, "description": "the upload is larger than the limit"},
+    429: {"model": Problem, "description": "too many verifications this minute"},
+    503: {"model": Problem, "description": "the store, signing key or trusted keys are missing"},
+}
 
 
 class Health(BaseModel):
@@ -149,21 +169,16 @@ def create_app(
     version: str = "0",
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await store.close()
-
     app = FastAPI(
         title="pilotproof",
         version=version,
         summary="KPIs, evidence bundles and their verification — 工业互联网试点示范验收证据",
+        responses=ERRORS,
         description=(
             "Every endpoint but `/api/health` needs `Authorization: Bearer <token>`. "
             "Roles: **operator** reads and builds evidence; **auditor** reads and verifies "
             "bundles; **admin** does both and manages tokens."
         ),
-        lifespan=lifespan,
     )
     bearer = HTTPBearer(auto_error=False)
     metrics = _Metrics()
@@ -207,9 +222,9 @@ def create_app(
         end = end or now()
         start = start or end - timedelta(days=settings.default_days)
         if start.tzinfo is None or end.tzinfo is None:
-            raise HTTPException(422, "times need an offset, e.g. 2026-10-01T00:00:00+08:00")
+            raise HTTPException(400, "times need an offset, e.g. 2026-10-01T00:00:00+08:00")
         if end <= start:
-            raise HTTPException(422, f"window end {end} must be after its start {start}")
+            raise HTTPException(400, f"window end {end} must be after its start {start}")
         return Window(start=start, end=end)
 
     async def run(profile: str, window: Window) -> Evaluation:
@@ -298,7 +313,7 @@ def create_app(
         """One KPI over the window with its breakdown, and the same KPI day by day."""
         window = window_of(start, end)
         if window.end - window.start > timedelta(days=62):
-            raise HTTPException(422, "a daily series covers at most 62 days")
+            raise HTTPException(400, "a daily series covers at most 62 days")
         whole = await run(profile or settings.default_profile, window)
         try:
             kpi = whole.result(kpi_id)

@@ -186,8 +186,10 @@ async function renderEvidence() {
     $("#built").textContent = t("loading");
     try {
       const ev = state.evaluation;
-      const to = state.to ? new Date(state.to) : (ev ? new Date(ev.window.end) : new Date());
-      const from = state.from ? new Date(state.from) : (ev ? new Date(ev.window.start) : new Date(to - 30 * 864e5));
+      const toText = $("#to").value || state.to;
+      const fromText = $("#from").value || state.from;
+      const to = toText ? new Date(toText) : (ev ? new Date(ev.window.end) : new Date());
+      const from = fromText ? new Date(fromText) : (ev ? new Date(ev.window.start) : new Date(to - 30 * 864e5));
       const body = {profile: $("#profile").value || (ev && ev.profile), from: from.toISOString(), to: to.toISOString()};
       const b = await (await api("/api/evidence", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})).json();
       $("#built").innerHTML = ` ${esc(b.id)} · ${b.lines.toLocaleString()} lines · ${b.bytes.toLocaleString()} bytes · <a id="download" href="#" data-id="${esc(b.id)}">${t("download")}</a>`;
@@ -211,9 +213,11 @@ async function renderEvidence() {
       const r = await (await api("/api/verify", {method: "POST", body: form})).json();
       const checks = r.checks.map((c) => `<tr><td>${esc(state.lang === "zh" ? c.name_zh : c.name)}</td><td>${c.ok ? "✔" : "✘"}</td><td>${esc(c.detail)}</td></tr>`).join("");
       const findings = r.checks.flatMap((c) => c.findings).map((f) => `<tr><td><code>${esc(f.code)}</code></td><td>${esc(f.where)}</td><td>${esc(f.message)}</td></tr>`).join("");
+      const warnings = r.warnings.map((w) => `<li><code>${esc(w.code)}</code> ${esc(w.message)}</li>`).join("");
       $("#verdict").innerHTML = `<h3 class="verdict ${r.ok ? "pass" : "fail"}" id="verify-result">${r.ok ? t("verified") : t("not_verified")}</h3>
         <table><tr><th>${t("checks")}</th><th></th><th></th></tr>${checks}</table>
-        ${findings ? `<table>${findings}</table>` : ""}`;
+        ${findings ? `<table>${findings}</table>` : ""}
+        ${warnings ? `<ul class="muted" id="verify-warnings">${warnings}</ul>` : ""}`;
     } catch (e) { $("#verdict").innerHTML = `<p class="error">${esc(e.message)}</p>`; }
   };
 }

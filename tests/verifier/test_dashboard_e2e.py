@@ -1,0 +1,186 @@
+"""The dashboard end to end in headless Chromium (Debian's package), driven by Playwright
+with no browser download: sign in, pick a profile, see a failing KPI, drill down, build
+evidence, download it, verify it, switch language. Screenshots land in
+test-artifacts/dashboard/ (kept by CI as artefacts)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from simulators import backfill, load_scenario
+from telemetry import SqliteStore
+from telemetry.localserver import free_port
+from telemetry.seal import KPI_STREAM, Sealer
+from tests.verifier.conftest import HISTORY, WINDOW, Keys
+from verifier import trust_entry
+from verifier.web import TokenStore
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCENARIO = "fiveg-factory-fail"  # its 5G share fails: the dashboard must show that
+PROFILE = "miit2021-5g-factory"
+
+if CHROMIUM is None and os.environ.get("CI") != "true":
+    pytest.skip(
+        "no Chromium: `apt-get install chromium` (scripts/test.sh does)", allow_module_level=True
+    )
+
+
+@pytest.fixture(scope="module")
+async def site(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A sealed 12-hour history of the failing factory, a token file, keys and trust."""
+    from datetime import datetime
+
+    from kpi import Window
+
+    tmp = tmp_path_factory.mktemp("dashboard")
+    scenario = load_scenario(SCENARIO)
+    span = Window(start=datetime.fromisoformat(HISTORY[0]), end=datetime.fromisoformat(HISTORY[1]))
+    store = SqliteStore(tmp / "store.db")
+    await backfill(scenario, store, span.start_ns, span.end_ns,
+                   sealer=Sealer(keys.agent, "gw-a", KPI_STREAM), batch_lines=2000)  # fmt: skip
+    await store.close()
+    from cryptography.hazmat.primitives import serialization
+
+    (tmp / "builder.key").write_bytes(
+        keys.builder.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (tmp / "trust.toml").write_text(
+        trust_entry("builder", "verifier", keys.builder.public_key())
+        + trust_entry("gw-a", "agent", keys.agent.public_key(), site=scenario.site)
+    )
+    token = TokenStore(tmp / "tokens.db").create("e2e-admin", "admin")
+    return tmp, token
+
+
+@pytest.fixture(scope="module")
+def server(site: tuple[Path, str]) -> Iterator[str]:
+    tmp, _ = site
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pilotproof.cli", "serve", "--profile", PROFILE,
+         "--scenario", SCENARIO, "--store", f"sqlite:{tmp / 'store.db'}",
+         "--tokens", str(tmp / "tokens.db"), "--key", str(tmp / "builder.key"),
+         "--trust", str(tmp / "trust.toml"), "--work-dir", str(tmp / "bundles"),
+         "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{base}/api/health", timeout=2)
+            break
+        except httpx.TransportError:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.3)
+    yield base
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield b
+        await b.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    ctx = await browser.new_context(
+        accept_downloads=True, viewport={"width": 1280, "height": 900}, timezone_id="UTC"
+    )
+    pg = await ctx.new_page()
+    yield pg
+    await ctx.close()
+
+
+async def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def local(dt: object) -> str:
+    """The value a datetime-local input takes: the window in the browser's zone (UTC)."""
+    from datetime import UTC, datetime
+
+    assert isinstance(dt, datetime)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+
+
+async def test_an_auditor_walks_through_the_dashboard(
+    page: Page, server: str, site: tuple[Path, str], tmp_path: Path
+) -> None:
+    _, token = site
+    await page.goto(server + "/")
+    await page.fill("#token", "pp_wrong")
+    await page.click("#signin")
+    await page.wait_for_selector("#login-error:has-text('令牌无效')")
+    await page.fill("#token", token)
+    await page.click("#signin")
+
+    # overview: pick the profile and the window, see the failing 5G share
+    await page.wait_for_selector("#profile")
+    await page.select_option("#profile", PROFILE)
+    await page.fill("#from", local(WINDOW.start))
+    await page.fill("#to", local(WINDOW.end))
+    await page.click("#show")
+    failing = page.locator(".card.fail[data-kpi='fiveg_wireless_networking_rate']")
+    await failing.wait_for()
+    assert "未达标" in await failing.inner_text()
+    await shot(page, "1-overview-zh")
+
+    # drill down: value, clause, and the three server-side charts
+    await failing.click()
+    await page.wait_for_selector("#kpi-detail")
+    detail = await page.inner_text("#kpi-detail")
+    assert "5G" in detail
+    assert await page.locator("#chart-daily svg rect").count() > 0
+    assert await page.locator("#chart-breakdown svg rect").count() > 0
+    await shot(page, "2-drill-down")
+
+    # evidence: build, download, upload, verified
+    await page.click("a[href='#/evidence']")
+    await page.wait_for_selector("#build")
+    await page.select_option("#profile", PROFILE)
+    await page.fill("#from", local(WINDOW.start))
+    await page.fill("#to", local(WINDOW.end))
+    await page.click("#build")
+    await page.wait_for_selector("#download", timeout=60_000)
+    async with page.expect_download() as info:
+        await page.click("#download")
+    download = await info.value
+    saved = tmp_path / "bundle.tar.gz"
+    await download.save_as(saved)
+    assert saved.stat().st_size > 1000
+    await page.set_input_files("#bundle", str(saved))
+    await page.click("#verify")
+    result = page.locator("#verify-result")
+    await result.wait_for(timeout=120_000)
+    assert await result.inner_text() == "验证通过"
+    await shot(page, "3-evidence-verified")
+
+    # 中文 → English
+    await page.click("#lang")
+    await page.wait_for_selector("nav a:has-text('Overview')")
+    await page.click("a[href='#/']")
+    await page.wait_for_selector(".card.fail")
+    assert "fail" in await page.locator(".card.fail").first.inner_text()
+    await shot(page, "4-overview-en")
