@@ -47,6 +47,10 @@ from verifier.web.tokens import Role, TokenInfo, TokenStore
 
 __all__ = ["WebSettings", "create_app"]
 
+#: the range of times a window may take (nanoseconds since 1970 fit in 64 bits until 2262)
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
 #: the dashboard: plain HTML, CSS and JavaScript, no CDN and no build step
 STATIC = Path(__file__).parent / "static"
 
@@ -65,6 +69,9 @@ class WebSettings(BaseModel):
         default=6, ge=1, description="verifications per token per minute"
     )
     work_dir: Path = Field(description="where built bundles are kept for download")
+    kpi_cache_s: float = Field(
+        default=30.0, ge=0, description="how long an evaluation is reused for the same window"
+    )
 
 
 # --- response models ---------------------------------------------------------------------
@@ -225,17 +232,42 @@ def create_app(
             raise HTTPException(400, "times need an offset, e.g. 2026-10-01T00:00:00+08:00")
         if end <= start:
             raise HTTPException(400, f"window end {end} must be after its start {start}")
+        if start < EARLIEST or end > LATEST:
+            raise HTTPException(
+                400, f"times must lie between {EARLIEST.date()} and {LATEST.date()}"
+            )
         return Window(start=start, end=end)
+
+    # An evaluation is shared: by every request for the same profile and window while it
+    # runs (fifty auditors opening one dashboard cost one evaluation), and for
+    # `kpi_cache_s` after it. Per process, so replicas need nothing in common.
+    flights: dict[tuple[str, int, int], tuple[float, asyncio.Future[Evaluation]]] = {}
 
     async def run(profile: str, window: Window) -> Evaluation:
         try:
             p = get_profile(profile)
         except UnknownProfileError as e:
             raise HTTPException(404, str(e)) from None
+        key = (p.id, window.start_ns, window.end_ns)
+        t = time.monotonic()
+        hit = flights.get(key)
+        if hit is None or (hit[1].done() and t - hit[0] > settings.kpi_cache_s):
+            if len(flights) >= 256:  # forget the oldest finished ones
+                for k, (_, f) in sorted(flights.items(), key=lambda kv: kv[1][0])[:64]:
+                    if f.done():
+                        del flights[k]
+            task = asyncio.ensure_future(
+                evaluate(p, window, store, inventory, params, declarations=declarations)
+            )
+            flights[key] = hit = (t, task)
         try:
-            return await evaluate(p, window, store, inventory, params, declarations=declarations)
+            return await asyncio.shield(hit[1])
         except StoreError as e:
+            flights.pop(key, None)  # a failure is not kept
             raise HTTPException(503, f"the store is unavailable: {e}") from None
+        except Exception:
+            flights.pop(key, None)
+            raise
 
     @app.get("/api/health", tags=["service"])
     async def health() -> Health:
