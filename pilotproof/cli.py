@@ -13,6 +13,7 @@ from rich.table import Table
 
 from pilotproof import __version__
 from pilotproof.agent_cli import app as agent_app
+from pilotproof.demo_cli import demo
 from pilotproof.evidence_cli import app as evidence_app
 from pilotproof.keys_cli import app as keys_app
 from pilotproof.kpi_cli import app as kpi_app
@@ -50,6 +51,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(tokens_app, name="tokens")
 app.command("serve")(serve)
+app.command("demo")(demo)
 
 
 def _version(value: bool) -> None:

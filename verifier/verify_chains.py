@@ -210,7 +210,7 @@ def check_chains(
                     ),
                 )
             )
-        if first.seq == 0 and first.first_ns >= start:
+        if first.seq == 0 and start <= first.first_ns < end:  # (a chain born after: no data)
             warn(
                 report,
                 "W_CHAIN_STARTS_INSIDE",

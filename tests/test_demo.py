@@ -1,0 +1,21 @@
+"""`pilotproof demo --no-serve`, as CI and a newcomer run it: a real process, embedded
+broker, real agent, sealed history, KPI table, a bundle verified offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.test_cli import run
+
+
+def test_the_demo_ends_with_a_verified_bundle_and_the_kpi_table(tmp_path: Path) -> None:
+    work = tmp_path / "demo"
+    r = run("demo", "--no-serve", "--days", "2", "--live-seconds", "3", "--work-dir", str(work))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = r.stdout
+    assert "VERIFIED 验证通过" in out
+    assert "5G share" in out  # the KPI table
+    assert "points accepted" in out  # the live agent ran
+    assert "W_CHAIN_STARTS_INSIDE" not in out  # the history starts before the window
+    assert (work / "bundle.tar.gz").is_file()
+    assert (work / "trusted-keys.toml").read_text().count("[[key]]") == 3
