@@ -19,12 +19,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
 )
 
 from collectors import Agent
@@ -40,7 +36,7 @@ from collectors.config import (
 from kpi import Declarations, Evaluation, Window, evaluate
 from pilotproof.evidence_cli import print_report
 from pilotproof.kpi_cli import print_evaluation
-from pilotproof.options import console
+from pilotproof.options import console, progress_bar
 from simulators import MqttSimPublisher, Scenario, backfill
 from telemetry import SqliteStore
 from telemetry.seal import KPI_STREAM, Sealer, generate_key
@@ -52,13 +48,7 @@ LIVE_AGENT = "demo-gateway"
 
 
 def _bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
+    return progress_bar(transient=False)
 
 
 def _free_port() -> int:

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from pilotproof.kpi_cli import print_evaluation, resolve_inputs
-from pilotproof.options import console, fail, open_store_or_exit
+from pilotproof.options import console, fail, open_store_or_exit, progress_bar
 from telemetry import Inventory, InventoryError, StoreError, load_inventory
 from verifier import (
     CODES,
@@ -41,14 +41,7 @@ app = typer.Typer(
 
 
 def _bar() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
+    return progress_bar(transient=True)
 
 
 @app.command("build")

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from telemetry import InfluxStore, Store, StoreError, open_store
 
@@ -39,3 +40,15 @@ async def open_store_or_exit(url: str, *, create: bool = False) -> Store:
     if create and isinstance(store, InfluxStore):
         await store.create_database()
     return store
+
+
+def progress_bar(*, transient: bool = False) -> Progress:
+    """The bar long steps show: what, how far, how long."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=transient,
+    )
