@@ -116,3 +116,16 @@ def run(
                       f"{m.parse_errors:,} rejected, {m.batches_sealed:,} batches")  # fmt: skip
 
     asyncio.run(go())
+
+
+@app.command("docs")
+def docs_cmd(
+    out: Annotated[Path, typer.Option(help="where to write the reference")] = Path(
+        "docs/site-config.md"
+    ),
+) -> None:
+    """Write the site-config reference, generated from the config models — 生成配置参考."""
+    from collectors.reference import render_site_config_docs
+
+    out.write_text(render_site_config_docs(), encoding="utf-8")
+    console.print(f"wrote {out}")

@@ -67,3 +67,12 @@ async def test_metrics_endpoint_and_pp_agent_rows(tmp_path: Path) -> None:
     assert rows
     assert rows[0].tags["agent"] == "gw-test"
     await store.close()
+
+
+def test_docs_site_config_md_is_generated_from_the_models() -> None:
+    from collectors.reference import render_site_config_docs
+
+    committed = (Path(__file__).resolve().parents[2] / "docs" / "site-config.md").read_text(
+        encoding="utf-8"
+    )
+    assert committed == render_site_config_docs(), "run `uv run pilotproof agent docs`"
