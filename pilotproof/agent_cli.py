@@ -129,3 +129,18 @@ def docs_cmd(
 
     out.write_text(render_site_config_docs(), encoding="utf-8")
     console.print(f"wrote {out}")
+
+
+@app.command("samples")
+def samples_cmd(
+    out: Annotated[Path, typer.Option(help="the folder to write them to")] = Path("deploy/sites"),
+) -> None:
+    """Write a sample site config per profile, naming what each profile's KPIs need."""
+    from kpi import list_profiles
+    from pilotproof.site_samples import render_site_sample
+
+    out.mkdir(parents=True, exist_ok=True)
+    profiles = list_profiles()
+    for p in profiles:
+        (out / f"{p.id}.toml").write_text(render_site_sample(p), encoding="utf-8")
+    console.print(f"wrote {len(profiles)} site configs to {out}")
