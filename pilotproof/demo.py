@@ -1,8 +1,9 @@
 """`pilotproof demo` — the whole product on one machine, embedded defaults (演示).
 
-A simulated factory's month is backfilled and sealed; the real agent then ingests the
-factory live over MQTT (an embedded amqtt broker unless --mqtt is given) for a few
-seconds, sealing and forwarding as on a gateway; the profile is evaluated; a signed
+A simulated factory's month is backfilled and sealed; the factory's servers then run live
+(OPC UA, Modbus TCP, and MQTT publishers on an embedded amqtt broker unless --mqtt is
+given) and the real agent reads all three for a few seconds, sealing and forwarding as on
+a gateway; the profile is evaluated; a signed
 evidence bundle is built and verified offline; and the dashboard is served. Wiring only:
 every part is the product's own.
 """
@@ -27,8 +28,12 @@ from collectors import Agent
 from collectors.config import (
     AgentSection,
     BufferSection,
+    ModbusDevice,
+    ModbusRegister,
     MqttSource,
     MqttSubscription,
+    OpcUaNode,
+    OpcUaSource,
     SiteConfig,
     Sources,
     StoreSection,
@@ -37,7 +42,7 @@ from kpi import Declarations, Evaluation, Window, evaluate
 from pilotproof.evidence_cli import print_report
 from pilotproof.kpi_cli import print_evaluation
 from pilotproof.options import console, progress_bar
-from simulators import MqttSimPublisher, Scenario, backfill
+from simulators import Scenario, SimulatedFactory, backfill
 from telemetry import SqliteStore
 from telemetry.seal import KPI_STREAM, Sealer, generate_key
 from verifier import build_bundle, load_trust, pack, trust_entry, verify_bundle
@@ -167,50 +172,92 @@ async def run_demo(
         await store.close()
 
 
+def agent_sources(factory: SimulatedFactory, mqtt_url: str, work: Path) -> Sources:
+    """The agent's sources for the simulated factory, from the servers' own maps: MQTT
+    topics, one Modbus device per unit (documented register map), OPC UA nodes by
+    namespace URI."""
+    s = factory.scenario
+    modbus: list[ModbusDevice] = []
+    if factory.modbus is not None:
+        by_unit: dict[int, list[ModbusRegister]] = {}
+        for x in factory.modbus.map.points:
+            by_unit.setdefault(x.unit, []).append(
+                ModbusRegister(
+                    element=x.element, point=x.point, table=x.table,
+                    address=x.address, type=x.type, order=x.order,
+                    scale=x.scale, length=x.count if x.type == "string" else None,
+                )
+            )  # fmt: skip
+        modbus = [
+            ModbusDevice(
+                name=f"modbus-unit-{unit}", host=factory.modbus.host, port=factory.modbus.port,
+                unit=unit, address_base=0, interval_s=1.0, registers=tuple(regs),
+                status_elements=tuple(sorted({r.element for r in regs})),
+            )
+            for unit, regs in sorted(by_unit.items())
+        ]  # fmt: skip
+    opcua: list[OpcUaSource] = []
+    if factory.opcua is not None:
+        nodes = [
+            OpcUaNode(element=e.id, point=p.id, node=factory.opcua.node_id(e.id, p.id))
+            for e in s.expanded_elements()
+            if e.protocol == "opcua"
+            for p in e.points
+        ]
+        if nodes:
+            opcua = [OpcUaSource(name="opcua", url=factory.opcua.url, cert_dir=work / "pki",
+                                 sampling_interval_ms=1000, nodes=tuple(nodes))]  # fmt: skip
+    return Sources(
+        mqtt=(
+            MqttSource(
+                url=mqtt_url,
+                subscriptions=(
+                    MqttSubscription(topic="factory/{site}/{element}/telemetry"),
+                    MqttSubscription(topic="nms/{site}/{element}/status", format="status"),
+                    MqttSubscription(topic="idnode/{node}/stats", format="identifier"),
+                ),
+            ),
+        ),
+        modbus=tuple(modbus),
+        opcua=tuple(opcua),
+    )
+
+
 async def live(
     s: Scenario, store: SqliteStore, work: Path, url: str, key: Path, seconds: float
 ) -> None:
-    config = SiteConfig(
-        agent=AgentSection(id=LIVE_AGENT, key=key, seal_interval_s=0.5, status_interval_s=5),
-        store=StoreSection(url=f"sqlite:{work / 'demo.db'}"),
-        buffer=BufferSection(path=work / "gateway-buffer.db"),
-        inventory=s.inventory(),
-        sources=Sources(
-            mqtt=(
-                MqttSource(
-                    url=url,
-                    subscriptions=(
-                        MqttSubscription(topic="factory/{site}/{element}/telemetry"),
-                        MqttSubscription(topic="nms/{site}/{element}/status", format="status"),
-                        MqttSubscription(topic="idnode/{node}/stats", format="identifier"),
-                    ),
-                ),
-            )
-        ),
-    )
-    agent = Agent(config, store=store)
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(stop))
-    publisher = MqttSimPublisher(s, url, client_id="demo-factory")
-    await asyncio.to_thread(publisher.connect)
-    try:
-        with _bar() as bar:
-            job = bar.add_task(f"live: agent {LIVE_AGENT} over MQTT", total=int(seconds))
-            t0 = time.monotonic()
-            since = time.time_ns()
-            while (elapsed := time.monotonic() - t0) < seconds:
-                now = time.time_ns()
-                await asyncio.to_thread(publisher.publish_due, now, since)
-                since = now
-                bar.update(job, completed=int(elapsed),
-                           description=f"live: {agent.metrics.points_in:,} points in, "
-                           f"{agent.metrics.points_out:,} stored")  # fmt: skip
-                await asyncio.sleep(1)
-    finally:
-        await asyncio.to_thread(publisher.close)
-        stop.set()
-        await asyncio.wait_for(task, 60)
+    """The simulated factory's servers (OPC UA, Modbus TCP, MQTT publishers) and the real
+    agent reading all three, for `seconds`."""
+    async with SimulatedFactory(s, mqtt_url=url) as factory:
+        config = SiteConfig(
+            agent=AgentSection(id=LIVE_AGENT, key=key, seal_interval_s=0.5, status_interval_s=5),
+            store=StoreSection(url=f"sqlite:{work / 'demo.db'}"),
+            buffer=BufferSection(path=work / "gateway-buffer.db"),
+            inventory=s.inventory(),
+            sources=agent_sources(factory, url, work),
+        )
+        agent = Agent(config, store=store)
+        stop = asyncio.Event()
+        task = asyncio.create_task(agent.run(stop))
+        ticking = asyncio.create_task(factory.run())
+        try:
+            with _bar() as bar:
+                protocols = ", ".join(sorted(factory.endpoints()))
+                job = bar.add_task(f"live ({protocols})", total=int(seconds))
+                t0 = time.monotonic()
+                while (elapsed := time.monotonic() - t0) < seconds:
+                    bar.update(job, completed=int(elapsed),
+                               description=f"live ({protocols}): {agent.metrics.points_in:,} "
+                               f"points in, {agent.metrics.points_out:,} stored")  # fmt: skip
+                    await asyncio.sleep(0.5)
+                bar.update(job, completed=int(seconds))
+        finally:
+            ticking.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticking
+            stop.set()
+            await asyncio.wait_for(task, 60)
     console.print(
-        f"live: {agent.metrics.points_in:,} points accepted, {agent.metrics.points_out:,} in the "
-        f"store, {agent.metrics.parse_errors} rejected"
+        f"live: {agent.metrics.points_in:,} points accepted over {protocols}, "
+        f"{agent.metrics.points_out:,} in the store, {agent.metrics.parse_errors} rejected"
     )

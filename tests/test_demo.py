@@ -15,7 +15,7 @@ def test_the_demo_ends_with_a_verified_bundle_and_the_kpi_table(tmp_path: Path) 
     out = r.stdout
     assert "VERIFIED 验证通过" in out
     assert "5G share" in out  # the KPI table
-    assert "points accepted" in out  # the live agent ran
+    assert "points accepted over modbus, mqtt, opcua" in out  # the live agent, every protocol
     assert "W_CHAIN_STARTS_INSIDE" not in out  # the history starts before the window
     assert (work / "bundle.tar.gz").is_file()
     assert (work / "trusted-keys.toml").read_text().count("[[key]]") == 3
