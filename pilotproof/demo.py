@@ -156,7 +156,7 @@ async def run_demo(
             task = bar.add_task("build evidence", total=None)
             built = await build_bundle(
                 store, profile, window, s.inventory(), builder, work / "bundle",
-                declarations=decl, progress=_advance(bar, task),
+                declarations=decl, progress=_advance(bar, task), evaluation=evaluation,
             )  # fmt: skip
         archive = await asyncio.to_thread(pack, work / "bundle", work / "bundle.tar.gz")
         console.print(f"bundle {archive}: {built.lines:,} lines, {archive.stat().st_size:,} bytes")

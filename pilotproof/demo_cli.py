@@ -32,7 +32,7 @@ def demo(
     days: Annotated[int, typer.Option(min=1, max=62, help="days of history to backfill")] = 30,
     live_seconds: Annotated[
         float, typer.Option(min=1, help="how long the agent ingests the factory live")
-    ] = 8.0,
+    ] = 6.0,
     work_dir: Annotated[
         Path | None, typer.Option(help="keep everything here (default: a new temp folder)")
     ] = None,

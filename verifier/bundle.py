@@ -113,8 +113,12 @@ async def build_bundle(
     baseline: Window | None = None,
     declarations: Declarations | None = None,
     progress: Progress | None = None,
+    evaluation: Evaluation | None = None,
 ) -> BuildResult:
-    """Evaluate `profile` over `window` from `store` and write a signed bundle to `out`."""
+    """Evaluate `profile` over `window` from `store` and write a signed bundle to `out`.
+
+    `evaluation`, when the caller has just evaluated the same profile and windows on the
+    same store, is signed instead of evaluating again."""
     t0 = time.perf_counter()
     params = params or KpiParams()
     site = inventory.site
@@ -180,9 +184,14 @@ async def build_bundle(
         raise
     files = {RECORDS_FILE: b"\n".join(records_out) + b"\n"}
 
-    evaluation = await evaluate(
-        profile, window, store, inventory, params, baseline=baseline, declarations=declarations
-    )
+    if evaluation is None:
+        evaluation = await evaluate(
+            profile, window, store, inventory, params, baseline=baseline, declarations=declarations
+        )
+    elif (evaluation.window, evaluation.baseline) != (window, baseline) or evaluation.profile != (
+        profile if isinstance(profile, str) else profile.id
+    ):
+        raise BuildError("the evaluation given is of another profile or window")
     files[REPORT_FILE] = render_report(evaluation, verification=None).encode()
 
     predicate = predicate_of(evaluation, inventory, params, declarations, heads)
