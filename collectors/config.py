@@ -119,7 +119,12 @@ class OpcUaSource(_Model):
     mode: Literal["subscription", "poll"] = "subscription"
     sampling_interval_ms: float = 1000
     queue_size: int = Field(default=10, ge=1)
-    deadband: float = Field(default=0.0, ge=0)
+    deadband: float = Field(
+        default=0.0,
+        ge=0,
+        description="absolute deadband; only 0 (every change) is supported yet: a larger value "
+        "is refused rather than silently ignored",
+    )
     nodes_per_subscription: int = Field(default=500, ge=1)
     sessions: int = Field(default=1, ge=1, le=16)
     reconnect_s: float = Field(default=2.0, gt=0)
@@ -129,6 +134,23 @@ class OpcUaSource(_Model):
     def _auth(self) -> OpcUaSource:
         if self.auth == "username" and not (self.username and self.password):
             raise ValueError("auth = 'username' needs username and password")
+        # accepted-but-ignored settings would be silent failures (a trust list that trusts
+        # everything is worse than none): refuse what the driver does not do yet
+        if self.deadband:
+            raise ValueError(
+                f"deadband = {self.deadband}: deadband filtering is not supported yet; "
+                "remove it (every change is then reported)"
+            )
+        if self.auth == "certificate":
+            raise ValueError(
+                "auth = 'certificate' (user certificates) is not supported yet; use "
+                "'anonymous' or 'username'"
+            )
+        if self.trust_dir is not None:
+            raise ValueError(
+                f"trust_dir = {self.trust_dir}: a server-certificate trust list is not supported "
+                "yet (the server certificate is accepted as offered); remove it"
+            )
         return self
 
 
