@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -44,9 +43,9 @@ from pilotproof.kpi_cli import print_evaluation
 from pilotproof.options import console, progress_bar
 from simulators import Scenario, SimulatedFactory, backfill
 from telemetry import SqliteStore
+from telemetry.localserver import free_port
 from telemetry.seal import KPI_STREAM, Sealer, generate_key
-from verifier import build_bundle, load_trust, pack, trust_entry, verify_bundle
-from verifier.verify_report import VerifyReport
+from verifier import VerifyReport, build_bundle, load_trust, pack, trust_entry, verify_bundle
 
 HISTORY_AGENT = "demo-history"
 LIVE_AGENT = "demo-gateway"
@@ -56,18 +55,12 @@ def _bar() -> Progress:
     return progress_bar(transient=False)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def embedded_broker() -> AsyncIterator[str]:
     """An amqtt broker in this process on a free loopback port; yields its URL."""
     from amqtt.broker import Broker
 
-    port = _free_port()
+    port = free_port()
     broker = Broker(
         {
             "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},

@@ -37,7 +37,7 @@ from kpi import (
 )
 from telemetry import Inventory, Store
 from telemetry.merkle import merkle_root
-from telemetry.seal import KPI_STREAM, BatchRecord, key_id
+from telemetry.seal import KPI_STREAM, BatchRecord
 from verifier.chain import (
     SAFE_NAME,
     ChainSelectionError,
@@ -283,7 +283,3 @@ def predicate_of(
         software=Software(version=software_version()),
         built_at=datetime.now(UTC).isoformat(),
     )
-
-
-def signer_id(key: Ed25519PrivateKey) -> str:
-    return key_id(key.public_key())

@@ -9,9 +9,7 @@ from typing import Any
 import rfc8785
 from pydantic import BaseModel, Field
 
-from kpi import (
-    Evaluation,
-)
+from kpi import Evaluation
 from verifier.codes import Check, Finding
 
 Progress = Callable[[str, int, int], None]
