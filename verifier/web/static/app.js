@@ -34,6 +34,7 @@ const state = {
   from: localStorage.getItem("pp.from") || "",
   to: localStorage.getItem("pp.to") || "",
   evaluation: null,
+  view: 0,  // bumped by every render: a slow answer for an older view is dropped
 };
 const $ = (sel) => document.querySelector(sel);
 const t = (k) => (T[state.lang][k] ?? k);
@@ -118,10 +119,15 @@ function display(r) {
 }
 
 async function renderOverview() {
-  $("#main").innerHTML = `${await controls()}<p class="muted">${t("loading")}</p>`;
+  const view = ++state.view;
+  const top = await controls();
+  if (view !== state.view) return;
+  $("#main").innerHTML = `${top}<p class="muted">${t("loading")}</p>`;
   bindControls();
   try {
     const ev = await (await api(`/api/kpis?${query()}`)).json();
+    const again = await controls();
+    if (view !== state.view) return;
     state.evaluation = ev;
     if (!state.profile) state.profile = ev.profile;
     const cards = ev.results.filter((r) => r.source !== "rule").map((r) => `
@@ -131,7 +137,7 @@ async function renderOverview() {
         <div>${t("threshold")} ${esc(r.threshold_text)} · ${verdictLabel(r.verdict)}</div>
         <div class="muted">${esc(r.role)}${r.numerator != null ? ` · ${r.numerator} / ${r.denominator}` : ""}</div>
       </div>`).join("");
-    $("#main").innerHTML = `${await controls()}
+    $("#main").innerHTML = `${again}
       <div class="panel"><strong>${esc(state.lang === "zh" ? ev.profile_name_zh : ev.profile_name_en)}</strong>
       · ${esc(ev.site)} · ${esc(ev.window.start)} → ${esc(ev.window.end)} · ${t("overall")}: ${verdictLabel(ev.verdict === "incomplete" ? "insufficient_data" : ev.verdict)}</div>
       <div class="cards" id="cards">${cards}</div>`;
@@ -141,7 +147,7 @@ async function renderOverview() {
       c.onkeydown = (e) => { if (e.key === "Enter") c.onclick(); };
     });
   } catch (e) {
-    $("#main").insertAdjacentHTML("beforeend", `<p class="error">${esc(e.message)}</p>`);
+    if (view === state.view) $("#main").insertAdjacentHTML("beforeend", `<p class="error">${esc(e.message)}</p>`);
   }
 }
 
@@ -151,12 +157,14 @@ async function svg(id, kind) {
 }
 
 async function renderKpi(id) {
+  const view = ++state.view;
   $("#main").innerHTML = `<p class="muted">${t("loading")}</p>`;
   try {
     const s = await (await api(`/api/kpis/${encodeURIComponent(id)}/series?${query()}`)).json();
     const k = s.kpi;
     const rows = s.daily.map((d) => `<tr><td>${esc(d.day)}</td><td>${esc(d.value ?? "—")}</td><td>${d.numerator ?? ""} / ${d.denominator ?? ""}</td><td>${verdictLabel(d.verdict)}</td></tr>`).join("");
     const [daily, breakdown, coverage] = await Promise.all([svg(id, "daily"), svg(id, "breakdown"), svg(id, "coverage")]);
+    if (view !== state.view) return;
     $("#main").innerHTML = `<p><a href="#/">← ${t("back")}</a></p>
       <div class="panel" id="kpi-detail"><h2>${esc(name(k))}</h2>
         <p>${t("value")} <strong>${esc(display(k))}</strong> · ${t("threshold")} ${esc(k.threshold_text)} · ${verdictLabel(k.verdict)}
@@ -175,6 +183,7 @@ async function renderKpi(id) {
 }
 
 async function renderEvidence() {
+  ++state.view;
   $("#main").innerHTML = `${await controls()}
     <div class="panel"><button id="build" class="primary" type="button">${t("build")}</button>
       <span id="built"></span></div>
