@@ -1,6 +1,6 @@
 """Sustained ingest of the agent into a real influxd, per protocol, against a bare-library floor.
 
-    uv run python bench/ingest.py [--messages 20000] [--polls 2000] [--updates 300]
+    uv run python bench/ingest.py [--messages 20000] [--polls 5000] [--updates 300]
 
 Each row is measured in the same run, on this machine:
 
@@ -9,8 +9,8 @@ Each row is measured in the same run, on this machine:
   every point is confirmed by influxd (buffer commit, sealing, forwarding included).
   Floor: a bare paho subscriber receiving the same messages (QoS 1), counting them.
 * Modbus → InfluxDB: the agent polls the simulator's device back to back
-  (`interval_s` 1 ms) until `--polls` polls are stored. Floor: a bare pymodbus client
-  doing the same coalesced reads in a loop.
+  (`interval_s = 0`); from a running pipeline, `--polls` more polls until all are
+  stored. Floor: a bare pymodbus client doing the same coalesced reads in a loop.
 * OPC UA → InfluxDB: the simulator's server changes every value `--updates` times, 20 ms
   apart; the agent's values stored per second against a bare asyncua subscription
   counting its notifications over the same schedule.
@@ -188,6 +188,7 @@ async def mqtt_agent(tmp: Path, broker: LocalMosquitto, server: LocalInfluxd, n:
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
     await until(lambda: agent.metrics.connected.get("mqtt:mqtt") == 1)
+    await until(lambda: agent.metrics.sealer_up == 1)
     total = n * len(VALUES)
     t0 = await asyncio.to_thread(publish_all, broker.port, n)
     await until(lambda: agent.metrics.points_out >= total)
@@ -203,7 +204,7 @@ async def mqtt_agent(tmp: Path, broker: LocalMosquitto, server: LocalInfluxd, n:
 
 def modbus_device(sim: ModbusSimServer) -> ModbusDevice:
     return ModbusDevice(
-        name="plc", host="127.0.0.1", port=sim.port, unit=1, address_base=0, interval_s=0.001,
+        name="plc", host="127.0.0.1", port=sim.port, unit=1, address_base=0, interval_s=0,
         registers=tuple(ModbusRegister(element=x.element, point=x.point, table="holding",
                         address=x.address, type="float32", order="CDAB")
                         for x in sim.map.points if x.element == "plc"),
@@ -236,16 +237,18 @@ async def modbus_agent(tmp: Path, sim: ModbusSimServer, server: LocalInfluxd, po
     agent = Agent(config(tmp, inv, Sources(modbus=(dev,)), "modbus"), store=store)
     driver = agent.drivers[0]
     stop = asyncio.Event()
-    t0 = time.perf_counter()
     task = asyncio.create_task(agent.run(stop))
-    await until(lambda: getattr(driver, "polls", 0) >= polls)
-    done = getattr(driver, "polls", 0) * len(dev.registers)
-    await until(lambda: agent.metrics.points_out >= done)
+    # sustained: from a running pipeline (the sealer started, points already flowing)
+    await until(lambda: agent.metrics.sealer_up == 1 and agent.metrics.points_out > 0)
+    t0, first = time.perf_counter(), getattr(driver, "polls", 0)
+    await until(lambda: getattr(driver, "polls", 0) >= first + polls)
+    last = getattr(driver, "polls", 0)
+    await until(lambda: agent.metrics.points_out >= last * len(dev.registers))
     elapsed = time.perf_counter() - t0
     stop.set()
     await task
     await store.close()
-    return done / elapsed
+    return (last - first) * len(dev.registers) / elapsed
 
 
 # --- OPC UA -------------------------------------------------------------------------------
@@ -290,6 +293,7 @@ async def opcua_agent(tmp: Path, sim: OpcUaSimServer, server: LocalInfluxd, upda
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
     await until(lambda: agent.metrics.connected.get("opcua:ua") == 1)
+    await until(lambda: agent.metrics.sealer_up == 1)
     await asyncio.sleep(1)
     base = agent.metrics.points_in
     t0 = await drive(sim, updates)
@@ -306,7 +310,7 @@ async def opcua_agent(tmp: Path, sim: OpcUaSimServer, server: LocalInfluxd, upda
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=20_000)
-    ap.add_argument("--polls", type=int, default=2_000)
+    ap.add_argument("--polls", type=int, default=5_000)
     ap.add_argument("--updates", type=int, default=300)
     args = ap.parse_args()
     scenario = parse_scenario(SCENARIO, "bench.yaml")

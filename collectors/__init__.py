@@ -4,14 +4,17 @@ pipeline (durable buffer → sealed batches → forwarder) and its runtime. Depe
 
 * `load_site_config(path)` / `SiteConfig`: the site config (TOML or YAML).
 * `Agent(config).run(stop)`: drivers → buffer → seal → store, until `stop` is set.
+* `Pipeline`: what drivers hand Points or `Samples` (their own encoded lines) to.
 * `Buffer`: the durable store-and-forward buffer; `Metrics`: self-metrics.
 """
 
-from collectors.agent import Agent, Pipeline, build_drivers
+from collectors.agent import Agent, build_drivers
 from collectors.buffer import Buffer, BufferFullError, SealedBatch
 from collectors.config import SiteConfig, SiteConfigError, load_site_config
 from collectors.forwarder import Forwarder
 from collectors.metrics import Metrics, serve_metrics
+from collectors.pipeline import Pipeline
+from collectors.samples import Samples
 
 __all__ = [
     "Agent",
@@ -20,6 +23,7 @@ __all__ = [
     "Forwarder",
     "Metrics",
     "Pipeline",
+    "Samples",
     "SealedBatch",
     "SiteConfig",
     "SiteConfigError",

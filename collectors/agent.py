@@ -10,109 +10,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import queue
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from collectors.buffer import Buffer, BufferFullError
 from collectors.config import SiteConfig
-from collectors.forwarder import Forwarder
 from collectors.health import HealthTracker
 from collectors.metrics import Metrics, serve_metrics
+from collectors.pipeline import Pipeline
 from collectors.roles import RoleMapper
-from telemetry import InfluxStore, Point, Store, StoreError, open_store
+from collectors.sealer import SealerProcess, SealerSpec, SealingLoop, StoreSpec
+from telemetry import Point, Store, open_store
 from telemetry.seal import load_key
 from telemetry.timegrid import NS
 
 log = logging.getLogger("pilotproof.agent")
-
-_Item = tuple[list[Point], Callable[[], None] | None, threading.Event | None]
-
-
-class Pipeline:
-    """What drivers hand points to. Thread-safe: MQTT calls it from paho's thread.
-
-    `submit` queues points for the committer thread, which commits whatever has queued
-    up in one transaction (one fsync for many messages) and then runs each submitter's
-    `done` callback — MQTT acknowledges there. `accept` commits at once.
-    """
-
-    def __init__(
-        self, buffer: Buffer, health: HealthTracker, metrics: Metrics, roles: RoleMapper
-    ) -> None:
-        self.buffer = buffer
-        self.health = health
-        self.metrics = metrics
-        self.roles = roles
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._commit_loop, name="committer", daemon=True)
-        self._thread.start()
-
-    def submit(self, points: list[Point], done: Callable[[], None] | None = None) -> None:
-        self._queue.put((points, done, None))
-
-    def flush(self, timeout: float = 30.0) -> None:
-        """Wait until everything submitted so far is committed (or refused)."""
-        if self._thread is None:
-            return
-        marker = threading.Event()
-        self._queue.put(([], None, marker))
-        marker.wait(timeout)
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(([], None, None))
-            self._thread.join(30)
-            self._thread = None
-
-    def _commit_loop(self) -> None:
-        while True:
-            items = [self._queue.get()]
-            with contextlib.suppress(queue.Empty):
-                while len(items) < 2000:
-                    items.append(self._queue.get_nowait())
-            points = [p for pts, _, _ in items for p in pts]
-            try:
-                self.accept(points)
-            except BufferFullError as e:
-                log.error("%s", e)  # nobody is acknowledged: MQTT keeps them at the broker
-            except Exception:
-                log.exception("commit of %d points failed; they are not acknowledged", len(points))
-            else:
-                for _, done, _ in items:
-                    if done is not None:
-                        done()
-            for _, _, marker in items:
-                if marker is not None:
-                    marker.set()
-            if any(not pts and done is None and marker is None for pts, done, marker in items):
-                return
-
-    def accept(self, points: list[Point]) -> None:
-        """Commit `points` to the durable buffer; only then may a driver acknowledge them.
-
-        Raises BufferFullError at the size cap (nothing accepted)."""
-        if not points:
-            return
-        try:
-            n = self.buffer.accept(points)
-        except BufferFullError:
-            self.metrics.buffer_full += len(points)
-            raise
-        self.health.observe(points)
-        self.roles.observe(points)
-        self.metrics.points_in += n
-
-    def reachable(self, element: str, up: bool) -> None:
-        self.health.track(element, up)
-
-    def connected(self, driver: str, up: bool) -> None:
-        self.metrics.connected[driver] = int(up)
 
 
 class Driver(Protocol):
@@ -155,15 +68,6 @@ class Agent:
         self.drivers = drivers if drivers is not None else build_drivers(config)
         self.clock = clock
         self.flush_timeout_s = flush_timeout_s
-        self._wake = asyncio.Event()
-
-    def _seal(self) -> None:
-        records = self.buffer.seal(
-            self.key, self.config.agent.id, self.config.agent.batch_max_lines
-        )
-        self.metrics.batches_sealed += len(records)
-        if records:
-            self._wake.set()
 
     def _tick(self, t_ns: int, last_status: int, last_health: int) -> tuple[int, int]:
         """Write status and health rows for every boundary passed since the last tick."""
@@ -194,28 +98,53 @@ class Agent:
                 log.error("%s", e)
         return last_status, last_health
 
+    def sealer_spec(self) -> SealerSpec:
+        a = self.config.agent
+        target = self.store if self.store is not None else self.config.store.url
+        return SealerSpec(
+            buffer_path=self.config.buffer.path,
+            buffer_max_bytes=self.config.buffer.max_bytes,
+            key_path=a.key,
+            agent_id=a.id,
+            site=self.site,
+            batch_max_lines=a.batch_max_lines,
+            seal_interval_s=a.seal_interval_s,
+            flush_timeout_s=self.flush_timeout_s,
+            store=StoreSpec.of(target),
+            log_level=logging.getLogger().getEffectiveLevel(),
+        )
+
     async def run(self, stop: asyncio.Event) -> None:
-        store = self.store or open_store(self.config.store.url)
-        if isinstance(store, InfluxStore):
-            try:
-                await store.create_database()  # 1.x needs it; where not allowed, it exists
-            except StoreError as e:
-                log.warning("could not create the database (%s); assuming it exists", e)
-        forwarder = Forwarder(self.buffer, store, self.site, self.metrics)
-        stop_forwarding = asyncio.Event()
+        a = self.config.agent
+        spec = self.sealer_spec()
         drivers_stop = asyncio.Event()
         server = None
         if self.config.metrics.listen:
             host, _, port = self.config.metrics.listen.rpartition(":")
             server = await serve_metrics(self.metrics, host or "0.0.0.0", int(port))
+        # sealing and forwarding: a child process by default (see collectors/sealer.py);
+        # in this process when asked to, or when the store is an object a child cannot
+        # reopen
+        process = (
+            SealerProcess(spec, self.metrics) if a.sealer == "process" and spec.store else None
+        )
+        store: Store | None = None
+        sealing_stop = asyncio.Event()
+        sealing: asyncio.Task[None] | None = None
+        if process is not None:
+            await process.start()
+        else:
+            store = self.store or open_store(self.config.store.url)
+            loop = SealingLoop(self.buffer, store, spec, self.metrics,
+                               before_seal=self.pipeline.flush)  # fmt: skip
+            sealing = asyncio.create_task(loop.run(sealing_stop))
+            self.metrics.sealer_up = 1
         tasks = [
             asyncio.create_task(_guard(d.name, d.run(self.pipeline, drivers_stop)))
             for d in self.drivers
         ]
         self.pipeline.start()
-        fwd = asyncio.create_task(forwarder.run(self._wake, stop_forwarding))
         t = self.clock()
-        a = self.config.agent
         # the first status row is at the next instant: pollers have had a round by then,
         # so an element is not reported offline just because the agent started
         last_status = t - t % (a.status_interval_s * NS)
@@ -223,26 +152,21 @@ class Agent:
         try:
             while not stop.is_set():
                 last_status, last_health = self._tick(self.clock(), last_status, last_health)
-                await asyncio.to_thread(self.pipeline.flush)
-                await asyncio.to_thread(self._seal)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), a.seal_interval_s)
+                    await asyncio.wait_for(stop.wait(), min(a.seal_interval_s, 1.0))
         finally:
             drivers_stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(self.pipeline.flush)
             await asyncio.to_thread(self.pipeline.stop)
-            await asyncio.to_thread(self._seal)
-            self._wake.set()
-            stop_forwarding.set()
-            try:
-                await asyncio.wait_for(fwd, self.flush_timeout_s)
-                await asyncio.wait_for(forwarder.forward_available(), self.flush_timeout_s)
-            except Exception as e:  # the rest stays in the buffer for the next start
-                log.warning("stopping with data still buffered: %s", e)
+            if process is not None:
+                await process.stop()
+            if sealing is not None:
+                sealing_stop.set()
+                await asyncio.gather(sealing, return_exceptions=True)
             if server is not None:
                 server.close()
-            if self.store is None:
+            if store is not None and self.store is None:
                 await store.close()
             self.buffer.close()
 

@@ -33,6 +33,11 @@ class AgentSection(_Model):
     health_interval_s: int = Field(default=900, ge=1, description="point_health every …")
     seal_interval_s: float = Field(default=2.0, gt=0, description="seal pending points every …")
     batch_max_lines: int = Field(default=5000, ge=1, le=100_000)
+    sealer: Literal["process", "thread"] = Field(
+        default="process",
+        description="process: seal and forward in a child process, beside the drivers' "
+        "interpreter; thread: in the agent's own process (one-core gateways)",
+    )
 
 
 class StoreSection(_Model):
@@ -91,7 +96,10 @@ class ModbusDevice(_Model):
     address_base: Literal[0, 1] = Field(
         description="0: addresses are protocol offsets; 1: they count from 1 (as in manuals)"
     )
-    interval_s: float = Field(default=1.0, gt=0)
+    interval_s: float = Field(
+        default=1.0, ge=0,
+        description="seconds between polls, at clock-aligned instants; 0 polls back to back",
+    )  # fmt: skip
     timeout_s: float = Field(default=2.0, gt=0)
     retries: int = Field(default=1, ge=0)
     pause_ms: int = Field(default=0, ge=0, description="pause between requests")

@@ -38,7 +38,7 @@ class Forwarder:
         self.backoff_s = backoff_s
 
     async def _write(self, batch: SealedBatch) -> None:
-        lines = [x.decode() for x in batch.lines]
+        lines = batch.data.decode().split("\n")
         result: WriteResult
         if isinstance(self.store, InfluxStore):
             result = await self.store.write_lines(lines)  # already canonical: no re-encoding

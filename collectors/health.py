@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
+from collectors.samples import Accepted, Samples
 from telemetry import Inventory, Point
 from telemetry.timegrid import NS, grid_count
 
@@ -43,8 +44,11 @@ class HealthTracker:
             else:
                 self._reachable[element] = reachable
 
-    def observe(self, points: list[Point]) -> None:
+    def observe(self, points: Accepted) -> None:
         """Count accepted samples; note elements heard from and network status exports."""
+        if isinstance(points, Samples):
+            self._observe_samples(points)
+            return
         with self._lock:
             for p in points:
                 element = p.tags.get("element")
@@ -59,6 +63,17 @@ class HealthTracker:
                         c[1] += 1
                 elif p.measurement == "element_status":
                     self._exported.add(element)
+
+    def _observe_samples(self, s: Samples) -> None:
+        start = s.t_ns - s.t_ns % self.health_ns
+        counts = self._counts
+        with self._lock:
+            for (element, point), q in zip(s.keys, s.qualities, strict=True):
+                c = counts[(element, point, start)]
+                c[0] += 1
+                if q == 0:
+                    c[1] += 1
+            self._heard.update(element for element, _ in s.keys)
 
     def status_points(self, t_ns: int) -> list[Point]:
         """element_status at instant `t_ns` for every tracked element not exported."""

@@ -24,6 +24,7 @@ class Metrics:
     retries: int = 0
     batches_sealed: int = 0
     store_up: int = 1
+    sealer_up: int = 0
     buffer_pending: int = 0
     buffer_sealed: int = 0
     buffer_bytes: int = 0
@@ -48,6 +49,7 @@ class Metrics:
             ("store_retries_total", "counter", "failed forwarding attempts", self.retries),
             ("batches_sealed_total", "counter", "batches sealed", self.batches_sealed),
             ("store_up", "gauge", "1 when the last forward succeeded", self.store_up),
+            ("sealer_up", "gauge", "1 while sealing and forwarding run", self.sealer_up),
             ("buffer_pending_lines", "gauge", "lines not yet sealed", self.buffer_pending),
             ("buffer_sealed_lines", "gauge", "sealed lines not yet stored", self.buffer_sealed),
             ("buffer_bytes", "gauge", "size of the buffer file", self.buffer_bytes),

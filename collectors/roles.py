@@ -15,6 +15,7 @@ import threading
 from collections import defaultdict
 
 from collectors.config import PointRole
+from collectors.samples import Accepted, Samples
 from telemetry import Point
 
 
@@ -29,8 +30,15 @@ class RoleMapper:
         self._previous: dict[tuple[str, str], float] = {}  # counter reading at last instant
         self._last_instant: int | None = None
 
-    def observe(self, points: list[Point]) -> None:
+    def observe(self, points: Accepted) -> None:
         if not self._by_point:
+            return
+        if isinstance(points, Samples):
+            with self._lock:
+                by_point, latest = self._by_point, self._latest
+                for key, q, v in zip(points.keys, points.qualities, points.values, strict=True):
+                    if q == 0 and v is not None and key in by_point:
+                        latest[key] = v
             return
         with self._lock:
             for p in points:

@@ -24,6 +24,8 @@ from telemetry.line_protocol import (
     format_field_value,
     iter_decode,
     series_key,
+    telemetry_line,
+    telemetry_prefix,
 )
 from telemetry.point import FieldValue, Point, PointError
 from telemetry.store import (
@@ -94,4 +96,6 @@ __all__ = [
     "open_store",
     "schema",
     "series_key",
+    "telemetry_line",
+    "telemetry_prefix",
 ]

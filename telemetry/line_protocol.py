@@ -14,7 +14,7 @@ escaped, and the timestamp in nanoseconds. Escaping follows InfluxDB exactly:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from telemetry.point import FieldValue, Point, PointError
 
@@ -50,6 +50,25 @@ def format_field_value(value: FieldValue) -> str:
 def series_key(point: Point) -> str:
     """The escaped `measurement,tag=value,...` prefix of the point's line."""
     return point.measurement.translate(_MEASUREMENT_ESCAPES) + point._tagstr
+
+
+def telemetry_prefix(tags: Mapping[str, str]) -> str:
+    """`telemetry,<tags> ` of one series, validated as a Point's tags are.
+
+    For drivers that encode their own lines on the hot path (see `telemetry_line`):
+    the tags are checked once, when the prefix is made, not at every sample."""
+    return series_key(Point("telemetry", tags, {"quality": 0, "value": 0.0}, 0)) + " "
+
+
+def telemetry_line(prefix: str, quality: int, value: float | None, time_ns: int) -> str:
+    """The canonical `telemetry` line — byte for byte what `encode_line` gives the Point.
+
+    The caller guarantees what `Point` would check: `prefix` from `telemetry_prefix`,
+    `value` a finite float (or None: a sample without a value), `quality` 0, 1 or 2 and
+    `time_ns` in range. Fields sort as `quality` < `value`."""
+    if value is None:
+        return f"{prefix}quality={quality}i {time_ns}"
+    return f"{prefix}quality={quality}i,value={value!r} {time_ns}"
 
 
 def encode_line(point: Point) -> str:

@@ -1,6 +1,6 @@
 """Modbus TCP input: see README.md in this folder and sample.toml."""
 
-from collectors.modbus.decode import decode, width
+from collectors.modbus.decode import decode, number_decoder, width
 from collectors.modbus.driver import ModbusDriver, Read, plan_reads
 
-__all__ = ["ModbusDriver", "Read", "decode", "plan_reads", "width"]
+__all__ = ["ModbusDriver", "Read", "decode", "number_decoder", "plan_reads", "width"]

@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from collectors.agent import Pipeline
 from collectors.config import ModbusDevice, ModbusRegister, SiteConfig
-from collectors.modbus.decode import decode, width
-from telemetry import Point
+from collectors.modbus.decode import decode, number_decoder, width
+from collectors.pipeline import Pipeline
+from collectors.samples import Samples
+from telemetry import telemetry_line, telemetry_prefix
 from telemetry.timegrid import NS
 
 log = logging.getLogger("pilotproof.modbus")
@@ -71,6 +73,19 @@ def plan_reads(device: ModbusDevice) -> list[Read]:
     return reads
 
 
+@dataclass(frozen=True)
+class _Slot:
+    """One register of a read, prepared once: where it sits, how it decodes, its line prefix."""
+
+    reg: ModbusRegister
+    offset: int  # in the read's registers
+    width: int
+    number: Callable[[list[int], int], float] | None
+    key: tuple[str, str]
+    tags: dict[str, str]
+    prefix: str
+
+
 class ModbusDriver:
     def __init__(self, device: ModbusDevice, config: SiteConfig) -> None:
         self.device = device
@@ -79,6 +94,14 @@ class ModbusDriver:
         self.reads = plan_reads(device)
         self.elements = sorted({r.element for r in device.registers} | set(device.status_elements))
         self.polls = 0
+        self._slots = [[self._slot(read, r) for r in read.registers] for read in self.reads]
+        self._warned: set[tuple[str, str]] = set()
+
+    def _slot(self, read: Read, r: ModbusRegister) -> _Slot:
+        tags = {"site": self.site, "element": r.element, "point": r.point}
+        return _Slot(reg=r, offset=r.address - self.device.address_base - read.address,
+                     width=width(r), number=number_decoder(r), key=(r.element, r.point),
+                     tags=tags, prefix=telemetry_prefix(tags))  # fmt: skip
 
     async def _request(self, client: AsyncModbusTcpClient, read: Read) -> list[int] | None:
         """Registers (or bits as 0/1) of one read; None if the device answered an exception."""
@@ -98,52 +121,78 @@ class ModbusDriver:
             return [int(b) for b in rr.bits[: read.count]]
         return list(rr.registers)
 
-    async def poll(self, client: AsyncModbusTcpClient, t_ns: int) -> list[Point]:
+    async def poll(self, client: AsyncModbusTcpClient, t_ns: int) -> Samples:
         """One round over every read; raises ModbusException/OSError if unreachable."""
-        out = []
-        d = self.device
+        out = Samples(t_ns)
+        add = out.add
         for i, read in enumerate(self.reads):
-            if i and d.pause_ms:
-                await asyncio.sleep(d.pause_ms / 1000)
+            if i and self.device.pause_ms:
+                await asyncio.sleep(self.device.pause_ms / 1000)
             regs = await self._request(client, read)
-            for r in read.registers:
-                tags = {"site": self.site, "element": r.element, "point": r.point}
+            for slot in self._slots[i]:
                 if regs is None:
-                    out.append(Point("telemetry", tags, {"quality": 2}, t_ns))
+                    add(telemetry_line(slot.prefix, 2, None, t_ns), slot.key, 2, None, slot.tags)
                     continue
-                off = r.address - d.address_base - read.address
-                value = decode(regs[off : off + width(r)], r)
-                if isinstance(value, str):
-                    continue  # strings are not `telemetry.value` (a float); see README
-                out.append(Point("telemetry", tags, {"value": value, "quality": 0}, t_ns))
+                if slot.number is not None:
+                    value = slot.number(regs, slot.offset)
+                else:
+                    decoded = decode(regs[slot.offset : slot.offset + slot.width], slot.reg)
+                    if isinstance(decoded, str):
+                        continue  # strings are not `telemetry.value` (a float); see README
+                    value = decoded
+                if value - value != 0.0:  # NaN or infinity: InfluxDB stores neither
+                    self._not_finite(slot, value)
+                    add(telemetry_line(slot.prefix, 2, None, t_ns), slot.key, 2, None, slot.tags)
+                    continue
+                add(telemetry_line(slot.prefix, 0, value, t_ns), slot.key, 0, value, slot.tags)
         return out
+
+    def _not_finite(self, slot: _Slot, value: float) -> None:
+        if slot.key not in self._warned:  # once per register: a NaN device stays NaN
+            self._warned.add(slot.key)
+            r = slot.reg
+            log.warning("%s: %s.%s (%s %d, %s %s) reads %r; stored as quality 2 without a "
+                        "value — check type and byte order", self.name, r.element, r.point,
+                        r.table, r.address, r.type, r.order, value)  # fmt: skip
 
     def _reachable(self, pipeline: Pipeline, up: bool) -> None:
         for e in self.elements:
             pipeline.reachable(e, up)
         pipeline.connected(self.name, up)
 
+    async def _next_instant(self, stop: asyncio.Event, last: int) -> int | None:
+        """The next poll's instant (waited for); None once `stop` is set."""
+        step = int(self.device.interval_s * NS)
+        now = time.time_ns()
+        if step == 0:  # back to back, stamped with the poll's start (never twice the same)
+            await asyncio.sleep(0)
+            return None if stop.is_set() else max(now, last + 1)
+        t = now - now % step + step  # the next aligned instant
+        try:
+            await asyncio.wait_for(stop.wait(), (t - now) / NS)
+            return None
+        except TimeoutError:
+            return t
+
     async def run(self, pipeline: Pipeline, stop: asyncio.Event) -> None:
         d = self.device
         client = AsyncModbusTcpClient(d.host, port=d.port, timeout=d.timeout_s, retries=d.retries)
-        step = int(d.interval_s * NS)
-        backoff = d.interval_s
+        base_backoff = d.interval_s if d.interval_s > 0 else 1.0
+        backoff = base_backoff
         self._reachable(pipeline, False)
+        t = 0
         try:
-            while not stop.is_set():
-                now = time.time_ns()
-                t = now - now % step + step  # the next aligned instant
-                try:
-                    await asyncio.wait_for(stop.wait(), (t - now) / NS)
+            while True:
+                nxt = await self._next_instant(stop, t)
+                if nxt is None:
                     return
-                except TimeoutError:
-                    pass
+                t = nxt
                 try:
                     if not client.connected:
                         await client.connect()
                         if not client.connected:
                             raise ConnectionError(f"cannot connect to {d.host}:{d.port}")
-                    points = await self.poll(client, t)
+                    samples = await self.poll(client, t)
                 except (TimeoutError, ModbusException, OSError) as e:
                     log.warning("%s unreachable: %s; retrying in %.0f s", self.name, e, backoff)
                     self._reachable(pipeline, False)
@@ -154,9 +203,9 @@ class ModbusDriver:
                     except TimeoutError:
                         backoff = min(backoff * 2, 60.0)
                     continue
-                backoff = d.interval_s
+                backoff = base_backoff
                 self._reachable(pipeline, True)
-                pipeline.submit(points)  # committed by the pipeline's committer thread
+                pipeline.submit(samples)  # committed by the pipeline's committer thread
                 self.polls += 1
         finally:
             client.close()

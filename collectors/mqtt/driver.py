@@ -19,9 +19,10 @@ from urllib.parse import urlparse
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collectors.agent import Pipeline
 from collectors.config import MqttSource, SiteConfig
 from collectors.mqtt.parse import PayloadError, PayloadParser, subscription_filter
+from collectors.pipeline import Pipeline
+from collectors.samples import Samples
 
 log = logging.getLogger("pilotproof.mqtt")
 
@@ -71,9 +72,12 @@ class MqttDriver:
             log.warning("%s: rejected a payload on %s: %s", self.name, msg.topic, e)
             client.ack(msg.mid, msg.qos)
             return
-        for p in points:
-            element = p.tags.get("element")
-            if p.measurement == "telemetry" and element and element not in self._tracked:
+        if isinstance(points, Samples):
+            elements = {element for element, _ in points.keys[:1]}  # one element a message
+        else:
+            elements = {p.tags.get("element", "") for p in points if p.measurement == "telemetry"}
+        for element in elements - self._tracked:
+            if element:
                 self._tracked.add(element)
                 pipeline.health.track(element)
         # acknowledged by the committer once the points are durable; if the buffer is

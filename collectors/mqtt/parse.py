@@ -1,4 +1,8 @@
-"""MQTT payloads to Points: topic templates become tags, every refusal has a reason.
+"""MQTT payloads to Points (or `Samples`): topic templates become tags, every refusal has a reason.
+
+A `telemetry` message becomes `Samples` — its lines encoded here, each series' tags
+validated once and remembered — because it is the format that arrives by the thousand
+per second; the other formats become Points.
 
 A payload that cannot be used raises `PayloadError(reason, detail)`; `reason` is a short
 stable code (counted per reason in the metrics), `detail` says what was wrong and where.
@@ -12,11 +16,14 @@ import re
 from typing import Any
 
 from collectors.config import MqttSubscription
-from telemetry import Inventory, Point, PointError, decode_lines
+from collectors.samples import Accepted, Samples
+from telemetry import Inventory, Point, PointError, decode_lines, telemetry_line, telemetry_prefix
+from telemetry.point import TIME_MAX_NS
 from telemetry.schema import LINKS
 
 MAX_PAYLOAD = 1 << 20  # 1 MiB: a telemetry message is a few hundred bytes
 UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+_PREFIXES_MAX = 50_000  # remembered series prefixes; junk point names only cost a re-check
 
 
 class PayloadError(ValueError):
@@ -56,7 +63,7 @@ def _time(body: dict[str, Any], unit: str) -> int:
     if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts) or ts < 0:
         raise PayloadError("bad_time", f"ts = {ts!r:.60} is not a non-negative number")
     t = int(ts * UNIT_NS[unit]) if isinstance(ts, float) else ts * UNIT_NS[unit]
-    if t > 2**63 - 1:
+    if t > TIME_MAX_NS:
         raise PayloadError("bad_time", f"ts = {ts!r:.60} is beyond the year 2262")
     return t
 
@@ -67,8 +74,19 @@ class PayloadParser:
         self.site = inventory.site
         self.pattern = topic_pattern(sub.topic)
         self.kinds = {e.id: e.kind for e in inventory.elements}
+        self._prefixes: dict[tuple[tuple[str, str], ...], str] = {}
 
-    def parse(self, topic: str, payload: bytes) -> list[Point]:
+    def _prefix(self, tags: dict[str, str]) -> str:
+        key = tuple(tags.items())
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            prefix = telemetry_prefix(tags)  # raises PointError, naming the bad tag
+            if len(self._prefixes) >= _PREFIXES_MAX:
+                self._prefixes.clear()
+            self._prefixes[key] = prefix
+        return prefix
+
+    def parse(self, topic: str, payload: bytes) -> Accepted:
         m = self.pattern.fullmatch(topic)
         if m is None:
             raise PayloadError("bad_topic", f"{topic!r} does not match {self.sub.topic!r}")
@@ -103,7 +121,7 @@ class PayloadParser:
         except PointError as e:
             raise PayloadError("bad_value", str(e)[:200]) from None
 
-    def _telemetry(self, tags: dict[str, str], body: dict[str, Any]) -> list[Point]:
+    def _telemetry(self, tags: dict[str, str], body: dict[str, Any]) -> Samples:
         element = tags.get("element")
         if not element:
             raise PayloadError("bad_topic", f"template {self.sub.topic!r} names no {{element}}")
@@ -114,24 +132,17 @@ class PayloadParser:
             raise PayloadError("bad_shape", "values and quality must be JSON objects")
         if not values:
             raise PayloadError("bad_shape", "values is empty: the message carries no sample")
-        out = []
+        out = Samples(t)
         for point, raw in values.items():
             if self.sub.fields and point not in self.sub.fields:
                 continue
             q = quality.get(point, 0 if raw is not None else 2)
-            if q not in (0, 1, 2) or isinstance(q, bool):
+            if type(q) is not int or q not in (0, 1, 2):
                 raise PayloadError("bad_value", f"quality.{point} = {q!r:.40} is not 0, 1 or 2")
-            fields: dict[str, float | int] = {"quality": q}
-            if raw is not None:
-                fields["value"] = _number(raw, f"values.{point}")
-            out.append(
-                Point(
-                    "telemetry",
-                    {**tags, "site": self.site, "element": element, "point": str(point)},
-                    fields,
-                    t,
-                )
-            )
+            value = None if raw is None else _number(raw, f"values.{point}")
+            ptags = {**tags, "site": self.site, "element": element, "point": point}
+            line = telemetry_line(self._prefix(ptags), q, value, t)
+            out.add(line, (element, point), q, value, ptags)
         return out
 
     def _status(self, tags: dict[str, str], body: dict[str, Any]) -> list[Point]:

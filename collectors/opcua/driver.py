@@ -20,8 +20,8 @@ from asyncua import Client, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.crypto.uacrypto import CertProperties
 
-from collectors.agent import Pipeline
 from collectors.config import OpcUaNode, OpcUaSource, SiteConfig
+from collectors.pipeline import Pipeline
 from telemetry import Point
 from telemetry.pki import make_certificate
 

@@ -67,3 +67,51 @@ def test_the_size_cap_refuses_loudly_and_drops_nothing(tmp_path: Path) -> None:
     assert "raise buffer.max_bytes" in error
     assert buf.rejected_full == 50
     assert buf.depth()["pending"] == accepted  # everything accepted is still there
+
+
+def test_a_buffer_from_before_chunks_is_migrated_with_nothing_lost(tmp_path: Path) -> None:
+    """A gateway upgraded with lines still pending (one row each, the 0.2 layout) seals
+    them, in their order, into the chain it had."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE pending (id INTEGER PRIMARY KEY, stream TEXT NOT NULL, "
+        "time INTEGER NOT NULL, line BLOB NOT NULL);"
+        "CREATE INDEX pending_stream ON pending (stream, id);"
+        "CREATE TABLE chain (stream TEXT PRIMARY KEY, next_seq INTEGER NOT NULL, "
+        "prev TEXT NOT NULL, high_water INTEGER NOT NULL DEFAULT 0);"
+    )
+    old = points(7, start=50)
+    db.executemany("INSERT INTO pending (stream, time, line) VALUES ('telemetry', ?, ?)",
+                   [(p.time_ns, encode_line(p).encode()) for p in old])  # fmt: skip
+    db.execute("INSERT INTO chain VALUES ('telemetry', 4, 'ab12', ?)", (49 * S,))
+    db.commit()
+    db.close()
+    key = Ed25519PrivateKey.generate()
+    buf = Buffer(path)
+    assert buf.depth() == {"pending": 7, "sealed": 0}
+    (record,) = buf.seal(key, "gw")
+    assert (record.seq, record.prev, record.n) == (4, "ab12", 7)
+    assert (record.first_ns, record.last_ns) == (50 * S, 56 * S)
+    (batch,) = buf.unforwarded()
+    assert batch.lines == [encode_line(p).encode() for p in old]
+
+
+def test_batches_keep_whole_chunks_and_exact_times(tmp_path: Path) -> None:
+    """Chunks are grouped while they fit; a chunk larger than a batch is split; every
+    batch's first and last time are its lines' own, and the chain's high water rises."""
+    key = Ed25519PrivateKey.generate()
+    buf = Buffer(tmp_path / "b.db")
+    buf.accept(points(3, start=10))  # times 10..12
+    buf.accept(points(3, start=0))  # late: 0..2
+    buf.accept(points(9, start=20))  # larger than a batch of 4
+    records = buf.seal(key, "gw", max_lines=4)
+    assert [r.n for r in records] == [3, 3, 4, 4, 1]
+    for b in buf.unforwarded(limit=10):
+        times = [int(x.rsplit(b" ", 1)[1]) // S for x in b.lines]
+        assert b.record.first_ns // S == min(times)
+    assert [(r.first_ns // S, r.last_ns // S) for r in records] == [
+        (10, 12), (0, 12), (20, 23), (24, 27), (28, 28)
+    ]  # fmt: skip

@@ -12,7 +12,7 @@ from collectors import Agent
 from collectors.config import ModbusDevice, ModbusRegister, Sources
 from collectors.modbus import ModbusDriver, decode, plan_reads
 from simulators import FactoryModel, ModbusSimServer, Scenario
-from telemetry import Aggregate, SqliteStore
+from telemetry import Aggregate, SqliteStore, encode_line
 from telemetry.localserver import free_port
 from tests.collectors.conftest import running, site_config, wait_for
 from tests.simulators.conftest import at
@@ -77,7 +77,10 @@ async def test_decoding_equals_the_simulator_for_every_type_and_order(
     client = AsyncModbusTcpClient("127.0.0.1", port=server.port, timeout=2, retries=0)
     await client.connect()
     try:
-        points = {p.tags["point"]: p for p in await driver.poll(client, t)}
+        samples = await driver.poll(client, t)
+        # the driver's own lines are byte for byte the canonical encoding of its samples
+        assert samples.lines == [encode_line(p) for p in samples.points()]
+        points = {p.tags["point"]: p for p in samples.points()}
         checked = set()
         for reg in dev.registers:
             want = expected(model, reg, t)
@@ -131,7 +134,7 @@ async def test_a_bad_point_is_bad_and_the_others_are_read(
     client = AsyncModbusTcpClient("127.0.0.1", port=server.port, timeout=2, retries=0)
     await client.connect()
     try:
-        points = {p.tags["point"]: p.fields for p in await driver.poll(client, BAD)}
+        points = {p.tags["point"]: p.fields for p in (await driver.poll(client, BAD)).points()}
     finally:
         client.close()
     assert points["faulty"] == {"quality": 2}

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collectors import Agent
+from collectors import Agent, Samples
 from collectors.config import MqttSubscription
 from collectors.mqtt import PayloadError, PayloadParser
-from telemetry import SqliteStore
+from telemetry import SqliteStore, encode_line
 from telemetry.localserver import LocalMosquitto
 from tests.collectors.conftest import running, site_config, wait_for
 from tests.collectors.test_resilience import INVENTORY, TOPIC, Publisher, sources
@@ -52,11 +52,22 @@ def test_every_malformed_payload_is_rejected_with_a_reason(payload: bytes) -> No
 
 
 def test_a_valid_payload_gives_one_point_per_value() -> None:
-    points = PARSER.parse("factory/lab/s1/telemetry", VALID.encode())
+    samples = PARSER.parse("factory/lab/s1/telemetry", VALID.encode())
+    assert isinstance(samples, Samples)
+    assert samples.lines == [encode_line(p) for p in samples.points()]
+    points = samples.points()
     assert {(p.tags["point"], p.fields["value"], p.fields["quality"]) for p in points} == {
         ("t", 1.5, 0),
         ("h", 2.0, 1),
     }
+
+
+def test_a_quality_must_be_an_integer_code() -> None:
+    """1.0 equals 1 in Python, but stored it would be a float field beside integer ones."""
+    body = json.dumps({"ts": 1, "values": {"t": 1.5}, "quality": {"t": 1.0}}).encode()
+    with pytest.raises(PayloadError) as err:
+        PARSER.parse("factory/lab/s1/telemetry", body)
+    assert err.value.reason == "bad_value"
 
 
 def draw_malformed(rng: random.Random) -> bytes:

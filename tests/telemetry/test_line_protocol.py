@@ -19,6 +19,8 @@ from telemetry import (
     encode_line,
     encode_lines,
     series_key,
+    telemetry_line,
+    telemetry_prefix,
 )
 from telemetry.localserver import LocalInfluxd
 from tests.conftest import new_influx_store
@@ -299,3 +301,33 @@ def test_decode_blocks_gives_the_samples_decode_lines_gives(
     expected = sorted(encode_line(p) for p in decoded)
     got = sorted(encode_line(p) for b in decode_blocks(lines) for p in b.points())
     assert got == expected
+
+
+_telemetry_tags = st.dictionaries(
+    _name.filter(lambda k: k not in {"time", "_field", "_measurement", "quality", "value"}),
+    _name,
+    max_size=4,
+)
+
+
+@given(
+    _telemetry_tags,
+    st.sampled_from([0, 1, 2]),
+    st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False)),
+    st.integers(min_value=-(2**62), max_value=2**62),
+)
+def test_a_drivers_own_telemetry_line_is_the_canonical_one(
+    tags: dict[str, str], quality: int, value: float | None, t: int
+) -> None:
+    fields: dict[str, float | int] = {"quality": quality}
+    if value is not None:
+        fields["value"] = value
+    line = telemetry_line(telemetry_prefix(tags), quality, value, t)
+    assert line == encode_line(Point("telemetry", tags, fields, t))
+
+
+def test_a_telemetry_prefix_refuses_tags_a_point_refuses() -> None:
+    with pytest.raises(PointError, match="reserved"):
+        telemetry_prefix({"time": "x"})
+    with pytest.raises(PointError, match="both a tag and a field"):
+        telemetry_prefix({"value": "x"})
