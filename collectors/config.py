@@ -130,8 +130,8 @@ class OpcUaSource(_Model):
     deadband: float = Field(
         default=0.0,
         ge=0,
-        description="absolute deadband; only 0 (every change) is supported yet: a larger value "
-        "is refused rather than silently ignored",
+        description="absolute deadband of subscriptions, filtered at the server: a change "
+        "smaller than this is not reported (0: every change)",
     )
     nodes_per_subscription: int = Field(default=500, ge=1)
     sessions: int = Field(default=1, ge=1, le=16)
@@ -144,10 +144,10 @@ class OpcUaSource(_Model):
             raise ValueError("auth = 'username' needs username and password")
         # accepted-but-ignored settings would be silent failures (a trust list that trusts
         # everything is worse than none): refuse what the driver does not do yet
-        if self.deadband:
+        if self.deadband and self.mode == "poll":
             raise ValueError(
-                f"deadband = {self.deadband}: deadband filtering is not supported yet; "
-                "remove it (every change is then reported)"
+                f"deadband = {self.deadband} needs mode = 'subscription': a poll reads every "
+                "value; remove the deadband or subscribe"
             )
         if self.auth == "certificate":
             raise ValueError(

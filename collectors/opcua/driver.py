@@ -137,11 +137,7 @@ class OpcUaDriver:
                     )
                     for i in range(0, len(ua_nodes), step):
                         sub = await client.create_subscription(params, handler)
-                        await sub.subscribe_data_change(
-                            ua_nodes[i : i + step],
-                            queuesize=s.queue_size,
-                            sampling_interval=s.sampling_interval_ms,
-                        )
+                        await self._monitor(sub, ua_nodes[i : i + step])
                 for e in {n.element for n in nodes}:
                     pipeline.reachable(e, True)
                 pipeline.connected(self.name, True)
@@ -168,6 +164,33 @@ class OpcUaDriver:
                     await asyncio.wait_for(client.disconnect(), 2)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), s.reconnect_s)
+
+    async def _monitor(self, sub: Any, nodes: list[Any]) -> None:
+        """Monitor `nodes` with the configured deadband (absolute, filtered at the server).
+
+        A server refuses a deadband on a node that is not numeric (a Boolean, a String):
+        those nodes are monitored again without one, every change reported, and logged."""
+        s = self.source
+        if not s.deadband:
+            await sub.subscribe_data_change(nodes, queuesize=s.queue_size,
+                                            sampling_interval=s.sampling_interval_ms)  # fmt: skip
+            return
+        deadband = ua.DataChangeFilter()
+        deadband.Trigger = ua.DataChangeTrigger.StatusValue
+        deadband.DeadbandType = ua.DeadbandType.Absolute
+        deadband.DeadbandValue = s.deadband
+        # asyncua's public deadband_monitor takes no sampling interval; _subscribe is what
+        # both it and subscribe_data_change call
+        results = await sub._subscribe(nodes, ua.AttributeIds.Value, deadband,
+                                       queuesize=s.queue_size,
+                                       sampling_interval=s.sampling_interval_ms)  # fmt: skip
+        refused = [n for n, r in zip(nodes, results, strict=True) if isinstance(r, ua.StatusCode)]
+        if refused:
+            log.warning("%s: the server refused a deadband on %d node(s) (e.g. %s); they "
+                        "report every change", self.name, len(refused),
+                        refused[0].nodeid.to_string())  # fmt: skip
+            await sub.subscribe_data_change(refused, queuesize=s.queue_size,
+                                            sampling_interval=s.sampling_interval_ms)  # fmt: skip
 
     async def run(self, pipeline: Pipeline, stop: asyncio.Event) -> None:
         n = self.source.sessions

@@ -81,18 +81,20 @@ def test_docs_site_config_md_is_generated_from_the_models() -> None:
 @pytest.mark.parametrize(
     ("setting", "reason"),
     [
-        ("deadband = 0.5", "deadband filtering is not supported yet"),
+        ("deadband = 0.5", "needs mode = 'subscription'"),
         ('auth = "certificate"', "user certificates"),
         ('trust_dir = "trusted"', "trust list is not supported yet"),
     ],
 )
-def test_opcua_settings_not_built_yet_are_refused_not_ignored(
+def test_opcua_settings_that_would_be_ignored_are_refused(
     tmp_path: Path, setting: str, reason: str
 ) -> None:
     base = (ROOT / "collectors" / "opcua" / "sample.toml").read_text(encoding="utf-8")
     text = base.replace('name = "press-line"\n', f'name = "press-line"\n{setting}\n', 1)
     if "auth" in setting:
         text = text.replace('auth = "username"', "", 1)
+    if "deadband" in setting:  # a deadband is filtered by subscriptions; polls read all
+        text = text.replace('mode = "subscription"', 'mode = "poll"', 1)
     bad = tmp_path / "site.toml"
     bad.write_text(text, encoding="utf-8")
     with pytest.raises(SiteConfigError, match=reason):

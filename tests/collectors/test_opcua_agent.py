@@ -174,3 +174,47 @@ async def test_poll_mode_reads_every_node_each_interval(
         if p != "faulty":
             assert got[p] == {"value": float(model.value("ua-types", p, NORMAL)), "quality": 0}
     await store.close()
+
+
+async def test_a_deadband_is_filtered_at_the_server(
+    tmp_path: Path, types_scenario: Scenario
+) -> None:
+    """Two sources on one server: a huge deadband on v_float64 reports its first value
+    only; v_float32 without one reports every update. v_bool cannot take a deadband and
+    falls back to every change."""
+    server = OpcUaSimServer(types_scenario)
+    await server.start()
+    store = SqliteStore(tmp_path / "store.db")
+
+    def src(name: str, points: list[str], deadband: float) -> OpcUaSource:
+        nodes = tuple(OpcUaNode(element="ua-types", point=p, node=server.node_id("ua-types", p))
+                      for p in points)  # fmt: skip
+        return OpcUaSource(name=name, url=server.url, sampling_interval_ms=50, reconnect_s=0.5,
+                           deadband=deadband, nodes=nodes)  # fmt: skip
+
+    sources = Sources(
+        opcua=(src("db", ["v_float64", "v_bool"], 1e12), src("all", ["v_float32"], 0))
+    )
+    agent = Agent(site_config(tmp_path, types_scenario.inventory(), sources), store=store)
+    updates = [NORMAL + k * S for k in range(1, 6)]
+    try:
+        await server.update(NORMAL)
+        async with running(agent):
+            up = agent.metrics.connected
+            await wait_for(lambda: up.get("opcua:db") == 1 and up.get("opcua:all") == 1, 30, "up")
+            await asyncio.sleep(0.5)
+            for t in updates:
+                await server.update(t)
+                await asyncio.sleep(0.4)
+            await wait_for(lambda: agent.metrics.points_out >= agent.metrics.points_in, 30, "out")
+        rows = await store.read("telemetry", NORMAL, updates[-1] + 1, where={"element": "ua-types"})
+        times: dict[str, set[int]] = {}
+        for p in rows:
+            times.setdefault(p.tags["point"], set()).add(p.time_ns)
+        assert times["v_float32"] >= set(updates)  # every update reported
+        assert not times["v_float64"] & set(updates)  # none passed the deadband
+        assert len(times["v_float64"]) == 1  # only the value at subscription
+        assert "v_bool" in times  # refused the deadband, monitored without it
+    finally:
+        await store.close()
+        await server.stop()
