@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -20,6 +20,9 @@ ValueType = Literal[
     "bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"
 ]
 ByteOrder = Literal["ABCD", "DCBA", "BADC", "CDAB"]
+
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class _Model(BaseModel):
@@ -122,8 +125,18 @@ class OpcUaSource(_Model):
     auth: Literal["anonymous", "username", "certificate"] = "anonymous"
     username: str | None = None
     password: str | None = None
+    user_certificate: Path | None = Field(
+        default=None, description="auth = 'certificate': the user's certificate (DER or PEM)"
+    )
+    user_key: Path | None = Field(default=None, description="its private key (PEM or DER)")
     cert_dir: Path = Field(default=Path("pki"), description="client certificate, made once")
-    trust_dir: Path | None = Field(default=None, description="trusted server certificates")
+    trust_dir: Path | None = Field(
+        default=None,
+        description="trusted server certificates (DER or PEM; a CA certificate trusts what "
+        "it issued; CRLs in <trust_dir>/crl); an untrusted server is refused and its "
+        "certificate saved to <cert_dir>/rejected. Unset: the certificate a server offers "
+        "is accepted",
+    )
     mode: Literal["subscription", "poll"] = "subscription"
     sampling_interval_ms: float = 1000
     queue_size: int = Field(default=10, ge=1)
@@ -142,22 +155,32 @@ class OpcUaSource(_Model):
     def _auth(self) -> OpcUaSource:
         if self.auth == "username" and not (self.username and self.password):
             raise ValueError("auth = 'username' needs username and password")
-        # accepted-but-ignored settings would be silent failures (a trust list that trusts
-        # everything is worse than none): refuse what the driver does not do yet
+        # an accepted-but-ignored setting is a silent failure (a trust list that checks
+        # nothing is worse than none): refuse settings that would have no effect
         if self.deadband and self.mode == "poll":
             raise ValueError(
                 f"deadband = {self.deadband} needs mode = 'subscription': a poll reads every "
                 "value; remove the deadband or subscribe"
             )
+        secured = self.security != "None"
         if self.auth == "certificate":
+            if not (self.user_certificate and self.user_key):
+                raise ValueError("auth = 'certificate' needs user_certificate and user_key")
+            if not secured:
+                raise ValueError(
+                    "auth = 'certificate' needs security = 'Sign' or 'SignAndEncrypt': the "
+                    "user token is signed over the server certificate, which a 'None' "
+                    "channel does not exchange"
+                )
+        elif self.user_certificate or self.user_key:
             raise ValueError(
-                "auth = 'certificate' (user certificates) is not supported yet; use "
-                "'anonymous' or 'username'"
+                f"user_certificate/user_key are only used with auth = 'certificate' (auth is "
+                f"{self.auth!r}); set auth = 'certificate' or remove them"
             )
-        if self.trust_dir is not None:
+        if self.trust_dir is not None and not secured:
             raise ValueError(
-                f"trust_dir = {self.trust_dir}: a server-certificate trust list is not supported "
-                "yet (the server certificate is accepted as offered); remove it"
+                f"trust_dir = {self.trust_dir} needs security = 'Sign' or 'SignAndEncrypt': "
+                "with 'None' no server certificate is checked; secure the channel or remove it"
             )
         return self
 
@@ -236,6 +259,9 @@ class SiteConfig(_Model):
         return self
 
 
+OPCUA_PATHS = ("cert_dir", "trust_dir", "user_certificate", "user_key")
+
+
 class SiteConfigError(ValueError):
     pass
 
@@ -261,7 +287,21 @@ def load_site_config(path: Path) -> SiteConfig:
         raise SiteConfigError(f"{path}: {describe_validation_error(e)}") from e
     return config.model_copy(
         update={
-            "agent": config.agent.model_copy(update={"key": base / config.agent.key}),
-            "buffer": config.buffer.model_copy(update={"path": base / config.buffer.path}),
+            "agent": _relative_to(base, config.agent, "key"),
+            "buffer": _relative_to(base, config.buffer, "path"),
+            "sources": config.sources.model_copy(
+                update={
+                    "mqtt": tuple(_relative_to(base, m, "ca_file") for m in config.sources.mqtt),
+                    "opcua": tuple(
+                        _relative_to(base, o, *OPCUA_PATHS) for o in config.sources.opcua
+                    ),
+                }
+            ),
         }
     )
+
+
+def _relative_to(base: Path, model: _M, *fields: str) -> _M:
+    """`model` with its path `fields` taken from `base` (the config file's folder)."""
+    update = {f: base / v for f in fields if isinstance(v := getattr(model, f), Path)}
+    return model.model_copy(update=update)

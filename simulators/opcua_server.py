@@ -11,7 +11,8 @@ one `UncertainLastUsableValue` with its value. Source timestamps are the sample 
 
 Security: `serving.opcua_security` sign / sign_and_encrypt offers Basic256Sha256 only,
 with a certificate generated into `cert_dir`, and `serving.opcua_users` as the only
-accepted username/password pairs.
+accepted username/password pairs; `user_certificates` are the only user certificates
+accepted (X509 identity tokens, each user named after its file).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 from asyncua import Server, ua
 from asyncua.crypto.permission_rules import User, UserRole
 from asyncua.server.user_managers import UserManager
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from simulators.behaviour import FactoryModel
 from simulators.intervals import NS
@@ -56,8 +59,9 @@ def namespace_uri(site: str) -> str:
 
 
 class _Users(UserManager):  # type: ignore[misc]
-    def __init__(self, users: dict[str, str]) -> None:
+    def __init__(self, users: dict[str, str], certificates: dict[bytes, str]) -> None:
         self.users = users
+        self.certificates = certificates  # DER → user name
 
     def get_user(
         self,
@@ -68,7 +72,17 @@ class _Users(UserManager):  # type: ignore[misc]
     ) -> User | None:
         if username is not None and self.users.get(username) == password:
             return User(role=UserRole.User, name=username)
+        # asyncua has checked the token's signature against this certificate already
+        if certificate is not None and certificate in self.certificates:
+            return User(role=UserRole.User, name=self.certificates[certificate])
         return None
+
+
+def _der(path: Path) -> bytes:
+    raw = path.read_bytes()
+    if raw.lstrip().startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_certificate(raw).public_bytes(Encoding.DER)
+    return raw
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -88,6 +102,7 @@ class OpcUaSimServer:
         *,
         cert_dir: Path | None = None,
         extra_namespaces: tuple[str, ...] = (),
+        user_certificates: tuple[Path, ...] = (),
     ) -> None:
         self.scenario = scenario
         self.model = FactoryModel(scenario)
@@ -95,6 +110,7 @@ class OpcUaSimServer:
         self.port = port or free_port(host)
         self.cert_dir = cert_dir
         self.extra_namespaces = extra_namespaces
+        self.user_certificates = user_certificates
         self.namespace = namespace_uri(scenario.site)
         self._server: Server | None = None
         self._nodes: dict[tuple[str, str], tuple[ua.NodeId, ua.VariantType]] = {}
@@ -112,7 +128,8 @@ class OpcUaSimServer:
 
     async def start(self) -> None:
         serving = self.scenario.serving
-        users = _Users(serving.opcua_users) if serving.opcua_users else None
+        certs = {_der(p): p.stem for p in self.user_certificates}
+        users = _Users(serving.opcua_users, certs) if serving.opcua_users or certs else None
         server = Server(user_manager=users) if users else Server()
         await server.init()
         server.set_endpoint(self.url)
@@ -130,8 +147,10 @@ class OpcUaSimServer:
                 "sign_and_encrypt": [ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt],
             }[serving.opcua_security]
             server.set_security_policy(policy)
-        if serving.opcua_users:
-            server.set_identity_tokens([ua.UserNameIdentityToken])
+        tokens = [ua.UserNameIdentityToken] if serving.opcua_users else []
+        tokens += [ua.X509IdentityToken] if certs else []
+        if tokens:
+            server.set_identity_tokens(tokens)
         for uri in self.extra_namespaces:
             await server.register_namespace(uri)
         idx = await server.register_namespace(self.namespace)

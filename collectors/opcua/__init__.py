@@ -2,5 +2,16 @@
 
 from collectors.opcua.discover import Found, discover, toml_snippet
 from collectors.opcua.driver import OpcUaDriver, quality, resolve
+from collectors.opcua.pki import ServerTrust, load_user_identity, thumbprint
 
-__all__ = ["Found", "OpcUaDriver", "discover", "quality", "resolve", "toml_snippet"]
+__all__ = [
+    "Found",
+    "OpcUaDriver",
+    "ServerTrust",
+    "discover",
+    "load_user_identity",
+    "quality",
+    "resolve",
+    "thumbprint",
+    "toml_snippet",
+]

@@ -21,6 +21,7 @@ from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.crypto.uacrypto import CertProperties
 
 from collectors.config import OpcUaNode, OpcUaSource, SiteConfig
+from collectors.opcua.pki import ServerTrust, load_user_identity
 from collectors.pipeline import Pipeline
 from telemetry import Point
 from telemetry.pki import make_certificate
@@ -70,6 +71,17 @@ class OpcUaDriver:
         self.elements = sorted({n.element for n in source.nodes})
         self._queue: list[Point] = []
         self.sessions_started = 0
+        # loaded now, so a wrong path or a key that does not match fails at start
+        self._user = (
+            load_user_identity(source.user_certificate, source.user_key)
+            if source.user_certificate and source.user_key
+            else None
+        )
+        self.trust = (
+            ServerTrust(source.name, source.trust_dir, source.cert_dir / "rejected")
+            if source.trust_dir
+            else None
+        )
 
     def queue_value(self, target: OpcUaNode, dv: ua.DataValue) -> None:
         t = dv.SourceTimestamp or dv.ServerTimestamp
@@ -105,9 +117,12 @@ class OpcUaDriver:
                 private_key=CertProperties(str(key), extension="pem"),
                 mode=getattr(ua.MessageSecurityMode, s.security),
             )
+            client.certificate_validator = self.trust
         if s.auth == "username":
             client.set_user(s.username or "")
             client.set_password(s.password or "")
+        elif self._user is not None:  # auth = "certificate"
+            client.user_certificate, client.user_private_key = self._user
         return client
 
     async def _session(

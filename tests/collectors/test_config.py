@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -82,8 +83,14 @@ def test_docs_site_config_md_is_generated_from_the_models() -> None:
     ("setting", "reason"),
     [
         ("deadband = 0.5", "needs mode = 'subscription'"),
-        ('auth = "certificate"', "user certificates"),
-        ('trust_dir = "trusted"', "trust list is not supported yet"),
+        ('auth = "certificate"', "needs user_certificate and user_key"),
+        ('user_certificate = "u.der"\nuser_key = "u.pem"', "only used with auth = 'certificate'"),
+        ('security = "None"', "trust_dir = .* needs security = 'Sign' or 'SignAndEncrypt'"),
+        (
+            'security = "None"\nauth = "certificate"\nuser_certificate = "u.der"\n'
+            'user_key = "u.pem"',
+            "user token is signed over the server certificate",
+        ),
     ],
 )
 def test_opcua_settings_that_would_be_ignored_are_refused(
@@ -91,11 +98,30 @@ def test_opcua_settings_that_would_be_ignored_are_refused(
 ) -> None:
     base = (ROOT / "collectors" / "opcua" / "sample.toml").read_text(encoding="utf-8")
     text = base.replace('name = "press-line"\n', f'name = "press-line"\n{setting}\n', 1)
-    if "auth" in setting:
-        text = text.replace('auth = "username"', "", 1)
+    for key in ("auth", "security"):
+        if f"{key} =" in setting:
+            text = re.sub(rf'^{key} = "\w+" .*$', "", text, count=1, flags=re.M)
+    if "certificate" in setting and "None" in setting:
+        text = text.replace('trust_dir = "pki/trusted"', "", 1)
     if "deadband" in setting:  # a deadband is filtered by subscriptions; polls read all
         text = text.replace('mode = "subscription"', 'mode = "poll"', 1)
     bad = tmp_path / "site.toml"
     bad.write_text(text, encoding="utf-8")
     with pytest.raises(SiteConfigError, match=reason):
         load_site_config(bad)
+
+
+def test_paths_are_taken_from_the_config_files_folder(tmp_path: Path) -> None:
+    text = (ROOT / "collectors" / "opcua" / "sample.toml").read_text(encoding="utf-8")
+    text = text.replace('auth = "username"', 'auth = "certificate"', 1)
+    text = text.replace("# user_certificate", "user_certificate", 1).replace(
+        "# user_key", "user_key", 1
+    )
+    (tmp_path / "site").mkdir()
+    site = tmp_path / "site" / "site.toml"
+    site.write_text(text, encoding="utf-8")
+    ua = load_site_config(site).sources.opcua[0]
+    base = tmp_path / "site"
+    assert (ua.cert_dir, ua.trust_dir) == (base / "pki", base / "pki" / "trusted")
+    assert ua.user_certificate == base / "pki" / "users" / "pilotproof.der"
+    assert ua.user_key == base / "pki" / "users" / "pilotproof.pem"

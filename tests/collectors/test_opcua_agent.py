@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
+
+import pytest
 
 from collectors import Agent
 from collectors.config import OpcUaNode, OpcUaSource, Sources
+from collectors.opcua import load_user_identity
 from simulators import FactoryModel, OpcUaSimServer, Scenario, parse_scenario
 from telemetry import SqliteStore
+from telemetry.pki import make_certificate
 from tests.collectors.conftest import running, site_config, wait_for
 from tests.simulators.conftest import at
 from tests.simulators.test_opcua_server import SECURE
@@ -134,6 +139,98 @@ async def test_sign_and_encrypt_with_a_username(tmp_path: Path) -> None:
     assert {(p.tags["point"], p.fields.get("value"), p.fields["quality"]) for p in rows} == {
         ("speed", 42.0, 0)
     }
+    await store.close()
+
+
+def secure_source(server: OpcUaSimServer, name: str, tmp_path: Path, **kw: object) -> OpcUaSource:
+    return OpcUaSource(
+        name=name, url=server.url, security="SignAndEncrypt", cert_dir=tmp_path / "pki",
+        sampling_interval_ms=50, reconnect_s=0.3,
+        nodes=(OpcUaNode(element="m1", point="speed", node=server.node_id("m1", "speed")),),
+        **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+async def test_a_user_certificate_signs_in_and_an_unknown_one_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    users = tmp_path / "users"
+    op_cert, op_key = make_certificate("urn:user:operator", "operator", users, client=True)
+    other_cert, other_key = make_certificate("urn:user:other", "other", users, client=True)
+    server = OpcUaSimServer(parse_scenario(SECURE), cert_dir=tmp_path / "server",
+                            user_certificates=(op_cert,))  # fmt: skip
+    await server.start()
+    store = SqliteStore(tmp_path / "store.db")
+    sources = Sources(opcua=(
+        secure_source(server, "operator", tmp_path, auth="certificate",
+                      user_certificate=op_cert, user_key=op_key),
+        secure_source(server, "other", tmp_path, auth="certificate",
+                      user_certificate=other_cert, user_key=other_key),
+    ))  # fmt: skip
+    agent = Agent(site_config(tmp_path, parse_scenario(SECURE).inventory(), sources), store=store)
+    try:
+        caplog.set_level(logging.WARNING, logger="pilotproof.opcua")
+        async with running(agent):
+            await server.update(at("2026-10-01T08:00:00"))
+            await wait_for(lambda: agent.metrics.points_in >= 1, 30, "a value")
+            await wait_for(lambda: "opcua:other: session lost or refused" in caplog.text, 30,
+                           "the unknown user refused")  # fmt: skip
+            assert agent.metrics.connected.get("opcua:operator") == 1
+        assert "BadUserAccessDenied" in caplog.text
+        operator, other = agent.drivers
+        assert getattr(operator, "sessions_started", 0) >= 1
+        assert getattr(other, "sessions_started", 0) == 0  # never got a session
+    finally:
+        await server.stop()
+    rows = await store.read("telemetry", 0, 2**62, where={"element": "m1"})
+    assert {(p.tags["point"], p.fields.get("value")) for p in rows} == {("speed", 42.0)}
+    await store.close()
+
+
+def test_a_user_key_that_does_not_match_its_certificate_fails_at_start(tmp_path: Path) -> None:
+    cert, _ = make_certificate("urn:user:a", "a", tmp_path, client=True)
+    _, key_b = make_certificate("urn:user:b", "b", tmp_path, client=True)
+    with pytest.raises(ValueError, match=r"user_key .*b\.pem does not belong to user_certificate"):
+        load_user_identity(cert, key_b)
+    with pytest.raises(ValueError, match=r"user_certificate .*missing\.der: not a readable"):
+        load_user_identity(tmp_path / "missing.der", key_b)
+
+
+async def test_an_untrusted_server_is_refused_until_its_certificate_is_trusted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The trust list starts empty: the server is refused and its certificate saved to
+    pki/rejected; moved into the trust dir, it is accepted at the next attempt, no restart."""
+    caplog.set_level(logging.WARNING, logger="pilotproof.opcua")
+    server = OpcUaSimServer(parse_scenario(SECURE), cert_dir=tmp_path / "server")
+    await server.start()
+    trusted = tmp_path / "trusted"
+    trusted.mkdir()
+    rejected = tmp_path / "pki" / "rejected"
+    store = SqliteStore(tmp_path / "store.db")
+    src = secure_source(server, "ua", tmp_path, auth="username", username="operator",
+                        password="s3cret-pw", trust_dir=trusted)  # fmt: skip
+    agent = Agent(site_config(tmp_path, parse_scenario(SECURE).inventory(), Sources(opcua=(src,))),
+                  store=store)  # fmt: skip
+    try:
+        async with running(agent):
+            await server.update(at("2026-10-01T08:00:00"))
+            await wait_for(lambda: any(rejected.glob("*.der")), 30, "the certificate rejected")
+            assert agent.metrics.points_in == 0
+            assert getattr(agent.drivers[0], "sessions_started", 0) == 0
+            (saved,) = rejected.glob("*.der")
+            assert saved.read_bytes() == server.server_certificate.read_bytes()  # type: ignore[union-attr]
+            assert (
+                f"is not in the trust list (nor issued by a CA in it) "
+                f"(BadCertificateUntrusted); if it is the right server, move {saved} into "
+                f"{trusted}" in caplog.text
+            )
+            saved.rename(trusted / saved.name)
+            await wait_for(lambda: agent.metrics.points_in >= 1, 30, "a value once trusted")
+    finally:
+        await server.stop()
+    rows = await store.read("telemetry", 0, 2**62, where={"element": "m1"})
+    assert {p.fields.get("value") for p in rows} == {42.0}
     await store.close()
 
 
