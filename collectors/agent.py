@@ -35,13 +35,13 @@ class Driver(Protocol):
 
 
 def build_drivers(config: SiteConfig) -> list[Driver]:
-    from collectors.modbus import ModbusDriver
+    from collectors.modbus import modbus_drivers
     from collectors.mqtt import MqttDriver
     from collectors.opcua import OpcUaDriver
 
     drivers: list[Driver] = []
     drivers += [MqttDriver(s, config) for s in config.sources.mqtt]
-    drivers += [ModbusDriver(d, config) for d in config.sources.modbus]
+    drivers += modbus_drivers(config)
     drivers += [OpcUaDriver(s, config) for s in config.sources.opcua]
     return drivers
 

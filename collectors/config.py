@@ -93,8 +93,17 @@ class ModbusRegister(_Model):
 
 class ModbusDevice(_Model):
     name: str
-    host: str
-    port: int = 502
+    host: str | None = Field(default=None, description="Modbus TCP: the device or gateway")
+    port: int = Field(default=502, ge=1, le=65535, description="Modbus TCP port")
+    serial_port: str | None = Field(
+        default=None,
+        description="Modbus RTU: the serial device (e.g. /dev/ttyUSB0), instead of host; "
+        "devices on one port share the bus, one request at a time",
+    )
+    baudrate: int = Field(default=9600, ge=300, le=921600, description="RTU line speed")
+    parity: Literal["N", "E", "O"] = Field(default="N", description="RTU: none, even, odd")
+    bytesize: Literal[7, 8] = 8
+    stopbits: Literal[1, 2] = 1
     unit: int = Field(default=1, ge=0, le=255, description="device (unit) id")
     address_base: Literal[0, 1] = Field(
         description="0: addresses are protocol offsets; 1: they count from 1 (as in manuals)"
@@ -110,6 +119,43 @@ class ModbusDevice(_Model):
         default=(), description="elements whose reachability is this device's"
     )
     registers: tuple[ModbusRegister, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _transport(self) -> ModbusDevice:
+        if (self.host is None) == (self.serial_port is None):
+            raise ValueError(
+                "set host (Modbus TCP) or serial_port (Modbus RTU), exactly one of them"
+            )
+        # a setting that would be ignored is refused; compared with its default (not "was
+        # it given") so that a dumped config validates again
+        fields = type(self).model_fields
+        if self.host is not None:
+            ignored = [f for f in SERIAL_LINE if getattr(self, f) != fields[f].default]
+            if ignored:
+                raise ValueError(
+                    f"{', '.join(ignored)} only apply to serial_port (Modbus RTU); this device "
+                    f"is Modbus TCP at {self.host}: remove them"
+                )
+        else:
+            if self.port != fields["port"].default:
+                raise ValueError(
+                    f"port = {self.port} is a TCP port; this device is on serial_port "
+                    f"{self.serial_port}: remove it"
+                )
+            if not 1 <= self.unit <= 247:
+                raise ValueError(
+                    f"unit = {self.unit}: on a serial bus a device answers only as unit 1 to "
+                    "247 (0 is broadcast)"
+                )
+        return self
+
+    @property
+    def line(self) -> tuple[int, str, int, int]:
+        """The serial line settings every device on the same port must share."""
+        return (self.baudrate, self.parity, self.bytesize, self.stopbits)
+
+
+SERIAL_LINE = ("baudrate", "parity", "bytesize", "stopbits")
 
 
 class OpcUaNode(_Model):
@@ -220,6 +266,28 @@ class Sources(_Model):
     mqtt: tuple[MqttSource, ...] = ()
     modbus: tuple[ModbusDevice, ...] = ()
     opcua: tuple[OpcUaSource, ...] = ()
+
+    @model_validator(mode="after")
+    def _shared_buses(self) -> Sources:
+        first: dict[str, ModbusDevice] = {}
+        units: dict[tuple[str, int], ModbusDevice] = {}
+        for d in self.modbus:
+            if d.serial_port is None:
+                continue
+            other = first.setdefault(d.serial_port, d)
+            if other.line != d.line:
+                raise ValueError(
+                    f"modbus devices {other.name!r} and {d.name!r} share serial_port "
+                    f"{d.serial_port} but not its settings (baudrate, parity, bytesize, "
+                    f"stopbits: {other.line} vs {d.line}); one bus has one line setting"
+                )
+            other = units.setdefault((d.serial_port, d.unit), d)
+            if other is not d:
+                raise ValueError(
+                    f"modbus devices {other.name!r} and {d.name!r} are both unit {d.unit} on "
+                    f"serial_port {d.serial_port}; each device on a bus needs its own unit id"
+                )
+        return self
 
 
 class SiteConfig(_Model):

@@ -43,12 +43,30 @@ def check(config: ConfigArg) -> None:
     for s in c.sources.mqtt:
         table.add_row(f"mqtt {s.name}", f"{s.url}: {len(s.subscriptions)} subscription(s)")
     for d in c.sources.modbus:
-        table.add_row(f"modbus {d.name}", f"{d.host}:{d.port} unit {d.unit}: "
+        line = f"{d.baudrate} {d.bytesize}{d.parity}{d.stopbits}"
+        where = f"{d.host}:{d.port}" if d.host else f"RTU {d.serial_port} {line}"
+        table.add_row(f"modbus {d.name}", f"{where} unit {d.unit}: "
                       f"{len(d.registers)} register(s) every {d.interval_s} s")  # fmt: skip
+    warnings: list[str] = []
     for o in c.sources.opcua:
-        table.add_row(f"opcua {o.name}", f"{o.url} ({o.security}, {o.auth}): "
+        trust = f", servers trusted from {o.trust_dir}" if o.trust_dir else ""
+        table.add_row(f"opcua {o.name}", f"{o.url} ({o.security}, {o.auth}{trust}): "
                       f"{len(o.nodes)} node(s), {o.mode}")  # fmt: skip
+        if o.user_certificate and o.user_key:
+            from collectors.opcua import load_user_identity  # asyncua: only when needed
+
+            try:
+                load_user_identity(o.user_certificate, o.user_key)
+            except ValueError as e:
+                raise fail(f"{config}: OPC UA source {o.name!r}: {e}") from None
+        if o.trust_dir and not o.trust_dir.is_dir():
+            warnings.append(
+                f"OPC UA source {o.name!r}: trust_dir {o.trust_dir} does not exist yet: "
+                "every server is refused until its certificate is put in it"
+            )
     console.print(table)
+    for w in warnings:
+        console.print(f"[yellow]{w}[/yellow]")
     if not c.agent.key.exists():
         console.print(f"[yellow]the key {c.agent.key} does not exist yet: run "
                       f"`pilotproof agent keygen {c.agent.key}`[/yellow]")  # fmt: skip

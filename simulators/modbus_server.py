@@ -1,4 +1,5 @@
-"""A Modbus TCP server (pymodbus) playing a scenario's Modbus elements.
+"""A Modbus TCP server (pymodbus) playing a scenario's Modbus elements — or, given a
+`serial_port`, a Modbus RTU server on that port (see `simulators.serial_link`).
 
 Each Modbus element is one unit id (its `modbus_unit`, or the next free one in order)
 with its points laid out in their tables. When link status is exported `via: modbus`,
@@ -6,10 +7,11 @@ a gateway unit (`link_status.unit_id`) holds four registers per element:
 online (0/1), link code (`LINK_CODES`), RSRP x10 and SINR x10 (int16).
 
 Faults, the way real devices show them: an offline element answers every request with
-exception 0x0B (gateway target failed to respond); a point in a `bad` fault answers
-requests that touch it with 0x04 (device failure); Modbus has no "uncertain", so an
-uncertain point serves its value. `serving.modbus_delay_ms` delays every response and
-`serving.modbus_exception_rate` answers that share of requests with 0x06 (device busy).
+exception 0x0B (gateway target failed to respond) over TCP, and is silent over RTU; a
+point in a `bad` fault answers requests that touch it with 0x04 (device failure); Modbus
+has no "uncertain", so an uncertain point serves its value. `serving.modbus_delay_ms`
+delays every response and `serving.modbus_exception_rate` answers that share of requests
+with 0x06 (device busy).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from simulators import registers
@@ -155,8 +158,18 @@ class _Injection:
 class ModbusSimServer:
     """Serves the scenario; call `update(t_ns)` to move the registers to instant `t`."""
 
-    def __init__(self, scenario: Scenario, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        serial_port: str | None = None,
+        baudrate: int = 19200,
+        parity: str = "N",
+    ) -> None:
         self.scenario = scenario
+        self.serial_port, self.baudrate, self.parity = serial_port, baudrate, parity
         self.model = FactoryModel(scenario)
         self.map = register_map(scenario)
         self.host, self.port = host, port
@@ -167,7 +180,7 @@ class ModbusSimServer:
         )
         self._offline: set[int] = set()
         self._bad: dict[int, list[tuple[int, int, int]]] = {}  # unit → (fc, address, count)
-        self._server: ModbusTcpServer | None = None
+        self._server: ModbusTcpServer | ModbusSerialServer | None = None
         self.requests = 0
         self.injected_exceptions = 0
 
@@ -221,12 +234,26 @@ class ModbusSimServer:
         )
         if not all_units:
             raise ValueError(f"scenario {self.scenario.name!r} has no Modbus elements to serve")
-        self._server = ModbusTcpServer(
-            [self._device(u) for u in all_units], address=(self.host, self.port)
-        )
+        devices = [self._device(u) for u in all_units]
+        if self.serial_port is not None:
+            self._server = ModbusSerialServer(
+                devices, framer=FramerType.RTU, port=self.serial_port, baudrate=self.baudrate,
+                parity=self.parity, trace_packet=functools.partial(self._rtu_reply, all_units),
+            )  # fmt: skip
+            await self._server.serve_forever(background=True)
+            return
+        self._server = ModbusTcpServer(devices, address=(self.host, self.port))
         await self._server.serve_forever(background=True)
         listener: Any = self._server.transport
         self.port = int(listener.sockets[0].getsockname()[1])
+
+    def _rtu_reply(self, units: list[int], sending: bool, packet: bytes) -> bytes:
+        """On a serial bus an absent or offline device is silent (the master times out)
+        where a TCP gateway answers 0x0B: its reply is dropped. (An RTU frame starts with
+        the unit id.)"""
+        if sending and packet and (packet[0] not in units or packet[0] in self._offline):
+            return b""
+        return packet
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -1,6 +1,17 @@
-"""Modbus TCP input: see README.md in this folder and sample.toml."""
+"""Modbus input, TCP or serial RTU: see README.md in this folder and sample.toml."""
 
 from collectors.modbus.decode import decode, number_decoder, width
-from collectors.modbus.driver import ModbusDriver, Read, plan_reads
+from collectors.modbus.driver import ModbusDriver, Read, modbus_drivers, plan_reads
+from collectors.modbus.link import Link, links_for
 
-__all__ = ["ModbusDriver", "Read", "decode", "number_decoder", "plan_reads", "width"]
+__all__ = [
+    "Link",
+    "ModbusDriver",
+    "Read",
+    "decode",
+    "links_for",
+    "modbus_drivers",
+    "number_decoder",
+    "plan_reads",
+    "width",
+]

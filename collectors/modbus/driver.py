@@ -1,10 +1,12 @@
-"""The Modbus TCP input (pymodbus 3.10+): coalesced polls, typed decoding, reachability.
+"""The Modbus input (pymodbus 3.10+), TCP or serial RTU: coalesced polls, typed decoding,
+reachability.
 
 Each device is polled every `interval_s`, at instants aligned to the interval. Registers
 of one table are coalesced into reads of at most 125 registers (2000 bits); a read
 answered with an exception marks its points bad (quality 2) and keeps the others. A
 device that does not answer (timeout, refused, reset) after `retries` becomes
-`online=false` for its elements and is retried with backoff.
+`online=false` for its elements and is retried with backoff. Devices on one serial port
+share its bus (`collectors.modbus.link`).
 """
 
 from __future__ import annotations
@@ -15,11 +17,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from collectors.config import ModbusDevice, ModbusRegister, SiteConfig
 from collectors.modbus.decode import decode, number_decoder, width
+from collectors.modbus.link import Client, Link, links_for, serial_link, tcp_link
 from collectors.pipeline import Pipeline
 from collectors.samples import Samples
 from telemetry import telemetry_line, telemetry_prefix
@@ -86,9 +88,21 @@ class _Slot:
     prefix: str
 
 
+def modbus_drivers(config: SiteConfig) -> list[ModbusDriver]:
+    """A driver per configured device; devices on one serial port share its link."""
+    devices = config.sources.modbus
+    return [
+        ModbusDriver(d, config, link) for d, link in zip(devices, links_for(devices), strict=True)
+    ]
+
+
 class ModbusDriver:
-    def __init__(self, device: ModbusDevice, config: SiteConfig) -> None:
+    def __init__(self, device: ModbusDevice, config: SiteConfig, link: Link | None = None) -> None:
         self.device = device
+        if link is None:
+            link = serial_link([device]) if device.serial_port else tcp_link(device)
+        self.link = link
+        link.users += 1
         self.site = config.inventory.site
         self.name = f"modbus:{device.name}"
         self.reads = plan_reads(device)
@@ -103,7 +117,7 @@ class ModbusDriver:
                      width=width(r), number=number_decoder(r), key=(r.element, r.point),
                      tags=tags, prefix=telemetry_prefix(tags))  # fmt: skip
 
-    async def _request(self, client: AsyncModbusTcpClient, read: Read) -> list[int] | None:
+    async def _request(self, client: Client, read: Read) -> list[int] | None:
         """Registers (or bits as 0/1) of one read; None if the device answered an exception."""
         d = self.device
         fn = {
@@ -121,7 +135,7 @@ class ModbusDriver:
             return [int(b) for b in rr.bits[: read.count]]
         return list(rr.registers)
 
-    async def poll(self, client: AsyncModbusTcpClient, t_ns: int) -> Samples:
+    async def poll(self, client: Client, t_ns: int) -> Samples:
         """One round over every read; raises ModbusException/OSError if unreachable."""
         out = Samples(t_ns)
         add = out.add
@@ -175,8 +189,7 @@ class ModbusDriver:
             return t
 
     async def run(self, pipeline: Pipeline, stop: asyncio.Event) -> None:
-        d = self.device
-        client = AsyncModbusTcpClient(d.host, port=d.port, timeout=d.timeout_s, retries=d.retries)
+        d, link = self.device, self.link
         base_backoff = d.interval_s if d.interval_s > 0 else 1.0
         backoff = base_backoff
         self._reachable(pipeline, False)
@@ -188,15 +201,13 @@ class ModbusDriver:
                     return
                 t = nxt
                 try:
-                    if not client.connected:
-                        await client.connect()
-                        if not client.connected:
-                            raise ConnectionError(f"cannot connect to {d.host}:{d.port}")
-                    samples = await self.poll(client, t)
+                    async with link.lock:  # a serial bus: one device's poll at a time
+                        samples = await self.poll(await link.open(), t)
                 except (TimeoutError, ModbusException, OSError) as e:
-                    log.warning("%s unreachable: %s; retrying in %.0f s", self.name, e, backoff)
+                    log.warning("%s unreachable (unit %d on %s): %s; retrying in %.0f s",
+                                self.name, d.unit, link.label, e, backoff)  # fmt: skip
                     self._reachable(pipeline, False)
-                    client.close()
+                    link.failed(e)
                     try:
                         await asyncio.wait_for(stop.wait(), backoff)
                         return
@@ -208,5 +219,5 @@ class ModbusDriver:
                 pipeline.submit(samples)  # committed by the pipeline's committer thread
                 self.polls += 1
         finally:
-            client.close()
+            link.release()
             pipeline.connected(self.name, False)

@@ -30,28 +30,32 @@ async def server(types_scenario: Scenario) -> AsyncIterator[ModbusSimServer]:
     await srv.stop()
 
 
+def mb_registers(server: ModbusSimServer) -> tuple[ModbusRegister, ...]:
+    """The agent's registers for the simulated device, from its documented register map."""
+    return tuple(
+        ModbusRegister(
+            element=x.element,
+            point=x.point,
+            table=x.table,  # type: ignore[arg-type]
+            address=x.address,
+            type="bool" if x.type == "bool" else x.type,  # type: ignore[arg-type]
+            order=x.order,  # type: ignore[arg-type]
+            scale=x.scale,
+            length=x.count if x.type == "string" else None,
+        )
+        for x in server.map.points
+        if x.element == "mb-types"
+    )
+
+
 def device(server: ModbusSimServer, **kw: object) -> ModbusDevice:
-    """The agent's config for the simulated device, from its documented register map."""
-    locs = [x for x in server.map.points if x.element == "mb-types"]
     return ModbusDevice(
         name="mb",
         host="127.0.0.1",
         port=server.port,
-        unit=locs[0].unit,
+        unit=server.units["mb-types"],
         address_base=0,
-        registers=tuple(
-            ModbusRegister(
-                element=x.element,
-                point=x.point,
-                table=x.table,  # type: ignore[arg-type]
-                address=x.address,
-                type="bool" if x.type == "bool" else x.type,  # type: ignore[arg-type]
-                order=x.order,  # type: ignore[arg-type]
-                scale=x.scale,
-                length=x.count if x.type == "string" else None,
-            )
-            for x in locs
-        ),
+        registers=mb_registers(server),
         **kw,  # type: ignore[arg-type]
     )
 
