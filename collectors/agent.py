@@ -93,7 +93,7 @@ class Agent:
             last_health = last_health + health_ns if last_health else now_health
         if rows:
             try:
-                self.pipeline.accept(rows)
+                self.pipeline.record(rows)
             except BufferFullError as e:
                 log.error("%s", e)
         return last_status, last_health

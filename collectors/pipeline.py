@@ -20,6 +20,7 @@ from collectors.health import HealthTracker
 from collectors.metrics import Metrics
 from collectors.roles import RoleMapper
 from collectors.samples import Accepted, Samples
+from telemetry import Point
 from telemetry.seal import TELEMETRY_STREAM
 
 log = logging.getLogger("pilotproof.agent")
@@ -96,7 +97,13 @@ class Pipeline:
         the size cap (nothing accepted)."""
         self.accept_many([item])
 
-    def accept_many(self, items: list[Accepted]) -> None:
+    def record(self, rows: list[Point]) -> None:
+        """Commit the agent's own rows (status, health, roles, pp_agent) at once. They are
+        not driver input: health must not take its own `element_status` rows for a
+        network export (which would stop it writing them after the first instant)."""
+        self.accept_many([rows], observe=False)
+
+    def accept_many(self, items: list[Accepted], *, observe: bool = True) -> None:
         """Commit many submissions as one chunk per stream (a row insert each: every
         statement hands the interpreter lock over, so fewer is faster for everyone)."""
         lines: list[str] = []
@@ -119,9 +126,10 @@ class Pipeline:
         except BufferFullError:
             self.metrics.buffer_full += sum(len(c[1]) for c in chunks)
             raise
-        for item in items:
-            self.health.observe(item)
-            self.roles.observe(item)
+        if observe:
+            for item in items:
+                self.health.observe(item)
+                self.roles.observe(item)
         self.metrics.points_in += n
 
     def reachable(self, element: str, up: bool) -> None:

@@ -24,8 +24,10 @@ from telemetry.line_protocol import (
     format_field_value,
     iter_decode,
     series_key,
+    telemetry_head,
     telemetry_line,
     telemetry_prefix,
+    telemetry_stamp,
 )
 from telemetry.point import FieldValue, Point, PointError
 from telemetry.store import (
@@ -96,6 +98,8 @@ __all__ = [
     "open_store",
     "schema",
     "series_key",
+    "telemetry_head",
     "telemetry_line",
     "telemetry_prefix",
+    "telemetry_stamp",
 ]

@@ -71,6 +71,18 @@ def telemetry_line(prefix: str, quality: int, value: float | None, time_ns: int)
     return f"{prefix}quality={quality}i,value={value!r} {time_ns}"
 
 
+def telemetry_head(prefix: str, quality: int) -> str:
+    """A valued `telemetry` line up to its value: `f"{head}{value!r}{stamp}"` (with
+    `telemetry_stamp`) is `telemetry_line(prefix, quality, value, t)`, for a driver that
+    writes many values per instant (a Modbus poll) and prepares head and stamp once."""
+    return f"{prefix}quality={quality}i,value="
+
+
+def telemetry_stamp(time_ns: int) -> str:
+    """The end of a line stamped `time_ns` (see `telemetry_head`)."""
+    return f" {time_ns}"
+
+
 def encode_line(point: Point) -> str:
     """The canonical line of one point (no trailing newline)."""
     fields = ",".join(f"{_escape_key(k)}={format_field_value(v)}" for k, v in point.fields.items())

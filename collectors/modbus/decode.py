@@ -3,15 +3,16 @@
 `decode` is the reference: numbers through pymodbus's `convert_from_registers` (big- or
 little-endian word order), the byte-swapped orders (BADC, DCBA) swapping each
 register's bytes first; strings UTF-8, NUL-padded, bytes swapped per register for BADC
-and DCBA. `number_decoder` is what a poll uses: the same arithmetic as one `struct`
-pack and unpack per value, prepared once per register (a property test holds it equal
-to `decode` for every type, order and register content).
+and DCBA. `BlockDecoder` is what a poll uses: a read's registers are packed into bytes
+once per byte/word order present, and each value is one `struct.unpack_from` at an
+offset prepared when the reads are planned (a property test holds it equal to `decode`
+for every type, order, offset and register content).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Literal
 
 from pymodbus.client.mixin import ModbusClientMixin
@@ -63,24 +64,39 @@ def decode(regs: list[int], reg: ModbusRegister) -> float | str:
 
 _STRUCT = {"int16": "h", "uint16": "H", "int32": "i", "uint32": "I", "int64": "q",
            "uint64": "Q", "float32": "f", "float64": "d"}  # fmt: skip
+# how each order lines a value's bytes up as big-endian ABCD… : packing every register
+# little-endian swaps its two bytes (BADC, DCBA); packing the registers in reverse
+# reverses the words (CDAB, DCBA)
+_PACKING = {"ABCD": (">", False), "BADC": ("<", False), "CDAB": (">", True), "DCBA": ("<", True)}
 
 
-def number_decoder(reg: ModbusRegister) -> Callable[[list[int], int], float] | None:
-    """`(registers of a read, offset) -> value` for a numeric register; None for strings,
-    bools and bits (they go through `decode`)."""
-    if reg.table in ("coil", "discrete") or reg.type not in _STRUCT:
-        return None
-    n = WIDTH[reg.type]
-    # packing the words little-endian swaps each register's two bytes (BADC, DCBA)
-    pack = struct.Struct(("<" if reg.order in ("BADC", "DCBA") else ">") + f"{n}H").pack
-    unpack = struct.Struct(">" + _STRUCT[reg.type]).unpack
-    reverse = reg.order in ("DCBA", "CDAB")  # little-endian word order
-    scale, offset = reg.scale, reg.offset
+def is_number(reg: ModbusRegister) -> bool:
+    """Decoded by `BlockDecoder` (numeric registers); strings, bools and bits by `decode`."""
+    return reg.table not in ("coil", "discrete") and reg.type in _STRUCT
 
-    def number(regs: list[int], off: int) -> float:
-        words = regs[off : off + n]
-        if reverse:
-            words.reverse()
-        return float(unpack(pack(*words))[0]) * scale + offset
 
-    return number
+class BlockDecoder:
+    """The numeric registers of one read of `count` registers, each `(register, offset
+    in the read)`, decoded together: `numbers(regs)` gives their values in that order."""
+
+    def __init__(self, count: int, members: Sequence[tuple[ModbusRegister, int]]) -> None:
+        orders = sorted({reg.order for reg, _ in members})
+        self._packs = [
+            (struct.Struct(f"{_PACKING[o][0]}{count}H").pack, _PACKING[o][1]) for o in orders
+        ]
+        self._items = []
+        for reg, off in members:
+            if not is_number(reg):
+                raise ValueError(f"{reg.element}.{reg.point} ({reg.type}) is not numeric")
+            n = WIDTH[reg.type]
+            if off < 0 or off + n > count:
+                raise ValueError(f"{reg.element}.{reg.point} at {off}+{n} is outside 0..{count}")
+            reverse = _PACKING[reg.order][1]
+            pos = 2 * (count - off - n if reverse else off)
+            unpack_from = struct.Struct(">" + _STRUCT[reg.type]).unpack_from
+            self._items.append((orders.index(reg.order), unpack_from, pos, reg.scale, reg.offset))
+
+    def numbers(self, regs: list[int]) -> list[float]:
+        bufs = [pack(*(regs[::-1] if reverse else regs)) for pack, reverse in self._packs]
+        return [float(unpack_from(bufs[i], pos)[0]) * scale + offset
+                for i, unpack_from, pos, scale, offset in self._items]  # fmt: skip

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pymodbus.exceptions import ModbusException
 
 from collectors.config import ModbusDevice, ModbusRegister, SiteConfig
-from collectors.modbus.decode import decode, number_decoder, width
+from collectors.modbus.decode import BlockDecoder, decode, is_number, width
 from collectors.modbus.link import Client, Link, links_for, serial_link, tcp_link
 from collectors.pipeline import Pipeline
 from collectors.samples import Samples
-from telemetry import telemetry_line, telemetry_prefix
+from telemetry import telemetry_head, telemetry_line, telemetry_prefix, telemetry_stamp
 from telemetry.timegrid import NS
 
 log = logging.getLogger("pilotproof.modbus")
@@ -77,23 +77,32 @@ def plan_reads(device: ModbusDevice) -> list[Read]:
 
 @dataclass(frozen=True)
 class _Slot:
-    """One register of a read, prepared once: where it sits, how it decodes, its line prefix."""
+    """One register of a read, prepared once: where it sits, its key and line parts."""
 
     reg: ModbusRegister
     offset: int  # in the read's registers
     width: int
-    number: Callable[[list[int], int], float] | None
     key: tuple[str, str]
     tags: dict[str, str]
     prefix: str
+    head: str  # the line up to a good value (telemetry_head)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A read's registers: the numeric ones decoded as a block, the rest one by one."""
+
+    slots: tuple[_Slot, ...]
+    numeric: tuple[_Slot, ...]
+    decoder: BlockDecoder | None
+    other: tuple[_Slot, ...]  # bools, bits and strings, through `decode`
 
 
 def modbus_drivers(config: SiteConfig) -> list[ModbusDriver]:
     """A driver per configured device; devices on one serial port share its link."""
     devices = config.sources.modbus
-    return [
-        ModbusDriver(d, config, link) for d, link in zip(devices, links_for(devices), strict=True)
-    ]
+    links = links_for(devices)
+    return [ModbusDriver(d, config, link) for d, link in zip(devices, links, strict=True)]
 
 
 class ModbusDriver:
@@ -108,14 +117,24 @@ class ModbusDriver:
         self.reads = plan_reads(device)
         self.elements = sorted({r.element for r in device.registers} | set(device.status_elements))
         self.polls = 0
-        self._slots = [[self._slot(read, r) for r in read.registers] for read in self.reads]
+        self._plans = [self._plan(read) for read in self.reads]
         self._warned: set[tuple[str, str]] = set()
+
+    def _plan(self, read: Read) -> _Plan:
+        slots = tuple(self._slot(read, r) for r in read.registers)
+        numeric = tuple(s for s in slots if is_number(s.reg))
+        decoder = (
+            BlockDecoder(read.count, [(s.reg, s.offset) for s in numeric]) if numeric else None
+        )
+        other = tuple(s for s in slots if not is_number(s.reg))
+        return _Plan(slots=slots, numeric=numeric, decoder=decoder, other=other)
 
     def _slot(self, read: Read, r: ModbusRegister) -> _Slot:
         tags = {"site": self.site, "element": r.element, "point": r.point}
+        prefix = telemetry_prefix(tags)
         return _Slot(reg=r, offset=r.address - self.device.address_base - read.address,
-                     width=width(r), number=number_decoder(r), key=(r.element, r.point),
-                     tags=tags, prefix=telemetry_prefix(tags))  # fmt: skip
+                     width=width(r), key=(r.element, r.point), tags=tags, prefix=prefix,
+                     head=telemetry_head(prefix, 0))  # fmt: skip
 
     async def _request(self, client: Client, read: Read) -> list[int] | None:
         """Registers (or bits as 0/1) of one read; None if the device answered an exception."""
@@ -139,27 +158,32 @@ class ModbusDriver:
         """One round over every read; raises ModbusException/OSError if unreachable."""
         out = Samples(t_ns)
         add = out.add
+        stamp = telemetry_stamp(t_ns)
         for i, read in enumerate(self.reads):
             if i and self.device.pause_ms:
                 await asyncio.sleep(self.device.pause_ms / 1000)
             regs = await self._request(client, read)
-            for slot in self._slots[i]:
-                if regs is None:
+            plan = self._plans[i]
+            if regs is None:
+                for slot in plan.slots:
                     add(telemetry_line(slot.prefix, 2, None, t_ns), slot.key, 2, None, slot.tags)
-                    continue
-                if slot.number is not None:
-                    value = slot.number(regs, slot.offset)
-                else:
-                    decoded = decode(regs[slot.offset : slot.offset + slot.width], slot.reg)
-                    if isinstance(decoded, str):
-                        continue  # strings are not `telemetry.value` (a float); see README
-                    value = decoded
-                if value - value != 0.0:  # NaN or infinity: InfluxDB stores neither
-                    self._not_finite(slot, value)
-                    add(telemetry_line(slot.prefix, 2, None, t_ns), slot.key, 2, None, slot.tags)
-                    continue
-                add(telemetry_line(slot.prefix, 0, value, t_ns), slot.key, 0, value, slot.tags)
+                continue
+            if plan.decoder is not None:
+                for slot, value in zip(plan.numeric, plan.decoder.numbers(regs), strict=True):
+                    if value - value != 0.0:  # NaN or infinity: InfluxDB stores neither
+                        self._bad_value(add, slot, value, t_ns)
+                        continue
+                    add(f"{slot.head}{value!r}{stamp}", slot.key, 0, value, slot.tags)
+            for slot in plan.other:
+                decoded = decode(regs[slot.offset : slot.offset + slot.width], slot.reg)
+                if isinstance(decoded, str):
+                    continue  # strings are not `telemetry.value` (a float); see README
+                add(f"{slot.head}{decoded!r}{stamp}", slot.key, 0, decoded, slot.tags)
         return out
+
+    def _bad_value(self, add: Callable[..., None], slot: _Slot, value: float, t_ns: int) -> None:
+        self._not_finite(slot, value)
+        add(telemetry_line(slot.prefix, 2, None, t_ns), slot.key, 2, None, slot.tags)
 
     def _not_finite(self, slot: _Slot, value: float) -> None:
         if slot.key not in self._warned:  # once per register: a NaN device stays NaN

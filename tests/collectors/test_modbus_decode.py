@@ -1,41 +1,60 @@
-"""The poll's prepared decoders equal the reference `decode` for every type and order."""
+"""The poll's block decoder equals the reference `decode` for every type, order and offset."""
 
 from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from collectors.config import ModbusRegister
-from collectors.modbus import decode, number_decoder, width
+from collectors.modbus import BlockDecoder, decode, is_number, width
 
 NUMERIC = ["int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"]
+ORDERS = ["ABCD", "DCBA", "BADC", "CDAB"]
 
-
-@given(
+member = st.tuples(
     st.sampled_from(NUMERIC),
-    st.sampled_from(["ABCD", "DCBA", "BADC", "CDAB"]),
+    st.sampled_from(ORDERS),
     st.sampled_from([1.0, 0.1, -2.5]),
     st.sampled_from([0.0, 40.0]),
-    st.lists(st.integers(0, 0xFFFF), min_size=8, max_size=8),
-    st.integers(0, 4),
+    st.integers(0, 124),  # offset in the read, clipped to fit below
 )
-def test_number_decoder_equals_the_reference(
-    type_: str, order: str, scale: float, offset: float, regs: list[int], off: int
-) -> None:
-    reg = ModbusRegister(element="e", point="p", address=0, type=type_, order=order,
-                         scale=scale, offset=offset)  # fmt: skip
-    fast = number_decoder(reg)
-    assert fast is not None
-    want = decode(regs[off : off + width(reg)], reg)
-    got = fast(regs, off)
+
+
+def same(got: float, want: float | str) -> bool:
     assert isinstance(want, float)
-    assert (math.isnan(got) and math.isnan(want)) or (got == want and str(got) == str(want))
+    return (math.isnan(got) and math.isnan(want)) or (got == want and str(got) == str(want))
 
 
-def test_strings_bools_and_bits_use_the_reference() -> None:
-    assert number_decoder(ModbusRegister(element="e", point="p", address=0, type="string")) is None
-    assert number_decoder(ModbusRegister(element="e", point="p", address=0, type="bool")) is None
+@given(st.lists(member, min_size=1, max_size=12), st.data())
+def test_the_block_decoder_equals_the_reference(
+    members: list[tuple[str, str, float, float, int]], data: st.DataObject
+) -> None:
+    """Registers of mixed types and orders (overlapping too) in one read of up to 125."""
+    regs_of = []
+    for k, (type_, order, scale, offset, off) in enumerate(members):
+        reg = ModbusRegister(element="e", point=f"p{k}", address=0, type=type_,  # type: ignore[arg-type]
+                             order=order, scale=scale, offset=offset)  # type: ignore[arg-type]  # fmt: skip
+        regs_of.append((reg, off))
+    count = max(off + width(reg) for reg, off in regs_of)
+    count = min(125, count)
+    regs_of = [(reg, min(off, count - width(reg))) for reg, off in regs_of]
+    regs = data.draw(st.lists(st.integers(0, 0xFFFF), min_size=count, max_size=count))
+    got = BlockDecoder(count, regs_of).numbers(regs)
+    for (reg, off), value in zip(regs_of, got, strict=True):
+        want = decode(regs[off : off + width(reg)], reg)
+        assert same(value, want), (reg.type, reg.order, off, value, want)
+
+
+def test_strings_bools_and_bits_are_not_block_decoded() -> None:
+    assert not is_number(ModbusRegister(element="e", point="p", address=0, type="string"))
+    assert not is_number(ModbusRegister(element="e", point="p", address=0, type="bool"))
     coil = ModbusRegister(element="e", point="p", address=0, table="coil", type="uint16")
-    assert number_decoder(coil) is None
+    assert not is_number(coil)
+    with pytest.raises(ValueError, match="not numeric"):
+        BlockDecoder(1, [(coil, 0)])
+    wide = ModbusRegister(element="e", point="p", address=0, type="float64")
+    with pytest.raises(ValueError, match=r"outside 0\.\.2"):
+        BlockDecoder(2, [(wide, 0)])

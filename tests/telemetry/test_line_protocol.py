@@ -19,8 +19,10 @@ from telemetry import (
     encode_line,
     encode_lines,
     series_key,
+    telemetry_head,
     telemetry_line,
     telemetry_prefix,
+    telemetry_stamp,
 )
 from telemetry.localserver import LocalInfluxd
 from tests.conftest import new_influx_store
@@ -322,8 +324,11 @@ def test_a_drivers_own_telemetry_line_is_the_canonical_one(
     fields: dict[str, float | int] = {"quality": quality}
     if value is not None:
         fields["value"] = value
-    line = telemetry_line(telemetry_prefix(tags), quality, value, t)
+    prefix = telemetry_prefix(tags)
+    line = telemetry_line(prefix, quality, value, t)
     assert line == encode_line(Point("telemetry", tags, fields, t))
+    if value is not None:  # the prepared head and stamp a poll uses make the same line
+        assert f"{telemetry_head(prefix, quality)}{value!r}{telemetry_stamp(t)}" == line
 
 
 def test_a_telemetry_prefix_refuses_tags_a_point_refuses() -> None:
