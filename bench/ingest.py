@@ -1,6 +1,6 @@
 """Sustained ingest of the agent into a real influxd, per protocol, against a bare-library floor.
 
-    uv run python bench/ingest.py [--messages 20000] [--polls 5000] [--updates 300]
+    uv run python bench/ingest.py [--messages 20000] [--polls 20000] [--updates 300]
 
 Each row is measured in the same run, on this machine:
 
@@ -310,7 +310,7 @@ async def opcua_agent(tmp: Path, sim: OpcUaSimServer, server: LocalInfluxd, upda
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=20_000)
-    ap.add_argument("--polls", type=int, default=5_000)
+    ap.add_argument("--polls", type=int, default=20_000)
     ap.add_argument("--updates", type=int, default=300)
     args = ap.parse_args()
     scenario = parse_scenario(SCENARIO, "bench.yaml")

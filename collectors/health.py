@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from collectors.samples import Accepted, Samples
 from telemetry import Inventory, Point
@@ -31,8 +31,10 @@ class HealthTracker:
         self._heard: set[str] = set()  # elements heard from since the last status instant
         self._exported: set[str] = set()  # elements whose status a network export gives
         self._push: set[str] = set()  # elements online when heard from (MQTT)
-        # (element, point, interval start) -> [received, good]
-        self._counts: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0])
+        # interval start -> (element, point) -> samples received, and those of good
+        # quality; Counters, whose update() counts a poll's keys in C
+        self._received: dict[int, Counter[tuple[str, str]]] = defaultdict(Counter)
+        self._good: dict[int, Counter[tuple[str, str]]] = defaultdict(Counter)
 
     def track(self, element: str, reachable: bool | None = None) -> None:
         """A driver reads `element`; `reachable` is its current view. `None`: a push
@@ -57,23 +59,23 @@ class HealthTracker:
                 if p.measurement == "telemetry":
                     self._heard.add(element)
                     start = p.time_ns - p.time_ns % self.health_ns
-                    c = self._counts[(element, p.tags.get("point", ""), start)]
-                    c[0] += 1
+                    key = (element, p.tags.get("point", ""))
+                    self._received[start][key] += 1
                     if p.fields.get("quality", 0) == 0:
-                        c[1] += 1
+                        self._good[start][key] += 1
                 elif p.measurement == "element_status":
                     self._exported.add(element)
 
     def _observe_samples(self, s: Samples) -> None:
         start = s.t_ns - s.t_ns % self.health_ns
-        counts = self._counts
+        keys, qualities = s.keys, s.qualities
         with self._lock:
-            for (element, point), q in zip(s.keys, s.qualities, strict=True):
-                c = counts[(element, point, start)]
-                c[0] += 1
-                if q == 0:
-                    c[1] += 1
-            self._heard.update(element for element, _ in s.keys)
+            self._received[start].update(keys)
+            if qualities.count(0) == len(qualities):  # the usual case: all good
+                self._good[start].update(keys)
+            else:
+                self._good[start].update(k for k, q in zip(keys, qualities, strict=True) if q == 0)
+            self._heard.update({element for element, _ in keys})
 
     def status_points(self, t_ns: int) -> list[Point]:
         """element_status at instant `t_ns` for every tracked element not exported."""
@@ -105,6 +107,8 @@ class HealthTracker:
         end = start_ns + self.health_ns
         with self._lock:
             out = []
+            received_in = self._received.get(start_ns, Counter())
+            good_in = self._good.get(start_ns, Counter())
             for element in sorted(self._reachable):
                 e = self._elements.get(element)
                 if e is None:
@@ -112,7 +116,8 @@ class HealthTracker:
                 for p in e.points:
                     if p.collection == "manual":
                         continue
-                    received, good = self._counts.pop((element, p.id, start_ns), (0, 0))
+                    received = received_in[(element, p.id)]  # a Counter: 0 when absent
+                    good = good_in[(element, p.id)]
                     out.append(
                         Point(
                             "point_health",
@@ -127,6 +132,7 @@ class HealthTracker:
                     )
             # samples stamped before this interval that arrived late are dropped from
             # the counts (their points are stored; only the health tally is closed)
-            for key in [k for k in self._counts if k[2] < start_ns]:
-                del self._counts[key]
+            for counts in (self._received, self._good):
+                for start in [t for t in counts if t <= start_ns]:
+                    del counts[start]
             return out

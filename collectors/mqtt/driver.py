@@ -25,6 +25,7 @@ from collectors.pipeline import Pipeline
 from collectors.samples import Samples
 
 log = logging.getLogger("pilotproof.mqtt")
+ROUTES_MAX = 10_000
 
 
 class MqttDriver:
@@ -38,6 +39,7 @@ class MqttDriver:
         self.rejected: list[tuple[str, str]] = []  # (topic, reason) of the last rejections
         self.pipeline: Pipeline | None = None
         self._tracked: set[str] = set()
+        self._routes: dict[str, PayloadParser] = {}  # topic → the subscription it matched
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
         if rc.is_failure:
@@ -60,16 +62,23 @@ class MqttDriver:
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         pipeline = self.pipeline
         assert pipeline is not None
-        # our compiled template patterns: paho's topic_matches_sub builds a matcher per call
-        parser = next((p for _, p in self.parsers if p.pattern.fullmatch(msg.topic)), None)
+        topic = msg.topic  # a property that decodes the topic at each access
+        parser = self._routes.get(topic)
+        if parser is None:
+            # our compiled template patterns: paho's topic_matches_sub builds a matcher a call
+            parser = next((p for _, p in self.parsers if p.pattern.fullmatch(topic)), None)
+            if parser is not None:
+                if len(self._routes) >= ROUTES_MAX:  # bounded: junk topics cost a re-match
+                    self._routes.clear()
+                self._routes[topic] = parser
         try:
             if parser is None:
-                raise PayloadError("bad_topic", f"no subscription matches {msg.topic!r}")
-            points = parser.parse(msg.topic, bytes(msg.payload))
+                raise PayloadError("bad_topic", f"no subscription matches {topic!r}")
+            points = parser.parse(topic, msg.payload)
         except PayloadError as e:
             pipeline.metrics.reject(e.reason)
-            self.rejected = [*self.rejected[-99:], (msg.topic, e.reason)]
-            log.warning("%s: rejected a payload on %s: %s", self.name, msg.topic, e)
+            self.rejected = [*self.rejected[-99:], (topic, e.reason)]
+            log.warning("%s: rejected a payload on %s: %s", self.name, topic, e)
             client.ack(msg.mid, msg.qos)
             return
         if isinstance(points, Samples):

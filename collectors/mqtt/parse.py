@@ -13,17 +13,40 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from collectors.config import MqttSubscription
 from collectors.samples import Accepted, Samples
-from telemetry import Inventory, Point, PointError, decode_lines, telemetry_line, telemetry_prefix
+from telemetry import (
+    Inventory,
+    Point,
+    PointError,
+    decode_lines,
+    telemetry_head,
+    telemetry_line,
+    telemetry_prefix,
+    telemetry_stamp,
+)
 from telemetry.point import TIME_MAX_NS
 from telemetry.schema import LINKS
 
 MAX_PAYLOAD = 1 << 20  # 1 MiB: a telemetry message is a few hundred bytes
 UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _PREFIXES_MAX = 50_000  # remembered series prefixes; junk point names only cost a re-check
+
+
+_TOPICS_MAX = 10_000  # remembered topics
+
+
+@dataclass(frozen=True, slots=True)
+class _Series:
+    """One telemetry series met on a topic: its line parts, key and tags, made once."""
+
+    prefix: str
+    head: str  # the line up to a good value
+    key: tuple[str, str]
+    tags: dict[str, str]
 
 
 class PayloadError(ValueError):
@@ -50,6 +73,9 @@ def _reject_constant(name: str) -> Any:
     raise PayloadError("bad_value", f"{name} is not a number JSON allows")
 
 
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)  # one decoder, not one a call
+
+
 def _number(value: object, where: str) -> float:
     if isinstance(value, bool):
         return float(value)
@@ -74,23 +100,39 @@ class PayloadParser:
         self.site = inventory.site
         self.pattern = topic_pattern(sub.topic)
         self.kinds = {e.id: e.kind for e in inventory.elements}
-        self._prefixes: dict[tuple[tuple[str, str], ...], str] = {}
+        # topic → its tags and, per point name, the series met so far (bounded: a flood
+        # of junk topics or point names only costs re-checking them)
+        self._topics: dict[str, tuple[dict[str, str], dict[str, _Series]]] = {}
+        self._series_count = 0
 
-    def _prefix(self, tags: dict[str, str]) -> str:
-        key = tuple(tags.items())
-        prefix = self._prefixes.get(key)
-        if prefix is None:
-            prefix = telemetry_prefix(tags)  # raises PointError, naming the bad tag
-            if len(self._prefixes) >= _PREFIXES_MAX:
-                self._prefixes.clear()
-            self._prefixes[key] = prefix
-        return prefix
-
-    def parse(self, topic: str, payload: bytes) -> Accepted:
+    def _topic(self, topic: str) -> tuple[dict[str, str], dict[str, _Series]]:
+        known = self._topics.get(topic)
+        if known is not None:
+            return known
         m = self.pattern.fullmatch(topic)
         if m is None:
             raise PayloadError("bad_topic", f"{topic!r} does not match {self.sub.topic!r}")
         tags = {k: v for k, v in m.groupdict().items() if k != "site"}
+        if len(self._topics) >= _TOPICS_MAX:
+            self._topics.clear()
+            self._series_count = 0
+        known = self._topics[topic] = (tags, {})
+        return known
+
+    def _series(self, tags: dict[str, str], element: str, point: str,
+                table: dict[str, _Series]) -> _Series:  # fmt: skip
+        ptags = {**tags, "site": self.site, "element": element, "point": point}
+        prefix = telemetry_prefix(ptags)  # raises PointError, naming the bad tag
+        if self._series_count >= _PREFIXES_MAX:
+            for _, known in self._topics.values():
+                known.clear()
+            self._series_count = 0
+        self._series_count += 1
+        series = table[point] = _Series(prefix, telemetry_head(prefix, 0), (element, point), ptags)
+        return series
+
+    def parse(self, topic: str, payload: bytes | bytearray) -> Accepted:
+        tags, table = self._topic(topic)
         if len(payload) > MAX_PAYLOAD:
             raise PayloadError("too_large", f"{len(payload):,} bytes (limit {MAX_PAYLOAD:,})")
         try:
@@ -104,7 +146,7 @@ class PayloadParser:
                     Point(p.measurement, {**p.tags, "site": self.site}, p.fields, p.time_ns)
                     for p in points
                 ]
-            body = json.loads(text, parse_constant=_reject_constant)
+            body = _JSON.decode(text)
         except PayloadError:
             raise
         except (ValueError, RecursionError) as e:
@@ -114,14 +156,16 @@ class PayloadParser:
             raise PayloadError("bad_shape", f"expected a JSON object, got {type(body).__name__}")
         try:
             if self.sub.format == "telemetry":
-                return self._telemetry(tags, body)
+                return self._telemetry(tags, table, body)
             if self.sub.format == "status":
                 return self._status(tags, body)
             return self._identifier(tags, body)
         except PointError as e:
             raise PayloadError("bad_value", str(e)[:200]) from None
 
-    def _telemetry(self, tags: dict[str, str], body: dict[str, Any]) -> Samples:
+    def _telemetry(
+        self, tags: dict[str, str], table: dict[str, _Series], body: dict[str, Any]
+    ) -> Samples:
         element = tags.get("element")
         if not element:
             raise PayloadError("bad_topic", f"template {self.sub.topic!r} names no {{element}}")
@@ -132,18 +176,34 @@ class PayloadParser:
             raise PayloadError("bad_shape", "values and quality must be JSON objects")
         if not values:
             raise PayloadError("bad_shape", "values is empty: the message carries no sample")
-        out = Samples(t)
+        stamp = telemetry_stamp(t)
+        keep = self.sub.fields
+        lines: list[str] = []
+        keys: list[tuple[str, str]] = []
+        qualities: list[int] = []
+        numbers: list[float | None] = []
+        ptags: list[dict[str, str]] = []
         for point, raw in values.items():
-            if self.sub.fields and point not in self.sub.fields:
+            if keep and point not in keep:
                 continue
-            q = quality.get(point, 0 if raw is not None else 2)
+            series = table.get(point) or self._series(tags, element, point, table)
+            q = quality.get(point, 0 if raw is not None else 2) if quality else (
+                0 if raw is not None else 2)  # fmt: skip
             if type(q) is not int or q not in (0, 1, 2):
                 raise PayloadError("bad_value", f"quality.{point} = {q!r:.40} is not 0, 1 or 2")
-            value = None if raw is None else _number(raw, f"values.{point}")
-            ptags = {**tags, "site": self.site, "element": element, "point": point}
-            line = telemetry_line(self._prefix(ptags), q, value, t)
-            out.add(line, (element, point), q, value, ptags)
-        return out
+            if type(raw) is float and raw - raw == 0.0:  # the usual case: a finite float
+                value: float | None = raw
+            else:
+                value = None if raw is None else _number(raw, f"values.{point}")
+            if q == 0 and value is not None:
+                lines.append(f"{series.head}{value!r}{stamp}")
+            else:
+                lines.append(telemetry_line(series.prefix, q, value, t))
+            keys.append(series.key)
+            qualities.append(q)
+            numbers.append(value)
+            ptags.append(series.tags)
+        return Samples(t, lines, keys, qualities, numbers, ptags)
 
     def _status(self, tags: dict[str, str], body: dict[str, Any]) -> list[Point]:
         element = body.get("element") or tags.get("element")
