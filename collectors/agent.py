@@ -1,8 +1,12 @@
 """The agent runtime: drivers → pipeline (buffer, health, sealing) → forwarder → store.
 
-`Agent.run(stop)` runs until `stop` is set (SIGTERM in `pilotproof agent run`), then
-stops the drivers, seals what is pending and forwards it (bounded by `flush_timeout_s`;
-what does not make it stays in the buffer for the next start).
+`Agent(config)` only builds objects — no connection, no event loop needed (protocol
+clients are made by each driver inside the running loop). `Agent.run(stop)` checks the
+chain's continuity against the store (`collectors.continuity`), starts every driver under
+the supervisor (`collectors.supervisor`), starts sealing and forwarding, writes the
+status and health rows, and runs until `stop` is set (SIGTERM in `pilotproof agent run`);
+then it stops the drivers, seals what is pending and forwards it (bounded by
+`flush_timeout_s`; what does not make it stays in the buffer for the next start).
 """
 
 from __future__ import annotations
@@ -11,27 +15,41 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol
+from collections.abc import Callable
 
 from collectors.buffer import Buffer, BufferFullError
 from collectors.config import SiteConfig
+from collectors.continuity import ChainConflictError, check_continuity
+from collectors.driver import Driver, Sink
 from collectors.health import HealthTracker
+from collectors.logs import Throttle
 from collectors.metrics import Metrics, serve_metrics
 from collectors.pipeline import Pipeline
 from collectors.roles import RoleMapper
-from collectors.sealer import SealerProcess, SealerSpec, SealingLoop, StoreSpec
-from telemetry import Point, Store, open_store
+from collectors.sealer import (
+    SealerProcess,
+    SealerSpec,
+    SealingLoop,
+    StoreSpec,
+    open_agent_store,
+)
+from collectors.supervisor import supervise
+from telemetry import Point, Store, StoreError
 from telemetry.seal import load_key
 from telemetry.timegrid import NS
 
 log = logging.getLogger("pilotproof.agent")
 
+#: a health interval is closed this long after its end: samples stamped in its last slot
+#: may still be on their way (an OPC UA publish, the committer's group commit)
+HEALTH_GRACE_NS = 3 * NS
+#: how long the start waits for the store to confirm the chain before starting the
+#: drivers anyway (sealing then waits for the confirmation; nothing is lost meanwhile)
+CONTINUITY_WAIT_S = 5.0
 
-class Driver(Protocol):
-    name: str
 
-    async def run(self, pipeline: Pipeline, stop: asyncio.Event) -> None: ...
+class AgentStartError(RuntimeError):
+    """The agent cannot start: the message names the setting or file and the fix."""
 
 
 def build_drivers(config: SiteConfig) -> list[Driver]:
@@ -55,19 +73,25 @@ class Agent:
         drivers: list[Driver] | None = None,
         clock: Callable[[], int] = time.time_ns,
         flush_timeout_s: float = 30.0,
+        new_chain: bool = False,
     ) -> None:
         self.config = config
         self.site = config.inventory.site
-        self.key = load_key(config.agent.key)
+        self.key = load_key(config.agent.key)  # a missing or wrong key fails now
         self.metrics = Metrics(config.agent.id)
         self.buffer = Buffer(config.buffer.path, config.buffer.max_bytes)
-        self.health = HealthTracker(config.inventory, config.agent.health_interval_s)
+        self.health = HealthTracker(config.inventory, config.agent.health_interval_s,
+                                    clock=clock)  # fmt: skip
         self.roles = RoleMapper(config.roles, self.site)
         self.pipeline = Pipeline(self.buffer, self.health, self.metrics, self.roles)
         self.store = store
         self.drivers = drivers if drivers is not None else build_drivers(config)
         self.clock = clock
         self.flush_timeout_s = flush_timeout_s
+        self.new_chain = new_chain
+        self.throttle = Throttle()
+        self.epoch: int | None = None
+        self.fatal: BaseException | None = None  # why the agent stopped by itself
 
     def _tick(self, t_ns: int, last_status: int, last_health: int) -> tuple[int, int]:
         """Write status and health rows for every boundary passed since the last tick."""
@@ -79,6 +103,7 @@ class Agent:
             rows += self.health.status_points(now_status)
             rows += self.roles.rows(now_status)
             self.metrics.buffer_bytes = self.buffer.size_bytes()
+            self.metrics.buffer_file_bytes = self.buffer.file_bytes()
             depth = self.buffer.depth()
             self.metrics.buffer_pending, self.metrics.buffer_sealed = (
                 depth["pending"],
@@ -86,16 +111,16 @@ class Agent:
             )
             rows.append(self.metrics.point(self.site, now_status))
             last_status = now_status
-        now_health = t_ns - t_ns % health_ns
-        while now_health > last_health:
-            if last_health:  # the interval [last_health, +health) has ended
-                rows += self.health.health_points(last_health)
-            last_health = last_health + health_ns if last_health else now_health
+        if not last_health:  # the first interval starts at the first tick's boundary
+            last_health = t_ns - t_ns % health_ns + health_ns
+        while t_ns >= last_health + health_ns + HEALTH_GRACE_NS:
+            rows += self.health.health_points(last_health)
+            last_health += health_ns
         if rows:
             try:
                 self.pipeline.record(rows)
             except BufferFullError as e:
-                log.error("%s", e)
+                self.throttle.log(log, logging.ERROR, "record-full", f"{e}")
         return last_status, last_health
 
     def sealer_spec(self) -> SealerSpec:
@@ -114,36 +139,70 @@ class Agent:
             log_level=logging.getLogger().getEffectiveLevel(),
         )
 
+    async def _continuity(self, store: Store, started: asyncio.Event, stop: asyncio.Event) -> None:
+        """Confirm the chain against the store, retrying while it cannot answer; set
+        `started` once sealing may begin. A conflict stops the agent (`self.fatal`)."""
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                self.epoch = await check_continuity(
+                    self.buffer, store, site=self.site, agent=self.config.agent.id,
+                    new_chain=self.new_chain,
+                )  # fmt: skip
+            except ChainConflictError as e:
+                self.fatal = e
+                stop.set()
+                return
+            except (StoreError, OSError) as e:
+                self.throttle.log(
+                    log, logging.WARNING, "continuity",
+                    f"cannot confirm agent {self.config.agent.id}'s chain with the store "
+                    f"{store.describe()} ({e}); collecting into the buffer, sealing waits",
+                )  # fmt: skip
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            started.set()
+            return
+
     async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set. Raises ChainConflictError when the buffer and the
+        store disagree about the chain (before any driver started, when the store
+        answers at once), AgentStartError when the metrics port cannot be opened."""
         a = self.config.agent
-        spec = self.sealer_spec()
-        drivers_stop = asyncio.Event()
+        check_store = self.store or open_agent_store(self.config.store.url)
+        confirmed = asyncio.Event()
+        checking = asyncio.create_task(self._continuity(check_store, confirmed, stop))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(checking), CONTINUITY_WAIT_S)
+        if self.fatal is not None:
+            await self._close_store(check_store)
+            self.buffer.close()
+            raise self.fatal
         server = None
         if self.config.metrics.listen:
             host, _, port = self.config.metrics.listen.rpartition(":")
-            server = await serve_metrics(self.metrics, host or "0.0.0.0", int(port))
-        # sealing and forwarding: a child process by default (see collectors/sealer.py);
-        # in this process when asked to, or when the store is an object a child cannot
-        # reopen
-        process = (
-            SealerProcess(spec, self.metrics) if a.sealer == "process" and spec.store else None
-        )
-        store: Store | None = None
-        sealing_stop = asyncio.Event()
-        sealing: asyncio.Task[None] | None = None
-        if process is not None:
-            await process.start()
-        else:
-            store = self.store or open_store(self.config.store.url)
-            loop = SealingLoop(self.buffer, store, spec, self.metrics,
-                               before_seal=self.pipeline.flush)  # fmt: skip
-            sealing = asyncio.create_task(loop.run(sealing_stop))
-            self.metrics.sealer_up = 1
+            try:
+                server = await serve_metrics(self.metrics, host or "0.0.0.0", int(port))
+            except OSError as e:
+                checking.cancel()
+                await self._close_store(check_store)
+                self.buffer.close()
+                raise AgentStartError(
+                    f"metrics.listen = {self.config.metrics.listen!r}: cannot listen ({e}); "
+                    "pick a free port or remove [metrics]"
+                ) from None
+        drivers_stop = asyncio.Event()
         tasks = [
-            asyncio.create_task(_guard(d.name, d.run(self.pipeline, drivers_stop)))
+            asyncio.create_task(
+                supervise(d, Sink(d.name, self.pipeline, self.throttle), drivers_stop)
+            )
             for d in self.drivers
         ]
         self.pipeline.start()
+        sealing_stop = asyncio.Event()  # set once the drivers' last samples are committed
+        sealing = asyncio.create_task(self._sealing(confirmed, sealing_stop))
         t = self.clock()
         # the first status row is at the next instant: pollers have had a round by then,
         # so an element is not reported offline just because the agent started
@@ -159,23 +218,43 @@ class Agent:
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.to_thread(self.pipeline.flush)
             await asyncio.to_thread(self.pipeline.stop)
-            if process is not None:
-                await process.stop()
-            if sealing is not None:
-                sealing_stop.set()
-                await asyncio.gather(sealing, return_exceptions=True)
+            checking.cancel()
+            await asyncio.gather(checking, return_exceptions=True)
+            sealing_stop.set()
+            confirmed.set()  # an unconfirmed chain: the sealing task ends without sealing
+            await asyncio.gather(sealing, return_exceptions=True)
             if server is not None:
                 server.close()
-            if store is not None and self.store is None:
-                await store.close()
+            await self._close_store(check_store)
             self.buffer.close()
+        if self.fatal is not None:
+            raise self.fatal
 
+    async def _sealing(self, confirmed: asyncio.Event, stop: asyncio.Event) -> None:
+        """Sealing and forwarding, once the chain is confirmed: a child process by
+        default (collectors/sealer.py); in this process when asked to, or when the store
+        is an object a child cannot reopen."""
+        await confirmed.wait()
+        if self.epoch is None:  # stopped before the store confirmed the chain
+            return
+        spec = self.sealer_spec()
+        if self.config.agent.sealer == "process" and spec.store:
+            process = SealerProcess(spec, self.metrics)
+            await process.start()
+            await stop.wait()
+            await process.stop()
+            return
+        store = self.store or open_agent_store(self.config.store.url)
+        loop = SealingLoop(self.buffer, store, spec, self.metrics,
+                           before_seal=self.pipeline.flush)  # fmt: skip
+        self.metrics.sealer_up = 1
+        try:
+            await loop.run(stop)
+        finally:
+            self.metrics.sealer_up = 0
+            if self.store is None:
+                await store.close()
 
-async def _guard(name: str, job: Awaitable[None]) -> None:
-    """A driver that crashes is logged loudly; it never takes the others down."""
-    try:
-        await job
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("driver %s stopped with an error", name)
+    async def _close_store(self, store: Store) -> None:
+        if self.store is None:
+            await store.close()

@@ -10,16 +10,17 @@ Accepted lines are kept in chunks, one row per stream of a submission (a poll, a
 message, a status instant): one row insert per poll instead of one per value is what
 lets the buffer keep up with the protocol libraries (bench/ingest.py).
 
-When the file reaches its size cap the buffer refuses new points with `BufferFullError`
-— loudly, never by dropping: MQTT then leaves messages with the broker, pollers skip a
+When the lines it holds reach its size cap the buffer refuses new points with
+`BufferFullError` — loudly, never by dropping accepted ones: MQTT messages then wait
+unacknowledged (the pipeline retries them as soon as there is room), pollers lose the
 round and count it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
-import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from telemetry import Point, encode_lines
-from telemetry.seal import GENESIS, BatchRecord, seal, stream_of
+from telemetry.seal import GENESIS, KPI_STREAM, BatchRecord, seal, stream_of
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunk (
@@ -54,7 +55,30 @@ CREATE TABLE IF NOT EXISTS chain (
     prev TEXT NOT NULL,
     high_water INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+# The buffer's logical size — the bytes of its pending and sealed lines — kept exact by
+# triggers in the same transactions that add and remove them, so the agent and its sealer
+# process (which share the file) always agree on it. The file itself is larger (pages,
+# indexes, the WAL) and never shrinks while running; the cap is on what the buffer holds.
+USAGE = """
+CREATE TABLE IF NOT EXISTS usage (id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL);
+INSERT OR IGNORE INTO usage (id, bytes) VALUES (0,
+    (SELECT coalesce(sum(length(lines)), 0) FROM chunk)
+    + (SELECT coalesce(sum(length(lines)), 0) FROM batch));
+CREATE TRIGGER IF NOT EXISTS chunk_in AFTER INSERT ON chunk BEGIN
+    UPDATE usage SET bytes = bytes + length(NEW.lines) WHERE id = 0; END;
+CREATE TRIGGER IF NOT EXISTS chunk_out AFTER DELETE ON chunk BEGIN
+    UPDATE usage SET bytes = bytes - length(OLD.lines) WHERE id = 0; END;
+CREATE TRIGGER IF NOT EXISTS batch_in AFTER INSERT ON batch BEGIN
+    UPDATE usage SET bytes = bytes + length(NEW.lines) WHERE id = 0; END;
+CREATE TRIGGER IF NOT EXISTS batch_out AFTER DELETE ON batch BEGIN
+    UPDATE usage SET bytes = bytes - length(OLD.lines) WHERE id = 0; END;
+"""
+#: the KPI stream (status, health, role rows: a few per element per minute) may use this
+#: much more than the cap, so that a store outage long enough to fill the buffer with raw
+#: telemetry still leaves room for the evidence the KPIs are computed from
+KPI_HEADROOM = 0.05
 _SEAL_LINES = 250_000  # lines sealed per transaction: bounds memory after a long backlog
 
 Chunk = tuple[str, list[str], int, int]
@@ -80,6 +104,10 @@ class BufferFullError(RuntimeError):
     """The buffer reached its size cap; nothing was accepted."""
 
 
+class BufferOpenError(RuntimeError):
+    """The buffer file cannot be opened (damaged, not SQLite, not writable)."""
+
+
 @dataclass(frozen=True)
 class SealedBatch:
     record: BatchRecord
@@ -94,23 +122,32 @@ class Buffer:
     def __init__(self, path: Path, max_bytes: int = 1 << 30) -> None:
         self.path = path
         self.max_bytes = max_bytes
-        path.parent.mkdir(parents=True, exist_ok=True)
         # one connection, used from the event loop and from driver threads: serialise it
         self._lock = threading.Lock()
-        # the agent and its sealer process share the file: wait for each other's commits
-        self._db = sqlite3.connect(
-            path, check_same_thread=False, isolation_level=None, timeout=60.0
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss
-        self._db.executescript(SCHEMA)
-        columns = {r[1] for r in self._db.execute("PRAGMA table_info(chain)")}
-        if "high_water" not in columns:  # a buffer written by an agent before 0.2
-            self._db.execute("ALTER TABLE chain ADD COLUMN high_water INTEGER NOT NULL DEFAULT 0")
-        self._migrate_pending()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # the agent and its sealer process share the file: wait for each other's commits
+            self._db = sqlite3.connect(
+                path, check_same_thread=False, isolation_level=None, timeout=60.0
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a commit survives power loss
+            self._db.executescript(SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(chain)")}
+            if "high_water" not in columns:  # a buffer written by an agent before 0.2
+                self._db.execute(
+                    "ALTER TABLE chain ADD COLUMN high_water INTEGER NOT NULL DEFAULT 0"
+                )
+            self._migrate_pending()
+            self._db.executescript(f"BEGIN IMMEDIATE; {USAGE} COMMIT;")
+        except (sqlite3.DatabaseError, OSError) as e:
+            raise BufferOpenError(
+                f"buffer {path}: cannot be opened as the agent's buffer ({e}). If the file "
+                f"is damaged, move it aside (mv {path} {path}.damaged) — the points it held "
+                "that the store does not have are lost, and the agent will then refuse to "
+                "start until you begin a new chain with `pilotproof agent run --new-chain`"
+            ) from e
         self.rejected_full = 0
-        self._size = 0
-        self._size_checked = 0.0
 
     def _migrate_pending(self) -> None:
         """A buffer written before 0.3 keeps accepted lines one row each in `pending`:
@@ -143,13 +180,18 @@ class Buffer:
             self._db.close()
 
     def size_bytes(self) -> int:
+        """The buffer's logical size: bytes of its pending and sealed lines (what the cap
+        counts; the file on disk is larger and only grows)."""
         with self._lock:
-            pages = self._db.execute("PRAGMA page_count").fetchone()[0]
-            size = self._db.execute("PRAGMA page_size").fetchone()[0]
-            free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
-        wal = self.path.with_name(self.path.name + "-wal")
-        wal_size = wal.stat().st_size if wal.exists() else 0
-        return int((pages - free) * size) + wal_size
+            return int(self._db.execute("SELECT bytes FROM usage WHERE id = 0").fetchone()[0])
+
+    def file_bytes(self) -> int:
+        """The database file and its WAL on disk."""
+        total = 0
+        for p in (self.path, self.path.with_name(self.path.name + "-wal")):
+            with contextlib.suppress(OSError):
+                total += p.stat().st_size
+        return total
 
     def accept(self, points: Iterable[Point]) -> int:
         """Commit points durably; returns how many. Raises BufferFullError at the cap."""
@@ -157,7 +199,10 @@ class Buffer:
 
     def append(self, chunks: list[Chunk]) -> int:
         """Commit chunks of canonical lines durably, in one transaction; returns the
-        number of lines. Raises BufferFullError at the cap (nothing is accepted)."""
+        number of lines. Raises BufferFullError when they do not fit under the cap
+        (nothing is accepted). The check runs inside the write transaction, against the
+        exact logical size, so the cap is never passed and space freed by the sealer or
+        the forwarder counts at once; the KPI stream alone may use `KPI_HEADROOM` more."""
         rows = [
             (stream, len(lines), first, last, "\n".join(lines).encode())
             for stream, lines, first, last in chunks
@@ -166,35 +211,54 @@ class Buffer:
         if not rows:
             return 0
         n = sum(r[1] for r in rows)
-        if self._near_cap():
-            self.rejected_full += n
-            raise BufferFullError(
-                f"buffer {self.path} holds {self.size_bytes():,} bytes, its cap is "
-                f"{self.max_bytes:,}: the store has been unreachable too long. Points are "
-                "refused (not dropped); raise buffer.max_bytes or fix the store"
-            )
+        size = sum(len(r[4]) for r in rows)
+        only_kpi = all(r[0] == KPI_STREAM for r in rows)
+        cap = int(self.max_bytes * (1 + KPI_HEADROOM)) if only_kpi else self.max_bytes
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(
-                    "INSERT INTO chunk (stream, n, first_ns, last_ns, lines) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
-                self._db.execute("COMMIT")
+                used = int(self._db.execute("SELECT bytes FROM usage WHERE id = 0").fetchone()[0])
+                full = used + size > cap
+                if not full:
+                    self._db.executemany(
+                        "INSERT INTO chunk (stream, n, first_ns, last_ns, lines) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        rows,
+                    )
+                self._db.execute("ROLLBACK" if full else "COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        if full:
+            self.rejected_full += n
+            raise BufferFullError(
+                f"buffer {self.path} holds {used:,} bytes of lines, its cap "
+                f"(buffer.max_bytes) is {self.max_bytes:,}: the store has been unreachable "
+                "too long. New points are refused (not dropped; MQTT leaves them with the "
+                "broker). Fix the store, or raise the cap"
+            )
         return n
 
-    def _near_cap(self) -> bool:
-        """Whether the file reached its cap. Measured at most every 0.5 s (three PRAGMAs
-        and a stat per commit cost more than the commit); in between, an estimate."""
-        now = time.monotonic()
-        if now - self._size_checked > 0.5 or self._size >= self.max_bytes * 0.9:
-            self._size = self.size_bytes()
-            self._size_checked = now
-        return self._size >= self.max_bytes
+    # --- the chain's epoch (DESIGN.md, "Chain epochs") ---------------------------------
+
+    def epoch(self) -> int | None:
+        """The epoch this buffer seals in; None when it has never been given one."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()
+        return int(row[0]) if row else None
+
+    def set_epoch(self, epoch: int) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('epoch', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(epoch),),
+            )
+
+    def heads(self) -> dict[str, int]:
+        """Per stream, the next seq the buffer will seal (empty: it never sealed)."""
+        with self._lock:
+            return {s: int(n) for s, n in self._db.execute("SELECT stream, next_seq FROM chain")}
 
     def pending(self) -> dict[str, int]:
         with self._lock:
@@ -239,13 +303,14 @@ class Buffer:
             ).fetchone()
         if not chunks:
             return [], False
+        epoch = self.epoch() or 0
         seq0, prev0, high_water = head if head else (0, GENESIS, 0)
         seq, prev = seq0, prev0
         out, rows = [], []
         for lines, first, last in _batches(chunks, max_lines):
             # last_ns is the chain's high-water mark (see telemetry.seal.Sealer)
             high_water = max(int(high_water), last)
-            record = seal(key, agent, stream, seq, prev, lines, first, high_water)
+            record = seal(key, agent, stream, seq, prev, lines, first, high_water, epoch=epoch)
             rows.append(
                 (stream, seq, record.model_dump_json(), zlib.compress(b"\n".join(lines), 1))
             )

@@ -6,12 +6,21 @@ file, the key path and the value. A sample per driver lives next to each driver.
 
 from __future__ import annotations
 
+import base64
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from telemetry import Inventory, describe_validation_error, load_inventory
 
@@ -20,6 +29,9 @@ ValueType = Literal[
     "bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"
 ]
 ByteOrder = Literal["ABCD", "DCBA", "BADC", "CDAB"]
+#: registers a numeric value occupies
+WIDTH = {"bool": 1, "int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2,
+         "int64": 4, "uint64": 4, "float64": 4}  # fmt: skip
 
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -90,6 +102,33 @@ class ModbusRegister(_Model):
     offset: float = 0.0
     length: int | None = Field(default=None, ge=1, le=123, description="registers, for strings")
 
+    @model_validator(mode="after")
+    def _shape(self) -> ModbusRegister:
+        if self.length is not None and self.type != "string":
+            raise ValueError(
+                f"{self.element}.{self.point}: length = {self.length} only applies to "
+                f"type = 'string' (this is {self.type}); remove it"
+            )
+        if (
+            self.table in ("coil", "discrete")
+            and "type" in self.model_fields_set
+            and (self.type not in ("bool", "uint16"))
+        ):
+            raise ValueError(
+                f"{self.element}.{self.point}: a {self.table} is one bit; use type = 'bool' "
+                f"(not {self.type!r}) or a register table"
+            )
+        return self
+
+    @property
+    def width(self) -> int:
+        """Registers (or bits) the value occupies."""
+        if self.table in ("coil", "discrete"):
+            return 1
+        if self.type == "string":
+            return self.length or 8
+        return WIDTH[self.type]
+
 
 class ModbusDevice(_Model):
     name: str
@@ -149,6 +188,23 @@ class ModbusDevice(_Model):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _addresses(self) -> ModbusDevice:
+        for r in self.registers:
+            where = f"register {r.element}.{r.point} ({r.table} {r.address}, {r.type})"
+            offset = r.address - self.address_base
+            if offset < 0:
+                raise ValueError(
+                    f"{where}: address {r.address} is below address_base = "
+                    f"{self.address_base}; with address_base = 1 the first register is 1"
+                )
+            if offset + r.width > 65536:
+                raise ValueError(
+                    f"{where}: spans {r.width} registers from offset {offset}, past the last "
+                    "Modbus address 65535; check the address and address_base"
+                )
+        return self
+
     @property
     def line(self) -> tuple[int, str, int, int]:
         """The serial line settings every device on the same port must share."""
@@ -158,10 +214,63 @@ class ModbusDevice(_Model):
 SERIAL_LINE = ("baudrate", "parity", "bytesize", "stopbits")
 
 
+_NODE_ID = re.compile(
+    r"^(?:(?P<ns>ns=\d{1,5});|(?P<nsu>nsu=[^;]+);)?"
+    r"(?:i=(?P<i>\d{1,10})|s=(?P<s>.+)|g=(?P<g>[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12})"
+    r"|b=(?P<b>[A-Za-z0-9+/]+={0,2}))$",
+    re.DOTALL,
+)
+
+
+def check_node_id(node: str) -> str:
+    """`node` if it is an OPC UA node id in the text forms `[ns=N;|nsu=URI;](i|s|g|b)=…`;
+    raises ValueError naming what is wrong otherwise."""
+    m = _NODE_ID.match(node)
+    if m is None:
+        raise ValueError(
+            f"node {node!r} is not an OPC UA node id: write nsu=<namespace URI>;s=<name> "
+            "(or i=<number>, g=<GUID>, b=<base64> after the ';'), e.g. "
+            "nsu=urn:press-vendor:line;s=Press02.Force"
+        )
+    if m["ns"] and int(m["ns"][3:]) > 65535:
+        raise ValueError(f"node {node!r}: a namespace index is at most 65535")
+    if m["i"] and int(m["i"]) > 2**32 - 1:
+        raise ValueError(f"node {node!r}: a numeric identifier is at most 4294967295")
+    if m["b"]:
+        try:
+            base64.b64decode(m["b"], validate=True)
+        except ValueError:
+            raise ValueError(f"node {node!r}: the b= identifier is not base64") from None
+    return node
+
+
+def node_id_warning(node: str) -> str | None:
+    """Why a valid node id is risky, if it is: an index-form namespace, or namespace 0."""
+    m = _NODE_ID.match(node)
+    if m is None or m["nsu"]:
+        return None
+    if m["ns"] and m["ns"] != "ns=0":
+        return (
+            f"{node!r} names its namespace by index ({m['ns']}); a server may renumber its "
+            "namespaces when it restarts or is reconfigured, and the agent would then read "
+            "another variable or none: write nsu=<namespace URI>;… (`pilotproof agent "
+            "discover opcua URL` prints them)"
+        )
+    return (
+        f"{node!r} is in namespace 0, the OPC UA standard's own (server diagnostics); a "
+        "device's variables are in the vendor's namespace: nsu=<namespace URI>;…"
+    )
+
+
 class OpcUaNode(_Model):
     element: str
     point: str
     node: str = Field(description="nsu=<namespace URI>;s=<id> (survives namespace renumbering)")
+
+    @field_validator("node")
+    @classmethod
+    def _node_id(cls, v: str) -> str:
+        return check_node_id(v)
 
 
 class OpcUaSource(_Model):
@@ -194,7 +303,15 @@ class OpcUaSource(_Model):
     )
     nodes_per_subscription: int = Field(default=500, ge=1)
     sessions: int = Field(default=1, ge=1, le=16)
-    reconnect_s: float = Field(default=2.0, gt=0)
+    reconnect_s: float = Field(
+        default=2.0, gt=0, description="first wait before reconnecting; doubles up to 60 s"
+    )
+    watchdog_s: float = Field(
+        default=1.0, gt=0, le=60,
+        description="read the server's state this often: a lost server is noticed within "
+        "about this plus timeout_s, and its elements are offline from the last good read",
+    )  # fmt: skip
+    timeout_s: float = Field(default=5.0, gt=0, le=120, description="per request")
     nodes: tuple[OpcUaNode, ...] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -14,6 +14,7 @@ import contextlib
 import logging
 
 from collectors.buffer import Buffer, SealedBatch
+from collectors.logs import Throttle
 from collectors.metrics import Metrics
 from telemetry import InfluxStore, Store, StoreError, WriteResult, decode_lines
 from telemetry.seal import KPI_STREAM, archive_points
@@ -36,6 +37,7 @@ class Forwarder:
         self.site = site
         self.metrics = metrics
         self.backoff_s = backoff_s
+        self.throttle = Throttle()
 
     async def _write(self, batch: SealedBatch) -> None:
         lines = batch.data.decode().split("\n")
@@ -76,12 +78,18 @@ class Forwarder:
                 await self.forward_available()
                 delay = self.backoff_s[0]
                 self.metrics.store_up = 1
+                self.metrics.store_backoff_s = 0.0
             except Exception as e:
-                if not isinstance(e, StoreError):
-                    log.exception("unexpected error while forwarding; retrying")
                 self.metrics.retries += 1
                 self.metrics.store_up = 0
-                log.warning("store unavailable (%s); retrying in %.1f s", e, delay)
+                self.metrics.store_backoff_s = delay
+                what = "store unavailable" if isinstance(e, StoreError) else "forwarding failed"
+                self.throttle.log(
+                    log, logging.WARNING, ("forward", type(e).__name__),
+                    f"{what} ({type(e).__name__}: {e}); the batches stay in the buffer, "
+                    f"retrying in {delay:.1f} s",
+                    exc_info=None if isinstance(e, StoreError) else e,
+                )  # fmt: skip
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
                 delay = min(delay * 2, self.backoff_s[1])

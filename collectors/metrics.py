@@ -8,6 +8,7 @@ asyncio HTTP server so the agent needs no web framework.
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 
 from telemetry import Point
@@ -28,14 +29,30 @@ class Metrics:
     buffer_pending: int = 0
     buffer_sealed: int = 0
     buffer_bytes: int = 0
+    buffer_file_bytes: int = 0
+    #: MQTT messages refused by a full buffer, waiting in memory for room
+    parked: int = 0
+    commit_errors: int = 0
+    #: seconds the forwarder waits before its next attempt (0 while the store answers)
+    store_backoff_s: float = 0.0
     #: per driver instance: 1 connected, 0 not
     connected: dict[str, int] = field(default_factory=dict)
     #: parse errors per reason (MQTT), so a flood of one kind is visible
     errors_by_reason: dict[str, int] = field(default_factory=dict)
+    #: faults drivers survived, per (driver, kind); "crash" is the supervisor's restart
+    driver_errors: dict[tuple[str, str], int] = field(default_factory=dict)
+    driver_restarts: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reject(self, reason: str) -> None:
-        self.parse_errors += 1
-        self.errors_by_reason[reason] = self.errors_by_reason.get(reason, 0) + 1
+        with self._lock:
+            self.parse_errors += 1
+            self.errors_by_reason[reason] = self.errors_by_reason.get(reason, 0) + 1
+
+    def driver_error(self, driver: str, kind: str) -> None:
+        with self._lock:
+            key = (driver, kind)
+            self.driver_errors[key] = self.driver_errors.get(key, 0) + 1
 
     def prometheus(self) -> str:
         a = f'agent="{self.agent}"'
@@ -48,11 +65,35 @@ class Metrics:
             ("store_rejected_total", "counter", "lines the store refused", self.store_rejected),
             ("store_retries_total", "counter", "failed forwarding attempts", self.retries),
             ("batches_sealed_total", "counter", "batches sealed", self.batches_sealed),
+            ("commit_errors_total", "counter", "buffer commits that failed", self.commit_errors),
             ("store_up", "gauge", "1 when the last forward succeeded", self.store_up),
+            (
+                "store_backoff_seconds",
+                "gauge",
+                "wait before the next forwarding attempt",
+                self.store_backoff_s,
+            ),
             ("sealer_up", "gauge", "1 while sealing and forwarding run", self.sealer_up),
             ("buffer_pending_lines", "gauge", "lines not yet sealed", self.buffer_pending),
             ("buffer_sealed_lines", "gauge", "sealed lines not yet stored", self.buffer_sealed),
-            ("buffer_bytes", "gauge", "size of the buffer file", self.buffer_bytes),
+            (
+                "buffer_bytes",
+                "gauge",
+                "bytes of lines the buffer holds (what the cap counts)",
+                self.buffer_bytes,
+            ),
+            (
+                "buffer_file_bytes",
+                "gauge",
+                "size of the buffer file and its WAL on disk",
+                self.buffer_file_bytes,
+            ),
+            (
+                "buffer_parked_messages",
+                "gauge",
+                "MQTT messages waiting for room in the buffer",
+                self.parked,
+            ),
         ):
             out += [
                 f"# HELP pilotproof_{name} {help_}",
@@ -67,6 +108,14 @@ class Metrics:
                 "# TYPE pilotproof_parse_errors_by_reason counter"]  # fmt: skip
         for reason, n in sorted(self.errors_by_reason.items()):
             out.append(f'pilotproof_parse_errors_by_reason{{{a},reason="{reason}"}} {n}')
+        out += ["# HELP pilotproof_driver_errors_total faults a driver survived, by kind",
+                "# TYPE pilotproof_driver_errors_total counter"]  # fmt: skip
+        for (driver, kind), n in sorted(self.driver_errors.items()):
+            out.append(f'pilotproof_driver_errors_total{{{a},driver="{driver}",kind="{kind}"}} {n}')
+        out += ["# HELP pilotproof_driver_restarts_total driver restarts by the supervisor",
+                "# TYPE pilotproof_driver_restarts_total counter"]  # fmt: skip
+        for driver, n in sorted(self.driver_restarts.items()):
+            out.append(f'pilotproof_driver_restarts_total{{{a},driver="{driver}"}} {n}')
         return "\n".join(out) + "\n"
 
     def point(self, site: str, time_ns: int) -> Point:
@@ -85,6 +134,7 @@ class Metrics:
                 "buffer_sealed": self.buffer_sealed,
                 "buffer_bytes": self.buffer_bytes,
                 "connected": sum(self.connected.values()),
+                "driver_errors": sum(self.driver_errors.values()),
             },
             time_ns,
         )

@@ -3,7 +3,11 @@
 `submit` queues a driver's Points or `Samples` for the committer thread, which commits
 whatever has queued up in one transaction (one fsync for many polls or messages), feeds
 health and point roles, and then runs each submitter's `done` callback — MQTT
-acknowledges there. `accept` commits at once (the agent's own status rows).
+acknowledges there. `accept` commits at once; `record` commits the agent's own rows.
+
+When the buffer refuses a commit (its cap reached, the disk failing), submissions with
+an acknowledgement wait in memory and are committed first as soon as there is room, so
+MQTT ingestion resumes by itself; a poll round is lost and counted.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Callable
 
 from collectors.buffer import Buffer, BufferFullError, Chunk, chunks_of
 from collectors.health import HealthTracker
+from collectors.logs import Throttle
 from collectors.metrics import Metrics
 from collectors.roles import RoleMapper
 from collectors.samples import Accepted, Samples
@@ -33,6 +38,8 @@ _MAX_ITEMS = 5000  # submissions per commit: bounds one transaction's size
 # of the bare library's polls, 0.03-0.1 s 0.8-0.97). 50 ms more before an MQTT
 # acknowledgement is nothing to a broker.
 GROUP_COMMIT_S = 0.05
+PARKED_RETRY_S = 0.5  # how often refused MQTT messages are tried again while the buffer is full
+PARKED_MAX = 10_000  # beyond this they stay unacknowledged at the broker (redelivered later)
 
 
 class Pipeline:
@@ -47,6 +54,8 @@ class Pipeline:
         self.roles = roles
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._parked: list[tuple[Accepted, Callable[[], None] | None]] = []
+        self.throttle = Throttle()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._commit_loop, name="committer", daemon=True)
@@ -71,26 +80,73 @@ class Pipeline:
 
     def _commit_loop(self) -> None:
         while True:
-            items = [self._queue.get()]
+            try:
+                items = [self._queue.get(timeout=PARKED_RETRY_S if self._parked else None)]
+            except queue.Empty:
+                items = []
             with contextlib.suppress(queue.Empty):
                 while len(items) < _MAX_ITEMS:
                     items.append(self._queue.get_nowait())
-            try:
-                self.accept_many([item for item, _, _ in items])
-            except BufferFullError as e:
-                log.error("%s", e)  # nobody is acknowledged: MQTT keeps them at the broker
-            except Exception:
-                log.exception("a commit failed; its samples are not acknowledged")
-            else:
-                for _, done, _ in items:
-                    if done is not None:
-                        done()
+            stopping = any(not item and done is None and marker is None
+                           for item, done, marker in items)  # fmt: skip
+            work = [(item, done) for item, done, _ in items if item]
+            if self._parked:
+                self._retry_parked()
+            if work:
+                self._commit(work)
             for _, _, marker in items:
                 if marker is not None:
                     marker.set()
-            if any(not item and done is None and marker is None for item, done, marker in items):
+            if stopping:
                 return
             time.sleep(GROUP_COMMIT_S)
+
+    def _commit(self, work: list[tuple[Accepted, Callable[[], None] | None]]) -> None:
+        """Commit `work` as one transaction and acknowledge it; when the buffer refuses it
+        (full, or the disk failing), park what can wait for a later try."""
+        try:
+            self.accept_many([item for item, _ in work])
+        except Exception as e:
+            self._refused(work, e)
+            return
+        for _, done in work:
+            _acknowledge(done)
+
+    def _refused(self, work: list[tuple[Accepted, Callable[[], None] | None]],
+                 error: Exception) -> None:  # fmt: skip
+        """Submissions with an acknowledgement (MQTT) wait in memory for room — the
+        broker sends no more than its in-flight window without acknowledgements, so
+        they are few — and are committed first once there is; the others (a poll
+        round) are lost and counted. Nothing is acknowledged that was not committed."""
+        full = isinstance(error, BufferFullError)
+        if not full:
+            self.metrics.commit_errors += 1
+        lost = 0
+        for item, done in work:
+            if done is not None and len(self._parked) < PARKED_MAX:
+                self._parked.append((item, done))
+            else:
+                lost += len(item)
+        self.metrics.buffer_full += lost
+        self.metrics.parked = len(self._parked)
+        self.throttle.log(
+            log, logging.ERROR, ("commit", type(error).__name__),
+            f"{error}" if full else f"a commit to the buffer failed ({type(error).__name__}: "
+            f"{error}); its samples are not acknowledged and are retried",
+            exc_info=None if full else error,
+        )  # fmt: skip
+
+    def _retry_parked(self) -> None:
+        """Commit parked submissions in order, one by one, until one is refused again."""
+        while self._parked:
+            item, done = self._parked[0]
+            try:
+                self.accept_many([item])
+            except Exception:
+                return
+            self._parked.pop(0)
+            self.metrics.parked = len(self._parked)
+            _acknowledge(done)
 
     def accept(self, item: Accepted) -> None:
         """Commit at once; only then may a driver acknowledge. Raises BufferFullError at
@@ -100,8 +156,13 @@ class Pipeline:
     def record(self, rows: list[Point]) -> None:
         """Commit the agent's own rows (status, health, roles, pp_agent) at once. They are
         not driver input: health must not take its own `element_status` rows for a
-        network export (which would stop it writing them after the first instant)."""
-        self.accept_many([rows], observe=False)
+        network export (which would stop it writing them after the first instant).
+        Raises BufferFullError (counted) past the cap and its KPI headroom."""
+        try:
+            self.accept_many([rows], observe=False)
+        except BufferFullError:
+            self.metrics.buffer_full += len(rows)
+            raise
 
     def accept_many(self, items: list[Accepted], *, observe: bool = True) -> None:
         """Commit many submissions as one chunk per stream (a row insert each: every
@@ -121,19 +182,18 @@ class Pipeline:
             chunks.append((TELEMETRY_STREAM, lines, min(times), max(times)))
         if not chunks:
             return
-        try:
-            n = self.buffer.append(chunks)
-        except BufferFullError:
-            self.metrics.buffer_full += sum(len(c[1]) for c in chunks)
-            raise
+        n = self.buffer.append(chunks)
         if observe:
             for item in items:
                 self.health.observe(item)
                 self.roles.observe(item)
         self.metrics.points_in += n
 
-    def reachable(self, element: str, up: bool) -> None:
-        self.health.track(element, up)
 
-    def connected(self, driver: str, up: bool) -> None:
-        self.metrics.connected[driver] = int(up)
+def _acknowledge(done: Callable[[], None] | None) -> None:
+    if done is None:
+        return
+    try:
+        done()
+    except Exception as e:  # an MQTT ack after the client went away: redelivered, harmless
+        log.debug("acknowledgement failed: %s", e)

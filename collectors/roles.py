@@ -37,7 +37,7 @@ class RoleMapper:
             with self._lock:
                 by_point, latest = self._by_point, self._latest
                 for key, q, v in zip(points.keys, points.qualities, points.values, strict=True):
-                    if q == 0 and v is not None and key in by_point:
+                    if q == 0 and type(v) is float and key in by_point:
                         latest[key] = v
             return
         with self._lock:

@@ -23,11 +23,11 @@ class Samples:
     lines: list[str] = field(default_factory=list)
     keys: list[tuple[str, str]] = field(default_factory=list)  # (element, point)
     qualities: list[int] = field(default_factory=list)
-    values: list[float | None] = field(default_factory=list)
+    values: list[float | str | None] = field(default_factory=list)  # str: a `text` sample
     tags: list[dict[str, str]] = field(default_factory=list)  # for `points()` only
 
     def add(
-        self, line: str, key: tuple[str, str], quality: int, value: float | None,
+        self, line: str, key: tuple[str, str], quality: int, value: float | str | None,
         tags: dict[str, str],
     ) -> None:  # fmt: skip
         self.lines.append(line)
@@ -43,8 +43,10 @@ class Samples:
         """The same samples as Points (tests and slow paths; the lines are what is kept)."""
         out = []
         for tags, q, v in zip(self.tags, self.qualities, self.values, strict=True):
-            fields: dict[str, float | int] = {"quality": q}
-            if v is not None:
+            fields: dict[str, float | int | str] = {"quality": q}
+            if isinstance(v, str):
+                fields["text"] = v
+            elif v is not None:
                 fields["value"] = v
             out.append(Point("telemetry", tags, fields, self.t_ns))
         return out

@@ -37,10 +37,12 @@ from pydantic import BaseModel, SecretStr
 
 from collectors.buffer import Buffer
 from collectors.forwarder import Forwarder
+from collectors.logs import CollapseRepeats
 from collectors.metrics import Metrics
 from telemetry import (
     InfluxConfig,
     InfluxStore,
+    RetryPolicy,
     SqliteConfig,
     SqliteStore,
     Store,
@@ -77,8 +79,23 @@ class StoreSpec(BaseModel):
 
     def open(self) -> Store:
         if self.kind == "influx":
-            return open_store(InfluxConfig.model_validate(self.config))
+            return open_store(single_attempt(InfluxConfig.model_validate(self.config)))
         return open_store(SqliteConfig.model_validate(self.config))
+
+
+def single_attempt(config: InfluxConfig) -> InfluxConfig:
+    """`config` without the store's own retries: the forwarder backs off itself, and
+    counts and reports every failed attempt (`store_up`, `store_retries_total`) — inside
+    the store's retry loop a dead store would look alive for two minutes."""
+    return config.model_copy(update={"retry": RetryPolicy(max_elapsed_s=0)})
+
+
+def open_agent_store(url: str) -> Store:
+    """The store at `url`, opened for the agent's own use (single attempts)."""
+    config = config_from_url(url)
+    if isinstance(config, InfluxConfig):
+        config = single_attempt(config)
+    return open_store(config)
 
 
 def _plain(value: Any) -> Any:
@@ -207,6 +224,7 @@ class SealerProcess:
                     setattr(self.metrics, k, getattr(self.metrics, k) + snapshot[k] - last[k])
                     last[k] = snapshot[k]
                 self.metrics.store_up = snapshot["store_up"]
+                self.metrics.store_backoff_s = snapshot.get("store_backoff_s", 0.0)
                 self.metrics.sealer_up = 1
             code = await proc.wait()
             self.metrics.sealer_up = 0
@@ -253,8 +271,9 @@ async def _child(spec: SealerSpec) -> None:
     store = spec.store.open()
 
     def report() -> None:
-        snapshot = {k: getattr(metrics, k) for k in COUNTERS}
+        snapshot: dict[str, float] = {k: getattr(metrics, k) for k in COUNTERS}
         snapshot["store_up"] = metrics.store_up
+        snapshot["store_backoff_s"] = metrics.store_backoff_s
         try:
             sys.stdout.write(json.dumps(snapshot) + "\n")
             sys.stdout.flush()
@@ -270,10 +289,12 @@ async def _child(spec: SealerSpec) -> None:
 
 def main() -> None:
     spec = SealerSpec.model_validate_json(sys.stdin.readline())
-    logging.basicConfig(
-        level=spec.log_level, stream=sys.stderr,
-        format=f"%(asctime)s %(levelname)s sealer[{spec.agent_id}] %(message)s",
-    )  # fmt: skip
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter(f"%(asctime)s %(levelname)s sealer[{spec.agent_id}] %(message)s")
+    )
+    handler.addFilter(CollapseRepeats())
+    logging.basicConfig(level=spec.log_level, handlers=[handler])
     asyncio.run(_child(spec))
 
 

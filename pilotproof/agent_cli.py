@@ -9,11 +9,23 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from collectors import Agent, SiteConfigError, load_site_config
+from collectors import (
+    Agent,
+    AgentStartError,
+    BufferOpenError,
+    ChainConflictError,
+    SiteConfigError,
+    build_drivers,
+    load_site_config,
+)
+from collectors.config import node_id_warning
+from collectors.logs import CollapseRepeats
 from pilotproof.options import console, fail
+from telemetry import describe_validation_error
 from telemetry.seal import generate_key, key_id, load_key
 
 app = typer.Typer(
@@ -30,7 +42,10 @@ ConfigArg = Annotated[Path, typer.Argument(help="the site config (TOML or YAML)"
 
 @app.command("check")
 def check(config: ConfigArg) -> None:
-    """Validate a site config and summarise it; errors name the file, key and value."""
+    """Validate a site config and summarise it; errors name the file, key and value.
+
+    Everything `agent run` checks before it connects is checked here too: the key, the
+    buffer file, OPC UA user certificates, node ids and Modbus addresses."""
     try:
         c = load_site_config(config)
     except SiteConfigError as e:
@@ -52,24 +67,24 @@ def check(config: ConfigArg) -> None:
         trust = f", servers trusted from {o.trust_dir}" if o.trust_dir else ""
         table.add_row(f"opcua {o.name}", f"{o.url} ({o.security}, {o.auth}{trust}): "
                       f"{len(o.nodes)} node(s), {o.mode}")  # fmt: skip
-        if o.user_certificate and o.user_key:
-            from collectors.opcua import load_user_identity  # asyncua: only when needed
-
-            try:
-                load_user_identity(o.user_certificate, o.user_key)
-            except ValueError as e:
-                raise fail(f"{config}: OPC UA source {o.name!r}: {e}") from None
         if o.trust_dir and not o.trust_dir.is_dir():
             warnings.append(
                 f"OPC UA source {o.name!r}: trust_dir {o.trust_dir} does not exist yet: "
                 "every server is refused until its certificate is put in it"
             )
+        warnings += [f"OPC UA source {o.name!r}, {n.element}.{n.point}: {w}"
+                     for n in o.nodes if (w := node_id_warning(n.node))]  # fmt: skip
+    try:
+        build_drivers(c)  # what `run` builds before it connects (user certificates …)
+    except (ValueError, OSError) as e:
+        raise fail(f"{config}: {e}") from None
     console.print(table)
     for w in warnings:
-        console.print(f"[yellow]{w}[/yellow]")
+        console.print(w, style="yellow", markup=False, highlight=False)
     if not c.agent.key.exists():
-        console.print(f"[yellow]the key {c.agent.key} does not exist yet: run "
-                      f"`pilotproof agent keygen {c.agent.key}`[/yellow]")  # fmt: skip
+        console.print(f"the key {c.agent.key} does not exist yet: run "
+                      f"`pilotproof agent keygen {c.agent.key}`", style="yellow",
+                      markup=False)  # fmt: skip
 
 
 @app.command("keygen")
@@ -90,17 +105,53 @@ def keygen(
 def discover_cmd(
     protocol: Annotated[str, typer.Argument(help="opcua (the only one that can be browsed)")],
     url: Annotated[str, typer.Argument(help="e.g. opc.tcp://192.168.10.30:4840")],
+    security: Annotated[
+        str, typer.Option(help="None | Sign | SignAndEncrypt (Basic256Sha256)")
+    ] = "None",
+    username: Annotated[str | None, typer.Option(help="sign in with this user …")] = None,
+    password: Annotated[str | None, typer.Option(help="… and password")] = None,
+    user_certificate: Annotated[
+        Path | None, typer.Option(help="sign in with this user certificate (and --user-key)")
+    ] = None,
+    user_key: Annotated[Path | None, typer.Option(help="the user certificate's key")] = None,
+    cert_dir: Annotated[
+        Path, typer.Option(help="the agent's own certificate (made once), as in a source")
+    ] = Path("pki"),
+    trust_dir: Annotated[
+        Path | None, typer.Option(help="trusted server certificates, as in a source")
+    ] = None,
 ) -> None:
-    """Browse a server and print a `[[sources.opcua]]` block to start a config from."""
+    """Browse a server and print a `[[sources.opcua]]` block to start a config from.
+
+    It connects exactly as a source with the same settings would — security, the
+    agent's certificate in --cert-dir, the user and the trust list — so a server that
+    answers here is one the agent can read. Example:
+
+    pilotproof agent discover opcua opc.tcp://10.0.0.5:4840 --security SignAndEncrypt
+    --username pilotproof --password …
+    """
     if protocol != "opcua":
         raise fail("only `opcua` servers can be browsed; Modbus maps come from device manuals")
+    from collectors.config import OpcUaNode, OpcUaSource
     from collectors.opcua import discover, toml_snippet
+    from collectors.opcua.driver import classify
 
+    auth = "certificate" if user_certificate else "username" if username else "anonymous"
     try:
-        found = asyncio.run(discover(url))
-    except (OSError, TimeoutError) as e:
-        raise fail(f"cannot browse {url}: {e}", 1) from None
-    print(toml_snippet(url, found))
+        source = OpcUaSource(
+            name="discovered", url=url, security=security, auth=auth,
+            username=username, password=password, user_certificate=user_certificate,
+            user_key=user_key, cert_dir=cert_dir, trust_dir=trust_dir,
+            nodes=(OpcUaNode(element="-", point="-", node="i=2258"),),
+        )  # fmt: skip
+    except ValidationError as e:
+        raise fail(f"discover: {describe_validation_error(e)}") from None
+    try:
+        found = asyncio.run(discover(source))
+    except Exception as e:  # any refusal: said in one line with its kind
+        kind, message = classify(e, source, str(cert_dir))
+        raise fail(f"cannot browse {url}: {kind}: {message}", 1) from None
+    print(toml_snippet(source, found))
     Console(stderr=True).print(f"[dim]{len(found)} variable(s); edit element and point names "
                                "to match the inventory[/dim]")  # fmt: skip
 
@@ -109,17 +160,31 @@ def discover_cmd(
 def run(
     config: ConfigArg,
     verbose: Annotated[bool, typer.Option("-v", help="log every reconnect and retry")] = False,
+    new_chain: Annotated[
+        bool,
+        typer.Option(
+            "--new-chain",
+            help="begin a new chain epoch: only when the buffer was lost while the store "
+            "holds this agent's chain (the agent refuses to start then, and says so). "
+            "Auditors see the change in the evidence",
+        ),
+    ] = False,
 ) -> None:
-    """Run the agent until SIGTERM or Ctrl-C; then it seals and forwards what it holds."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """Run the agent until SIGTERM or Ctrl-C; then it seals and forwards what it holds.
+
+    Repeated warnings (a dead device, a wrong password) are logged once and then at most
+    once a minute with a count; /metrics ([metrics] listen) has every counter."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(CollapseRepeats())
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     try:
         c = load_site_config(config)
-        agent = Agent(c)
-    except (SiteConfigError, ValueError) as e:
+        agent = Agent(c, new_chain=new_chain)
+    except SiteConfigError as e:
         raise fail(str(e)) from None
+    except (BufferOpenError, ValueError, OSError) as e:
+        raise fail(f"{config}: {e}") from None
 
     async def go() -> None:
         stop = asyncio.Event()
@@ -127,13 +192,16 @@ def run(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         console.print(f"agent {c.agent.id} running: {len(agent.drivers)} driver(s) → "
-                      f"{c.store.url}")  # fmt: skip
+                      f"{c.store.url}", markup=False)  # fmt: skip
         await agent.run(stop)
         m = agent.metrics
         console.print(f"stopped: {m.points_in:,} points in, {m.points_out:,} out, "
                       f"{m.parse_errors:,} rejected, {m.batches_sealed:,} batches")  # fmt: skip
 
-    asyncio.run(go())
+    try:
+        asyncio.run(go())
+    except (ChainConflictError, AgentStartError) as e:
+        raise fail(f"{config}: {e}") from None
 
 
 @app.command("docs")

@@ -15,7 +15,9 @@ console = Console()
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[red]{message}[/red]")
+    """Print `message` as an error (as it is: `[[sources.opcua]]` is not markup) and
+    return the exit to raise."""
+    console.print(message, style="red", markup=False, highlight=False)
     return typer.Exit(code)
 
 

@@ -41,7 +41,10 @@ POINT_HEALTH: Final = Measurement(
 TELEMETRY: Final = Measurement(
     name="telemetry",
     tags=(TAG_SITE, "element", "point"),
-    fields={"value": "float", "quality": "int"},
+    # `text` carries a string value (a Modbus string register, an OPC UA String node)
+    # instead of `value`; a sample has at most one of the two
+    fields={"value": "float", "quality": "int", "text": "str"},
+    optional_fields=("value", "text"),
     purpose="dashboards, drill-down, production/energy/loop KPIs via point roles",
 )
 PRODUCTION: Final = Measurement(
@@ -66,7 +69,8 @@ IDENTIFIER: Final = Measurement(
 )
 PP_BATCH: Final = Measurement(
     name="pp_batch",
-    tags=(TAG_SITE, "agent", "stream"),
+    # `epoch` only on the rows of an agent's later chains (see telemetry.seal.BatchRecord)
+    tags=(TAG_SITE, "agent", "stream", "epoch"),
     fields={
         "seq": "int",
         "n": "int",
@@ -81,7 +85,7 @@ PP_BATCH: Final = Measurement(
 )
 PP_LINES: Final = Measurement(
     name="pp_lines",
-    tags=(TAG_SITE, "agent", "stream", "part"),
+    tags=(TAG_SITE, "agent", "stream", "part", "epoch"),
     fields={"seq": "int", "parts": "int", "data": "str"},
     purpose="evidence: the exact lines of each KPI-stream batch (zlib, base64, in parts)",
 )

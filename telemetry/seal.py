@@ -39,11 +39,17 @@ def stream_of(point: Point) -> str:
 
 
 class BatchRecord(BaseModel):
-    """One sealed batch; `sig` is the agent's Ed25519 signature over the other fields (JCS)."""
+    """One sealed batch; `sig` is the agent's Ed25519 signature over the other fields (JCS).
 
-    model_config = ConfigDict(frozen=True)
+    `epoch` numbers the agent's chains: 0 for the first, one more each time an operator
+    starts a new chain after the agent's buffer was lost (`agent run --new-chain`). It is
+    signed, and left out of the signed body while it is 0 (records sealed before epochs
+    existed verify unchanged)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
     agent: str
     stream: str
+    epoch: int = Field(default=0, ge=0)
     seq: int = Field(ge=0)
     prev: str = Field(description="hex SHA-256 of the previous record's canonical JSON")
     root: str = Field(description="hex RFC 9162 Merkle root over the batch's lines")
@@ -53,7 +59,7 @@ class BatchRecord(BaseModel):
     sig: str = Field(default="", description="base64url Ed25519 signature")
 
     def body(self) -> dict[str, Any]:
-        d = self.model_dump(exclude={"sig"})
+        d = self.model_dump(exclude={"sig"} if self.epoch else {"sig", "epoch"})
         d["first_ns"] = str(self.first_ns)
         d["last_ns"] = str(self.last_ns)
         return d
@@ -73,10 +79,12 @@ class BatchRecord(BaseModel):
         return True
 
     def to_point(self, site: str) -> Point:
-        """The `pp_batch` row the store keeps for the auditor's chain check."""
+        """The `pp_batch` row the store keeps for the auditor's chain check. A later
+        epoch's rows carry an `epoch` tag: a series of their own, so a new chain never
+        overwrites the rows of an earlier one."""
         return Point(
             "pp_batch",
-            {"site": site, "agent": self.agent, "stream": self.stream},
+            {"site": site, "agent": self.agent, "stream": self.stream, **self.epoch_tag()},
             {
                 "seq": self.seq,
                 "n": self.n,
@@ -91,6 +99,10 @@ class BatchRecord(BaseModel):
             self.seq,
         )
 
+    def epoch_tag(self) -> dict[str, str]:
+        """`{"epoch": "N"}` for a later epoch; nothing for the first (epoch 0)."""
+        return {"epoch": str(self.epoch)} if self.epoch else {}
+
 
 def seal(
     key: Ed25519PrivateKey,
@@ -101,10 +113,13 @@ def seal(
     lines: Sequence[bytes],
     first_ns: int,
     last_ns: int,
+    *,
+    epoch: int = 0,
 ) -> BatchRecord:
     record = BatchRecord(
         agent=agent,
         stream=stream,
+        epoch=epoch,
         seq=seq,
         prev=prev,
         root=merkle_root(lines).hex(),
@@ -134,10 +149,12 @@ class Sealer:
         seq: int = 0,
         prev: str = GENESIS,
         high_water_ns: int = 0,
+        epoch: int = 0,
     ) -> None:
         self.key = key
         self.agent = agent
         self.stream = stream
+        self.epoch = epoch
         self.seq = seq
         self.prev = prev
         self.high_water_ns = high_water_ns
@@ -153,6 +170,7 @@ class Sealer:
             lines,
             min(times),
             self.high_water_ns,
+            epoch=self.epoch,
         )
         self.seq += 1
         self.prev = record.digest()
@@ -179,7 +197,13 @@ def archive_points(record: BatchRecord, lines: Sequence[bytes], site: str) -> li
     return [
         Point(
             "pp_lines",
-            {"site": site, "agent": record.agent, "stream": record.stream, "part": str(i)},
+            {
+                "site": site,
+                "agent": record.agent,
+                "stream": record.stream,
+                "part": str(i),
+                **record.epoch_tag(),
+            },
             {"seq": record.seq, "parts": len(chunks), "data": chunk},
             record.seq,
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import hashlib
+import itertools
 import shutil
 import time
 from collections.abc import Callable
@@ -53,6 +54,7 @@ from verifier.statement import (
     REPORT_FILE,
     STATEMENT_FILE,
     ChainHead,
+    EpochChange,
     Predicate,
     Software,
     Statement,
@@ -85,7 +87,10 @@ def software_version() -> str:
         return "0.0.0+unknown"
 
 
-def batch_path(stream: str, agent: str, seq: int) -> str:
+def batch_path(stream: str, agent: str, seq: int, epoch: int = 0) -> str:
+    """Where a batch's lines sit in a bundle; a later epoch's in a folder of its own."""
+    if epoch:
+        return f"batches/{stream}/{agent}/epoch-{epoch}/{seq}.lp.gz"
     return f"batches/{stream}/{agent}/{seq}.lp.gz"
 
 
@@ -139,18 +144,21 @@ async def build_bundle(
     digests: dict[str, str] = {}
     total_lines = total_batches = 0
     try:
-        for agent in sorted(chains):
-            sel = _selection(agent, chains[agent], windows)
+        for agent, epoch in sorted(chains):
+            later = sorted(e for a, e in chains if a == agent and e > epoch)
+            ended_by = later[0] if later else None
+            sel = _selection(agent, chains[(agent, epoch)], windows, ended=ended_by is not None)
             if sel is None:
                 continue
             records = {r.seq: r for r in sel.with_lines}
             done = 0
             try:
-                async for seq, lines in read_lines(store, site, agent, list(records)):
+                async for seq, lines in read_lines(store, site, agent, list(records),
+                                                   epoch=epoch):  # fmt: skip
                     r = records[seq]
                     _check_archive(agent, r, lines)
                     assert lines is not None
-                    name = batch_path(KPI_STREAM, agent, seq)
+                    name = batch_path(KPI_STREAM, agent, seq, epoch)
                     data = gzip.compress(b"\n".join(lines) + b"\n", compresslevel=6, mtime=0)
                     await asyncio.to_thread(_write_file, out / name, data)
                     digests[name] = hashlib.sha256(data).hexdigest()
@@ -172,6 +180,8 @@ async def build_bundle(
                     head=last.digest(),
                     batches=len(records),
                     lines=sum(r.n for r in sel.with_lines),
+                    epoch=epoch or None,
+                    ended_by=ended_by if last.seq == chains[(agent, epoch)][-1].seq else None,
                 )
             )
         if not heads:
@@ -195,6 +205,9 @@ async def build_bundle(
     files[REPORT_FILE] = render_report(evaluation, verification=None).encode()
 
     predicate = predicate_of(evaluation, inventory, params, declarations, heads)
+    changes = epoch_changes(heads, chains)
+    if changes:
+        predicate = predicate.model_copy(update={"epoch_changes": changes})
     size = await asyncio.to_thread(_write_bundle, out, files, digests, predicate, key)
     return BuildResult(
         out=out,
@@ -202,7 +215,7 @@ async def build_bundle(
         bytes=size,
         batches=total_batches,
         lines=total_lines,
-        agents=[h.agent for h in heads],
+        agents=sorted({h.agent for h in heads}),
         verdict=evaluation.verdict,
         seconds=time.perf_counter() - t0,
     )
@@ -213,14 +226,40 @@ def _empty_or_absent(out: Path) -> bool:
 
 
 def _selection(
-    agent: str, records: list[BatchRecord], windows: list[tuple[int, int]]
+    agent: str, records: list[BatchRecord], windows: list[tuple[int, int]], *, ended: bool
 ) -> Selection | None:
     if not SAFE_NAME.match(agent):
         raise BuildError(f"agent id {agent!r} cannot name a folder in a bundle")
     try:
-        return select(records, windows)
+        return select(records, windows, ended=ended)
     except ChainSelectionError as e:
         raise BuildError(str(e)) from None
+
+
+def epoch_changes(
+    heads: list[ChainHead], chains: dict[tuple[str, int], list[BatchRecord]]
+) -> list[EpochChange]:
+    """Each agent's chain restarts between the chains the bundle carries: declared."""
+    out = []
+    by_agent: dict[str, list[ChainHead]] = {}
+    for h in heads:
+        by_agent.setdefault(h.agent, []).append(h)
+    for agent, hs in sorted(by_agent.items()):
+        hs.sort(key=lambda h: h.epoch or 0)
+        for a, b in itertools.pairwise(hs):
+            old = chains[(agent, a.epoch or 0)][-1]
+            new = chains[(agent, b.epoch or 0)][0]
+            out.append(
+                EpochChange(
+                    agent=agent,
+                    previous_epoch=a.epoch or 0,
+                    previous_last_seq=old.seq,
+                    previous_last_ns=str(old.last_ns),
+                    epoch=b.epoch or 0,
+                    first_ns=str(new.first_ns),
+                )
+            )
+    return out
 
 
 def _check_archive(agent: str, r: BatchRecord, lines: list[bytes] | None) -> None:

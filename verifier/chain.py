@@ -23,6 +23,7 @@ def record_of(p: Point) -> BatchRecord:
     return BatchRecord(
         agent=p.tags["agent"],
         stream=p.tags["stream"],
+        epoch=int(p.tags.get("epoch") or 0),
         seq=int(f["seq"]),
         prev=str(f["prev"]),
         root=str(f["root"]),
@@ -33,15 +34,19 @@ def record_of(p: Point) -> BatchRecord:
     )
 
 
+ChainKey = tuple[str, int]
+"""(agent, epoch): an agent's chain, and after a lost buffer its later ones."""
+
+
 async def read_chains(
     store: Store, site: str, stream: str = KPI_STREAM
-) -> dict[str, list[BatchRecord]]:
-    """Every agent's records of `stream` at `site`, by agent, in seq order."""
+) -> dict[ChainKey, list[BatchRecord]]:
+    """Every agent's records of `stream` at `site`, by (agent, epoch), in seq order."""
     rows = await store.read("pp_batch", 0, ALL_SEQ, where={"site": site, "stream": stream})
-    chains: dict[str, list[BatchRecord]] = {}
+    chains: dict[ChainKey, list[BatchRecord]] = {}
     for p in rows:
         r = record_of(p)
-        chains.setdefault(r.agent, []).append(r)
+        chains.setdefault((r.agent, r.epoch), []).append(r)
     for records in chains.values():
         records.sort(key=lambda r: r.seq)
     return chains
@@ -66,16 +71,25 @@ class ChainSelectionError(ValueError):
     pass
 
 
-def select(records: list[BatchRecord], windows: Sequence[tuple[int, int]]) -> Selection | None:
+def select(
+    records: list[BatchRecord], windows: Sequence[tuple[int, int]], *, ended: bool = False
+) -> Selection | None:
     """What a bundle carries of one chain. With no batch in the windows: just the anchor
     and the checkpoint around them (the chain then proves it had nothing there), or None
-    when the chain has no record after them either (a retired agent)."""
+    when the chain has no record after them either (a retired agent).
+
+    `ended`: a later epoch replaced this chain (its agent's buffer was lost), so it has
+    no checkpoint after the windows; it is carried up to its last record, and the bundle
+    declares the change."""
     end = max(e for _, e in windows)
     hits = [i for i, r in enumerate(records) if intersects(r, windows)]
     agent = records[0].agent
     if not hits:
         after = next((i for i, r in enumerate(records) if r.first_ns >= end), None)
         if after is None:
+            if ended and records[-1].last_ns >= min(s for s, _ in windows):
+                start = len(records) - 1  # its end, inside the range: the change shows
+                return Selection(records[start:], [])
             return None
         start = max(0, after - 1)
         _check_start(agent, records, start, after)
@@ -90,6 +104,8 @@ def select(records: list[BatchRecord], windows: Sequence[tuple[int, int]]) -> Se
                 f"{a.seq} to {b.seq}); the agent may still be forwarding its buffer, or the "
                 "record was lost from the store"
             )
+    if ended and hi + 1 >= len(records):
+        return Selection(records[start:], [r for r in records[start:] if intersects(r, windows)])
     if hi + 1 >= len(records) or records[hi + 1].first_ns < end:
         raise ChainSelectionError(
             f"agent {agent}: no sealed batch after the window's end yet (the last one is seq "
@@ -111,11 +127,18 @@ def _check_start(agent: str, records: list[BatchRecord], start: int, first_neede
 
 
 async def read_lines(
-    store: Store, site: str, agent: str, seqs: Sequence[int], stream: str = KPI_STREAM
+    store: Store,
+    site: str,
+    agent: str,
+    seqs: Sequence[int],
+    stream: str = KPI_STREAM,
+    *,
+    epoch: int = 0,
 ) -> AsyncIterator[tuple[int, list[bytes] | None]]:
-    """The archived lines of each batch in `seqs` of one agent's chain, in seq order; None
-    for a batch the store has no archive of. Read a few hundred batches at a time, so a
-    month of a large site never sits in memory at once."""
+    """The archived lines of each batch in `seqs` of one agent's chain (of `epoch`), in
+    seq order; None for a batch the store has no archive of. Read a few hundred batches
+    at a time, so a month of a large site never sits in memory at once."""
+    tag = str(epoch) if epoch else ""
     ordered = sorted(set(seqs))
     step = 256
     for i in range(0, len(ordered), step):
@@ -128,6 +151,8 @@ async def read_lines(
         )
         parts: dict[int, dict[int, str]] = {}
         for p in rows:
+            if p.tags.get("epoch", "") != tag:  # another epoch's batch of the same seq
+                continue
             parts.setdefault(p.time_ns, {})[int(p.tags["part"])] = str(p.fields["data"])
         for seq in chunk:
             got = parts.get(seq)

@@ -38,6 +38,7 @@ CODES: dict[str, tuple[str, str]] = {
     ),
     "E_WINDOW_START": ("窗口起点未覆盖", "the chain does not reach back before the window"),
     "E_CHAIN_TRUNCATED": ("链尾被截断", "no checkpoint record after the window's end"),
+    "E_CHAIN_EPOCH": ("链纪元未声明", "an agent's chain restarts in the range, undeclared"),
     "E_BATCH_MISSING": ("批次数据缺失", "a batch in the window has no lines file"),
     "E_BATCH_UNEXPECTED": ("多余批次数据", "a lines file belongs to no record in the window"),
     "E_BATCH_FORMAT": ("批次数据格式错误", "a lines file is not gzip of canonical lines"),
@@ -63,6 +64,7 @@ WARNINGS: dict[str, tuple[str, str]] = {
     "W_INVENTORY_NOT_PINNED": ("清单未核对", "KPIs use the inventory the bundle signer supplied"),
     "W_PARAMS_NOT_DEFAULT": ("参数非默认", "KPI parameters differ from the documented defaults"),
     "W_CHAIN_STARTS_INSIDE": ("链起点在窗口内", "an agent's chain begins inside the data range"),
+    "W_CHAIN_EPOCH": ("链纪元更替", "an agent's buffer was lost and a new chain begun"),
     "W_UNDECLARED_ELEMENTS": (
         "存在未申报要素",
         "elements report status but are not in the inventory",

@@ -33,7 +33,7 @@ NOT_COMPARED = ("queries",)
 
 async def recompute(
     inputs: Inputs,
-    verified: dict[tuple[str, int], tuple[Path, str]],
+    verified: dict[tuple[str, int, int], tuple[Path, str]],
     check: Check,
     report: VerifyReport,
     progress: Progress | None,
@@ -45,7 +45,7 @@ async def recompute(
         try:
             total = len(verified)
             pending: list[str] = []
-            for i, ((agent, seq), (path, digest)) in enumerate(sorted(verified.items())):
+            for i, ((agent, _epoch, seq), (path, digest)) in enumerate(sorted(verified.items())):
                 data = await asyncio.to_thread(path.read_bytes)
                 if hashlib.sha256(data).hexdigest() != digest:  # changed since it was checked
                     add(

@@ -42,6 +42,27 @@ class ChainHead(BaseModel):
     head: str = Field(description="hex SHA-256 of the last record's canonical JSON")
     batches: int = Field(description="batches whose lines are in the bundle")
     lines: int = Field(description="lines in those batches")
+    epoch: int | None = Field(
+        default=None, description="the chain's epoch (absent: 0, the agent's first chain)"
+    )
+    ended_by: int | None = Field(
+        default=None,
+        description="the later epoch that replaced this chain when the agent's buffer was "
+        "lost: the chain ends without a checkpoint after the window",
+    )
+
+
+class EpochChange(BaseModel):
+    """An agent's chain was restarted (`agent run --new-chain`, after its buffer was lost)
+    inside the evidence range: declared, so that a verifier reports it instead of failing."""
+
+    model_config = ConfigDict(extra="allow")
+    agent: str
+    previous_epoch: int
+    previous_last_seq: int = Field(description="the earlier chain's last record")
+    previous_last_ns: str = Field(description="its last_ns (the chain's high-water mark)")
+    epoch: int
+    first_ns: str = Field(description="first_ns of the new chain's first record")
 
 
 class Software(BaseModel):
@@ -63,6 +84,7 @@ class Predicate(BaseModel):
     verdict: str
     results: list[dict[str, Any]]
     chains: list[ChainHead]
+    epoch_changes: list[EpochChange] | None = None
     software: Software
     built_at: str
 

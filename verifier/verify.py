@@ -95,7 +95,7 @@ def _static_checks(
     pinned: Inventory | None,
     report: VerifyReport,
     progress: Progress | None,
-) -> tuple[Inputs, dict[tuple[str, int], tuple[Path, str]]] | None:
+) -> tuple[Inputs, dict[tuple[str, int, int], tuple[Path, str]]] | None:
     """Stages 1–3; the inputs and the verified batch files when all of them pass."""
     try:
         statement, inputs = read_statement(folder, trust, pinned, report)

@@ -9,17 +9,16 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from telemetry.merkle import merkle_root
 from telemetry.seal import GENESIS, KPI_STREAM, BatchRecord
 from verifier.bundle import batch_path
-from verifier.chain import SAFE_NAME, intersects
+from verifier.chain import SAFE_NAME, ChainKey, intersects
 from verifier.codes import Check, Finding
 from verifier.keys import TrustedKeys
-from verifier.statement import (
-    RECORDS_FILE,
-)
+from verifier.statement import RECORDS_FILE, ChainHead, EpochChange
 from verifier.verify_report import Progress, VerifyReport, warn
 from verifier.verify_statement import Inputs
 
@@ -67,19 +66,18 @@ def check_chains(
     check: Check,
     report: VerifyReport,
     progress: Progress | None,
-) -> dict[tuple[str, int], tuple[Path, str]]:
+) -> dict[tuple[str, int, int], tuple[Path, str]]:
     add = check.findings.append
     pred = inputs.pred
     records = _read_records(folder, add)
     windows = inputs.ranges
-    start = min(s for s, _ in windows)
-    end = max(e for _, e in windows)
-    by_agent: dict[str, list[BatchRecord]] = {}
+    by_chain: dict[ChainKey, list[BatchRecord]] = {}
     for r in records:
-        by_agent.setdefault(r.agent, []).append(r)
-    heads = {}
+        by_chain.setdefault((r.agent, r.epoch), []).append(r)
+    heads: dict[ChainKey, ChainHead] = {}
     for h in pred.chains:
-        if h.agent in heads or h.stream != KPI_STREAM or not SAFE_NAME.match(h.agent):
+        key = (h.agent, h.epoch or 0)
+        if key in heads or h.stream != KPI_STREAM or not SAFE_NAME.match(h.agent):
             add(
                 Finding(
                     code="E_CHAIN_HEAD",
@@ -88,8 +86,8 @@ def check_chains(
                 )
             )
             continue
-        heads[h.agent] = h
-    for agent in sorted(trust.site_agents(pred.site) - heads.keys()):
+        heads[key] = h
+    for agent in sorted(trust.site_agents(pred.site) - {a for a, _ in heads}):
         add(
             Finding(
                 code="E_CHAIN_MISSING",
@@ -100,21 +98,23 @@ def check_chains(
                 ),
             )
         )
-    for agent in sorted(by_agent.keys() - heads.keys()):
+    for agent, epoch in sorted(by_chain.keys() - heads.keys()):
         add(
             Finding(
                 code="E_CHAIN_HEAD",
-                where=f"{RECORDS_FILE} agent {agent}",
-                message="records of an agent the statement does not name",
+                where=f"{RECORDS_FILE} agent {agent}{_epoch_label(epoch)}",
+                message="records of a chain the statement does not name",
             )
         )
+    ended = _check_epochs(pred.epoch_changes or [], heads, by_chain, windows, add, report)
     expected_files: set[str] = set()
-    # verified batches by (agent, seq): their file and its digest. The lines are read again
-    # for the recomputation instead of held: a month of a large site is 10^7–10^8 lines.
-    verified: dict[tuple[str, int], tuple[Path, str]] = {}
-    for agent, head in sorted(heads.items()):
-        chain = by_agent.get(agent, [])
-        where = f"agent {agent}"
+    # verified batches by (agent, epoch, seq): their file and its digest. The lines are
+    # read again for the recomputation instead of held: a month of a large site is
+    # 10^7–10^8 lines.
+    verified: dict[tuple[str, int, int], tuple[Path, str]] = {}
+    for (agent, epoch), head in sorted(heads.items()):
+        chain = by_chain.get((agent, epoch), [])
+        where = f"agent {agent}{_epoch_label(epoch)}"
         if not chain:
             add(
                 Finding(
@@ -124,136 +124,15 @@ def check_chains(
                 )
             )
             continue
-        keys = trust.agent_keys(agent)
-        if not keys:
-            add(
-                Finding(
-                    code="E_AGENT_UNTRUSTED",
-                    where=where,
-                    message=f'no [[key]] with name = "{agent}" and role = "agent" in the '
-                    "trusted-keys file",
-                )
-            )
-        for r in chain:
-            w = f"{where} batch {r.seq}"
-            if not r.sig:
-                add(
-                    Finding(
-                        code="E_RECORD_UNSIGNED", where=w, message="the record has no signature"
-                    )
-                )
-            elif keys and not any(r.verify(k) for k in keys):
-                add(
-                    Finding(
-                        code="E_RECORD_SIG",
-                        where=w,
-                        message="the signature does not verify with the agent's trusted key",
-                    )
-                )
-            if r.first_ns > r.last_ns:
-                add(
-                    Finding(
-                        code="E_CHAIN_TIME",
-                        where=w,
-                        message=f"first_ns {r.first_ns} > last_ns {r.last_ns}",
-                    )
-                )
-        for a, b in itertools.pairwise(chain):
-            w = f"{where} batch {b.seq}"
-            if b.seq == a.seq:
-                add(
-                    Finding(code="E_CHAIN_DUPLICATE", where=w, message=f"seq {b.seq} appears twice")
-                )
-            elif b.seq < a.seq:
-                add(Finding(code="E_CHAIN_ORDER", where=w, message=f"seq {b.seq} follows {a.seq}"))
-            elif b.seq != a.seq + 1:
-                add(
-                    Finding(
-                        code="E_CHAIN_GAP",
-                        where=w,
-                        message=f"seqs {a.seq + 1}…{b.seq - 1} are missing",
-                    )
-                )
-            elif b.prev != a.digest():
-                add(
-                    Finding(
-                        code="E_CHAIN_PREV",
-                        where=w,
-                        message=f"prev is not the hash of batch {a.seq}",
-                    )
-                )
-            if b.last_ns < a.last_ns:
-                add(
-                    Finding(
-                        code="E_CHAIN_TIME",
-                        where=w,
-                        message=f"last_ns {b.last_ns} goes back from {a.last_ns}",
-                    )
-                )
-        first, last = chain[0], chain[-1]
-        if first.seq == 0 and first.prev != GENESIS:
-            add(
-                Finding(
-                    code="E_CHAIN_PREV",
-                    where=f"{where} batch 0",
-                    message="the first record does not start from the genesis hash",
-                )
-            )
-        if (first.seq, last.seq, last.digest()) != (head.first_seq, head.last_seq, head.head):
-            add(
-                Finding(
-                    code="E_CHAIN_HEAD",
-                    where=where,
-                    message=(
-                        f"records {first.seq}…{last.seq} do not end in the head the "
-                        f"statement names ({head.first_seq}…{head.last_seq})"
-                    ),
-                )
-            )
-        if first.seq == 0 and start <= first.first_ns < end:  # (a chain born after: no data)
-            warn(
-                report,
-                "W_CHAIN_STARTS_INSIDE",
-                f"{where} batch 0",
-                "this agent's chain begins inside the data range: it was installed then, or its "
-                "buffer was reset — ask for the agent's earlier records",
-            )
-        elif not (first.seq == 0 or first.last_ns < start):
-            add(
-                Finding(
-                    code="E_WINDOW_START",
-                    where=f"{where} batch {first.seq}",
-                    message=(
-                        "the first record is neither the chain's genesis nor before the data range"
-                    ),
-                )
-            )
-        if last.first_ns < end or intersects(last, windows):
-            add(
-                Finding(
-                    code="E_CHAIN_TRUNCATED",
-                    where=f"{where} batch {last.seq}",
-                    message="no checkpoint record after the window's end: the tail may be cut off",
-                )
-            )
+        _check_chain(chain, head, where, trust.agent_keys(agent), windows,
+                     (agent, epoch) in ended, add, report)  # fmt: skip
         in_range = [r for r in chain if intersects(r, windows)]
-        if (head.batches, head.lines) != (len(in_range), sum(r.n for r in in_range)):
-            add(
-                Finding(
-                    code="E_CHAIN_HEAD",
-                    where=where,
-                    message=(
-                        f"the statement counts {head.batches} batches / {head.lines} lines, "
-                        f"the records {len(in_range)} / {sum(r.n for r in in_range)}"
-                    ),
-                )
-            )
         for i, r in enumerate(in_range):
-            name = batch_path(r.stream, agent, r.seq)
+            name = batch_path(r.stream, agent, r.seq, epoch)
             expected_files.add(name)
             result = _check_batch(folder, name, r, add)
             if result is not None:
-                verified[(agent, r.seq)] = result
+                verified[(agent, epoch, r.seq)] = result
                 report.batches += 1
                 report.lines += r.n
             if progress is not None:
@@ -273,6 +152,211 @@ def check_chains(
             )
         )
     return verified
+
+
+def _epoch_label(epoch: int) -> str:
+    return f" epoch {epoch}" if epoch else ""
+
+
+def _check_epochs(
+    changes: list[EpochChange],
+    heads: dict[ChainKey, ChainHead],
+    by_chain: dict[ChainKey, list[BatchRecord]],
+    windows: list[tuple[int, int]],
+    add: Callable[[Finding], None],
+    report: VerifyReport,
+) -> set[ChainKey]:
+    """An agent whose chain restarted inside the evidence range: every change between
+    the chains the bundle carries must be declared, and match their records; a later
+    epoch never begins unannounced. Returns the chains that a declared change ended
+    (they need no checkpoint after the window)."""
+    start = min(s for s, _ in windows)
+    declared = {(c.agent, c.previous_epoch, c.epoch): c for c in changes}
+    ended: set[ChainKey] = set()
+    by_agent: dict[str, list[int]] = {}
+    for agent, epoch in heads:
+        by_agent.setdefault(agent, []).append(epoch)
+    for agent, epochs in sorted(by_agent.items()):
+        epochs.sort()
+        for a, b in itertools.pairwise(epochs):
+            c = declared.pop((agent, a, b), None)
+            old, new = by_chain.get((agent, a), []), by_chain.get((agent, b), [])
+            where = f"agent {agent} epoch {a} → {b}"
+            if c is None:
+                add(Finding(code="E_CHAIN_EPOCH", where=where, message=(
+                    "the agent's chain restarts inside the evidence range and the bundle "
+                    "does not declare it (predicate.epoch_changes)")))  # fmt: skip
+                continue
+            if (
+                not old
+                or not new
+                or (c.previous_last_seq, c.previous_last_ns, c.first_ns)
+                != (old[-1].seq, str(old[-1].last_ns), str(new[0].first_ns))
+            ):
+                add(Finding(code="E_CHAIN_EPOCH", where=where, message=(
+                    "the declared epoch change does not match the chains' records")))  # fmt: skip
+                continue
+            ended.add((agent, a))
+            warn(
+                report,
+                "W_CHAIN_EPOCH",
+                where,
+                f"the agent's buffer was lost and a new chain begun (agent run --new-chain): "
+                f"epoch {a} ends at seq {old[-1].seq}, epoch {b} begins at "
+                f"{_utc(new[0].first_ns)}; what the lost buffer held was never sealed and is "
+                "not in this evidence",
+            )
+        first_epoch = epochs[0]
+        chain = by_chain.get((agent, first_epoch), [])
+        if first_epoch and chain and chain[0].seq == 0 and chain[0].first_ns >= start:
+            add(Finding(code="E_CHAIN_EPOCH", where=f"agent {agent} epoch {first_epoch}",
+                        message=(f"chain epoch {first_epoch} begins inside the evidence range, "
+                                 "but the bundle carries no earlier chain of this agent: the "
+                                 "restart is not declared")))  # fmt: skip
+    for agent, a, b in sorted(declared):
+        add(Finding(code="E_CHAIN_EPOCH", where=f"agent {agent} epoch {a} → {b}",
+                    message="a declared epoch change between chains not carried"))  # fmt: skip
+    return ended
+
+
+def _utc(ns: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _check_chain(
+    chain: list[BatchRecord],
+    head: ChainHead,
+    where: str,
+    keys: list[Ed25519PublicKey],
+    windows: list[tuple[int, int]],
+    ended: bool,
+    add: Callable[[Finding], None],
+    report: VerifyReport,
+) -> None:
+    """One chain: signatures, seq continuity, links, times, head, window coverage."""
+    start = min(s for s, _ in windows)
+    end = max(e for _, e in windows)
+    agent = head.agent
+    if not keys:
+        add(
+            Finding(
+                code="E_AGENT_UNTRUSTED",
+                where=where,
+                message=f'no [[key]] with name = "{agent}" and role = "agent" in the '
+                "trusted-keys file",
+            )
+        )
+    for r in chain:
+        w = f"{where} batch {r.seq}"
+        if not r.sig:
+            add(Finding(code="E_RECORD_UNSIGNED", where=w, message="the record has no signature"))
+        elif keys and not any(r.verify(k) for k in keys):
+            add(
+                Finding(
+                    code="E_RECORD_SIG",
+                    where=w,
+                    message="the signature does not verify with the agent's trusted key",
+                )
+            )
+        if r.first_ns > r.last_ns:
+            add(
+                Finding(
+                    code="E_CHAIN_TIME",
+                    where=w,
+                    message=f"first_ns {r.first_ns} > last_ns {r.last_ns}",
+                )
+            )
+    for a, b in itertools.pairwise(chain):
+        w = f"{where} batch {b.seq}"
+        if b.seq == a.seq:
+            add(Finding(code="E_CHAIN_DUPLICATE", where=w, message=f"seq {b.seq} appears twice"))
+        elif b.seq < a.seq:
+            add(Finding(code="E_CHAIN_ORDER", where=w, message=f"seq {b.seq} follows {a.seq}"))
+        elif b.seq != a.seq + 1:
+            add(
+                Finding(
+                    code="E_CHAIN_GAP",
+                    where=w,
+                    message=f"seqs {a.seq + 1}…{b.seq - 1} are missing",
+                )
+            )
+        elif b.prev != a.digest():
+            add(
+                Finding(
+                    code="E_CHAIN_PREV",
+                    where=w,
+                    message=f"prev is not the hash of batch {a.seq}",
+                )
+            )
+        if b.last_ns < a.last_ns:
+            add(
+                Finding(
+                    code="E_CHAIN_TIME",
+                    where=w,
+                    message=f"last_ns {b.last_ns} goes back from {a.last_ns}",
+                )
+            )
+    first, last = chain[0], chain[-1]
+    if first.seq == 0 and first.prev != GENESIS:
+        add(
+            Finding(
+                code="E_CHAIN_PREV",
+                where=f"{where} batch 0",
+                message="the first record does not start from the genesis hash",
+            )
+        )
+    if (first.seq, last.seq, last.digest()) != (head.first_seq, head.last_seq, head.head):
+        add(
+            Finding(
+                code="E_CHAIN_HEAD",
+                where=where,
+                message=(
+                    f"records {first.seq}…{last.seq} do not end in the head the "
+                    f"statement names ({head.first_seq}…{head.last_seq})"
+                ),
+            )
+        )
+    if first.seq == 0 and start <= first.first_ns < end:  # (a chain born after: no data)
+        if not first.epoch:  # a later epoch's start is the epoch change's to report
+            warn(
+                report,
+                "W_CHAIN_STARTS_INSIDE",
+                f"{where} batch 0",
+                "this agent's chain begins inside the data range: it was installed then, or "
+                "its buffer was reset — ask for the agent's earlier records",
+            )
+    elif not (first.seq == 0 or first.last_ns < start):
+        add(
+            Finding(
+                code="E_WINDOW_START",
+                where=f"{where} batch {first.seq}",
+                message=(
+                    "the first record is neither the chain's genesis nor before the data range"
+                ),
+            )
+        )
+    if not ended and (last.first_ns < end or intersects(last, windows)):
+        add(
+            Finding(
+                code="E_CHAIN_TRUNCATED",
+                where=f"{where} batch {last.seq}",
+                message="no checkpoint record after the window's end: the tail may be cut off",
+            )
+        )
+    in_range = [r for r in chain if intersects(r, windows)]
+    if (head.batches, head.lines) != (len(in_range), sum(r.n for r in in_range)):
+        add(
+            Finding(
+                code="E_CHAIN_HEAD",
+                where=where,
+                message=(
+                    f"the statement counts {head.batches} batches / {head.lines} lines, "
+                    f"the records {len(in_range)} / {sum(r.n for r in in_range)}"
+                ),
+            )
+        )
 
 
 def _check_batch(

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pymodbus.client.mixin import ModbusClientMixin
 
-from collectors.config import ModbusRegister
+from collectors.config import WIDTH, ModbusRegister
 
 DATATYPE = ModbusClientMixin.DATATYPE
 _TYPES = {
@@ -30,17 +30,11 @@ _TYPES = {
     "float32": DATATYPE.FLOAT32,
     "float64": DATATYPE.FLOAT64,
 }
-WIDTH = {"bool": 1, "int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2,
-         "int64": 4, "uint64": 4, "float64": 4}  # fmt: skip
 
 
 def width(reg: ModbusRegister) -> int:
     """Registers (or bits) a value occupies."""
-    if reg.table in ("coil", "discrete"):
-        return 1
-    if reg.type == "string":
-        return reg.length or 8
-    return WIDTH[reg.type]
+    return reg.width
 
 
 def _swap_bytes(regs: list[int]) -> list[int]:
@@ -52,7 +46,9 @@ def decode(regs: list[int], reg: ModbusRegister) -> float | str:
     if reg.type == "string":
         raw_regs = _swap_bytes(regs) if reg.order in ("BADC", "DCBA") else regs
         raw = b"".join(r.to_bytes(2, "big") for r in raw_regs)
-        return raw.rstrip(b"\0").decode("utf-8", errors="replace")
+        text = raw.rstrip(b"\0").decode("utf-8", errors="replace")
+        # a device's string may hold NULs and line breaks, which a stored field cannot
+        return "".join(c if c.isprintable() else "\ufffd" for c in text)
     if reg.type == "bool":
         return 1.0 if regs[0] else 0.0
     words = _swap_bytes(regs) if reg.order in ("BADC", "DCBA") else regs

@@ -20,11 +20,18 @@ from dataclasses import dataclass
 from pymodbus.exceptions import ModbusException
 
 from collectors.config import ModbusDevice, ModbusRegister, SiteConfig
+from collectors.driver import Sink
 from collectors.modbus.decode import BlockDecoder, decode, is_number, width
 from collectors.modbus.link import Client, Link, links_for, serial_link, tcp_link
-from collectors.pipeline import Pipeline
 from collectors.samples import Samples
-from telemetry import telemetry_head, telemetry_line, telemetry_prefix, telemetry_stamp
+from telemetry import (
+    Point,
+    encode_line,
+    telemetry_head,
+    telemetry_line,
+    telemetry_prefix,
+    telemetry_stamp,
+)
 from telemetry.timegrid import NS
 
 log = logging.getLogger("pilotproof.modbus")
@@ -49,12 +56,7 @@ def plan_reads(device: ModbusDevice) -> list[Read]:
     by_table: dict[str, list[tuple[int, ModbusRegister]]] = {}
     for r in device.registers:
         addr = r.address - device.address_base
-        if addr < 0:
-            raise ValueError(
-                f"device {device.name}: {r.element}.{r.point} address {r.address} is below "
-                f"address_base {device.address_base}"
-            )
-        by_table.setdefault(r.table, []).append((addr, r))
+        by_table.setdefault(r.table, []).append((addr, r))  # (the config checked addr >= 0)
     reads = []
     for table, regs in sorted(by_table.items()):
         limit = MAX_BITS if table in ("coil", "discrete") else MAX_REGS
@@ -111,7 +113,6 @@ class ModbusDriver:
         if link is None:
             link = serial_link([device]) if device.serial_port else tcp_link(device)
         self.link = link
-        link.users += 1
         self.site = config.inventory.site
         self.name = f"modbus:{device.name}"
         self.reads = plan_reads(device)
@@ -119,6 +120,7 @@ class ModbusDriver:
         self.polls = 0
         self._plans = [self._plan(read) for read in self.reads]
         self._warned: set[tuple[str, str]] = set()
+        self.sink: Sink | None = None
 
     def _plan(self, read: Read) -> _Plan:
         slots = tuple(self._slot(read, r) for r in read.registers)
@@ -147,12 +149,19 @@ class ModbusDriver:
         }[read.table]
         rr = await fn(read.address, count=read.count, device_id=d.unit)
         if rr.isError():
-            log.warning("%s: %s at %d+%d answered %s", self.name, read.table, read.address,
-                        read.count, rr)  # fmt: skip
+            if self.sink is not None:
+                self.sink.error("exception_response", f"{read.table} {read.address}+"
+                                f"{read.count} answered {rr}")  # fmt: skip
+            return None
+        got = rr.bits if read.table in ("coil", "discrete") else rr.registers
+        if len(got) < read.count:  # a device that answers fewer than asked: not decodable
+            if self.sink is not None:
+                self.sink.error("short_response", f"{read.table} {read.address}+{read.count} "
+                                f"answered {len(got)}")  # fmt: skip
             return None
         if read.table in ("coil", "discrete"):
-            return [int(b) for b in rr.bits[: read.count]]
-        return list(rr.registers)
+            return [int(b) for b in got[: read.count]]
+        return list(got[: read.count])
 
     async def poll(self, client: Client, t_ns: int) -> Samples:
         """One round over every read; raises ModbusException/OSError if unreachable."""
@@ -176,8 +185,10 @@ class ModbusDriver:
                     add(f"{slot.head}{value!r}{stamp}", slot.key, 0, value, slot.tags)
             for slot in plan.other:
                 decoded = decode(regs[slot.offset : slot.offset + slot.width], slot.reg)
-                if isinstance(decoded, str):
-                    continue  # strings are not `telemetry.value` (a float); see README
+                if isinstance(decoded, str):  # the string field `text` (data contract)
+                    point = Point("telemetry", slot.tags, {"quality": 0, "text": decoded}, t_ns)
+                    add(encode_line(point), slot.key, 0, decoded, slot.tags)
+                    continue
                 add(f"{slot.head}{decoded!r}{stamp}", slot.key, 0, decoded, slot.tags)
         return out
 
@@ -193,10 +204,10 @@ class ModbusDriver:
                         "value — check type and byte order", self.name, r.element, r.point,
                         r.table, r.address, r.type, r.order, value)  # fmt: skip
 
-    def _reachable(self, pipeline: Pipeline, up: bool) -> None:
+    def _reachable(self, sink: Sink, up: bool) -> None:
         for e in self.elements:
-            pipeline.reachable(e, up)
-        pipeline.connected(self.name, up)
+            sink.reachable(e, up)
+        sink.connected(up)
 
     async def _next_instant(self, stop: asyncio.Event, last: int) -> int | None:
         """The next poll's instant (waited for); None once `stop` is set."""
@@ -212,11 +223,15 @@ class ModbusDriver:
         except TimeoutError:
             return t
 
-    async def run(self, pipeline: Pipeline, stop: asyncio.Event) -> None:
+    async def run(self, sink: Sink, stop: asyncio.Event) -> None:
         d, link = self.device, self.link
+        self.sink = sink
         base_backoff = d.interval_s if d.interval_s > 0 else 1.0
         backoff = base_backoff
-        self._reachable(pipeline, False)
+        for e in self.elements:
+            sink.track(e)
+        link.acquire()
+        up: bool | None = None
         t = 0
         try:
             while True:
@@ -228,9 +243,10 @@ class ModbusDriver:
                     async with link.lock:  # a serial bus: one device's poll at a time
                         samples = await self.poll(await link.open(), t)
                 except (TimeoutError, ModbusException, OSError) as e:
-                    log.warning("%s unreachable (unit %d on %s): %s; retrying in %.0f s",
-                                self.name, d.unit, link.label, e, backoff)  # fmt: skip
-                    self._reachable(pipeline, False)
+                    sink.error("unreachable", e, where=f"unit {d.unit} on {link.label}")
+                    if up is not False:
+                        self._reachable(sink, False)
+                        up = False
                     link.failed(e)
                     try:
                         await asyncio.wait_for(stop.wait(), backoff)
@@ -239,9 +255,11 @@ class ModbusDriver:
                         backoff = min(backoff * 2, 60.0)
                     continue
                 backoff = base_backoff
-                self._reachable(pipeline, True)
-                pipeline.submit(samples)  # committed by the pipeline's committer thread
+                if up is not True:
+                    self._reachable(sink, True)
+                    up = True
+                sink.submit(samples)  # committed by the pipeline's committer thread
                 self.polls += 1
         finally:
             link.release()
-            pipeline.connected(self.name, False)
+            sink.connected(False)

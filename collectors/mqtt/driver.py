@@ -3,16 +3,23 @@
 The client keeps one client id and `clean_session=False`, so the broker stores QoS 1
 messages while the agent is away and replays them on reconnect. Messages are
 acknowledged manually, only after their points are committed to the durable buffer: a
-crash before the commit means the broker sends the message again. A payload that cannot
-be parsed is counted (per reason), logged with its topic, and acknowledged — it would
-never parse on a retry — so it never stalls the input.
+crash before the commit means the broker sends the message again.
+
+**No message stops the input.** Every callback paho runs in its network thread is
+wrapped: a payload that cannot be used — for whatever reason, the parser's own refusals
+and anything else it raises — is rejected, counted per reason, logged (rate-limited)
+and acknowledged, since it would fail again on every redelivery. If paho's network
+thread itself dies, the exception is handed to the driver's coroutine, which raises it
+to the supervisor: the driver is started again and the broker redelivers whatever was
+not acknowledged.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 import ssl
+import threading
 from typing import Any
 from urllib.parse import urlparse
 
@@ -20,12 +27,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collectors.config import MqttSource, SiteConfig
+from collectors.driver import Sink
 from collectors.mqtt.parse import PayloadError, PayloadParser, subscription_filter
-from collectors.pipeline import Pipeline
 from collectors.samples import Samples
 
-log = logging.getLogger("pilotproof.mqtt")
 ROUTES_MAX = 10_000
+RECONNECT_S = (1, 10)
 
 
 class MqttDriver:
@@ -35,68 +42,111 @@ class MqttDriver:
         self.client_id = source.client_id or f"pilotproof-{config.agent.id}"
         self.parsers = [(subscription_filter(s.topic), PayloadParser(s, config.inventory))
                         for s in source.subscriptions]  # fmt: skip
-        self.inventory = config.inventory
+        self.declared = {e.id for e in config.inventory.elements}
+        self.elements: tuple[str, ...] = ()  # push elements are marked by what arrives
         self.rejected: list[tuple[str, str]] = []  # (topic, reason) of the last rejections
-        self.pipeline: Pipeline | None = None
+        self.sink: Sink | None = None
         self._tracked: set[str] = set()
         self._routes: dict[str, PayloadParser] = {}  # topic → the subscription it matched
+        self._stopping = False
+
+    # --- paho callbacks (its network thread): none of them may raise -----------------
 
     def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if rc.is_failure:
-            log.error("%s: broker refused the connection: %s", self.name, rc)
-            return
-        client.subscribe([(f, 1) for f, _ in self.parsers])
+        sink = self.sink
+        assert sink is not None
+        try:
+            if rc.is_failure:
+                text = str(rc).lower()
+                kind = "auth" if "authori" in text or "password" in text else "refused"
+                sink.error(kind, f"the broker refused the connection: {rc}",
+                           where=self.source.url)  # fmt: skip
+                return
+            client.subscribe([(f, 1) for f, _ in self.parsers])
+        except Exception as e:
+            sink.error("callback", e, where="on_connect")
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: Any) -> None:
+        if self.sink is not None:
+            self.sink.error("unreachable", "cannot connect to the broker; paho retries",
+                            where=self.source.url)  # fmt: skip
 
     def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
-        # connected for us means subscribed: only now do published messages reach us
-        if any(c.is_failure for c in codes):
-            log.error("%s: the broker refused a subscription: %s", self.name, codes)
-        if self.pipeline is not None:
-            self.pipeline.connected(self.name, True)
+        sink = self.sink
+        assert sink is not None
+        try:
+            # connected for us means subscribed: only now do published messages reach us
+            if any(c.is_failure for c in codes):
+                sink.error("refused", f"the broker refused a subscription: {codes}")
+            sink.connected(True)
+        except Exception as e:
+            sink.error("callback", e, where="on_subscribe")
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if self.pipeline is not None:
-            self.pipeline.connected(self.name, False)
-        log.warning("%s: disconnected (%s); paho reconnects", self.name, rc)
+        sink = self.sink
+        assert sink is not None
+        sink.connected(False)
+        if not self._stopping:
+            sink.error("lost", f"disconnected from the broker ({rc}); paho reconnects",
+                       where=self.source.url)  # fmt: skip
 
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        pipeline = self.pipeline
-        assert pipeline is not None
-        topic = msg.topic  # a property that decodes the topic at each access
+        sink = self.sink
+        assert sink is not None
+        mid, qos = msg.mid, msg.qos
+        try:
+            topic = msg.topic  # a property that decodes the topic at each access
+            points = self._parse(topic, msg.payload)
+        except PayloadError as e:
+            self._reject(sink, client, mid, qos, _topic_of(msg), e.reason, e.detail)
+            return
+        except Exception as e:  # a parser bug: counted as one, and the message still goes
+            sink.error("parse", e, where=f"a payload on {_topic_of(msg)}")
+            self._reject(sink, client, mid, qos, _topic_of(msg), "parser_error",
+                         f"{type(e).__name__}: {e}")  # fmt: skip
+            return
+        try:
+            self._track(sink, points)
+
+            def ack() -> None:
+                client.ack(mid, qos)
+
+            # acknowledged by the committer once the points are durable
+            sink.submit(points, ack)
+        except Exception as e:
+            sink.error("callback", e, where=f"on_message {topic}")
+
+    def _parse(self, topic: str, payload: bytes | bytearray) -> Samples | list[Any]:
         parser = self._routes.get(topic)
         if parser is None:
             # our compiled template patterns: paho's topic_matches_sub builds a matcher a call
             parser = next((p for _, p in self.parsers if p.pattern.fullmatch(topic)), None)
-            if parser is not None:
-                if len(self._routes) >= ROUTES_MAX:  # bounded: junk topics cost a re-match
-                    self._routes.clear()
-                self._routes[topic] = parser
-        try:
             if parser is None:
                 raise PayloadError("bad_topic", f"no subscription matches {topic!r}")
-            points = parser.parse(topic, msg.payload)
-        except PayloadError as e:
-            pipeline.metrics.reject(e.reason)
-            self.rejected = [*self.rejected[-99:], (topic, e.reason)]
-            log.warning("%s: rejected a payload on %s: %s", self.name, topic, e)
-            client.ack(msg.mid, msg.qos)
-            return
+            if len(self._routes) >= ROUTES_MAX:  # bounded: junk topics cost a re-match
+                self._routes.clear()
+            self._routes[topic] = parser
+        return parser.parse(topic, payload)
+
+    def _reject(self, sink: Sink, client: mqtt.Client, mid: int, qos: int, topic: str,
+                reason: str, detail: str) -> None:  # fmt: skip
+        sink.reject(reason, detail, where=f"a payload on {topic!r:.200}")
+        self.rejected = [*self.rejected[-99:], (topic, reason)]
+        with contextlib.suppress(Exception):  # it would fail again on every redelivery
+            client.ack(mid, qos)
+
+    def _track(self, sink: Sink, points: Samples | list[Any]) -> None:
         if isinstance(points, Samples):
             elements = {element for element, _ in points.keys[:1]}  # one element a message
         else:
             elements = {p.tags.get("element", "") for p in points if p.measurement == "telemetry"}
-        for element in elements - self._tracked:
-            if element:
-                self._tracked.add(element)
-                pipeline.health.track(element)
-        # acknowledged by the committer once the points are durable; if the buffer is
-        # full it never is, and the broker keeps the message for a later delivery
-        mid, qos = msg.mid, msg.qos
+        # declared elements only: a flood of made-up element names must not grow the
+        # agent's state or write status rows for elements nobody declared
+        for element in (elements & self.declared) - self._tracked:
+            self._tracked.add(element)
+            sink.track(element, push=True)
 
-        def ack() -> None:
-            client.ack(mid, qos)
-
-        pipeline.submit(points, ack)
+    # --- the client -----------------------------------------------------------------
 
     def make_client(self) -> mqtt.Client:
         url = urlparse(self.source.url)
@@ -115,20 +165,58 @@ class MqttDriver:
             )
             client.tls_set_context(ctx)
         client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
-        client.reconnect_delay_set(1, 10)
+        client.reconnect_delay_set(*RECONNECT_S)
         client.connect_async(url.hostname or "localhost", url.port or 1883, keepalive=30)
         return client
 
-    async def run(self, pipeline: Pipeline, stop: asyncio.Event) -> None:
-        self.pipeline = pipeline
+    async def run(self, sink: Sink, stop: asyncio.Event) -> None:
+        self.sink = sink
+        self._stopping = False
+        self._tracked.clear()
+        loop = asyncio.get_running_loop()
+        died: asyncio.Future[bool] = loop.create_future()
         client = self.make_client()
-        client.loop_start()
+
+        def network() -> None:
+            """paho's loop in a thread we own, so that its death reaches the supervisor."""
+            try:
+                client.loop_forever(retry_first_connection=True)
+            except BaseException as e:  # handed on to the supervisor, never swallowed
+                if not self._stopping:
+                    loop.call_soon_threadsafe(_fail, died, e)
+                return
+            if not self._stopping:
+                loop.call_soon_threadsafe(
+                    _fail, died, RuntimeError("paho's network loop ended by itself")
+                )
+
+        thread = threading.Thread(target=network, name=f"mqtt-{self.source.name}", daemon=True)
+        thread.start()
+        stopping: asyncio.Future[bool] = asyncio.ensure_future(stop.wait())
         try:
-            await stop.wait()
+            await asyncio.wait({stopping, died}, return_when=asyncio.FIRST_COMPLETED)
+            if died.done():
+                died.result()  # raises what killed paho's thread, for the supervisor
         finally:
-            client.disconnect()
-            await asyncio.to_thread(client.loop_stop)
-            pipeline.connected(self.name, False)
+            stopping.cancel()
+            self._stopping = True
+            with contextlib.suppress(Exception):
+                client.disconnect()
+            await asyncio.to_thread(thread.join, 10)
+            sink.connected(False)
+
+
+def _fail(future: asyncio.Future[bool], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+def _topic_of(msg: mqtt.MQTTMessage) -> str:
+    try:
+        return msg.topic
+    except Exception:
+        return repr(msg._topic)

@@ -37,6 +37,11 @@ _PREFIXES_MAX = 50_000  # remembered series prefixes; junk point names only cost
 
 
 _TOPICS_MAX = 10_000  # remembered topics
+#: what the `line` format may carry: device data, not the agent's own rows (point_health,
+#: pp_agent) and never evidence (pp_batch, pp_lines) — a message must not overwrite those
+LINE_MEASUREMENTS = frozenset(
+    {"telemetry", "element_status", "production", "control_loop", "identifier"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,22 +81,34 @@ def _reject_constant(name: str) -> Any:
 _JSON = json.JSONDecoder(parse_constant=_reject_constant)  # one decoder, not one a call
 
 
+def _short(value: object) -> str:
+    """A value for a message: its repr, cut (a 4,000-digit number has no short repr)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return f"an integer of {len(str(abs(value)))} digits"
+    return f"{value!r:.60}"
+
+
 def _number(value: object, where: str) -> float:
     if isinstance(value, bool):
         return float(value)
-    if isinstance(value, int | float) and math.isfinite(value):
-        return float(value)
-    raise PayloadError("bad_value", f"{where} = {value!r:.60} is not a finite number")
+    if isinstance(value, int | float):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond a float's range
+            raise PayloadError("bad_value", f"{where} = {_short(value)} is out of range") from None
+        if math.isfinite(number):
+            return number
+    raise PayloadError("bad_value", f"{where} = {_short(value)} is not a finite number")
 
 
 def _time(body: dict[str, Any], unit: str) -> int:
     ts = body.get("ts")
     if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts) or ts < 0:
-        raise PayloadError("bad_time", f"ts = {ts!r:.60} is not a non-negative number")
-    t = int(ts * UNIT_NS[unit]) if isinstance(ts, float) else ts * UNIT_NS[unit]
-    if t > TIME_MAX_NS:
-        raise PayloadError("bad_time", f"ts = {ts!r:.60} is beyond the year 2262")
-    return t
+        raise PayloadError("bad_time", f"ts = {_short(ts)} is not a non-negative number")
+    scaled = ts * UNIT_NS[unit]
+    if scaled > TIME_MAX_NS:
+        raise PayloadError("bad_time", f"ts = {_short(ts)} ({unit}) is beyond the year 2262")
+    return int(scaled)
 
 
 class PayloadParser:
@@ -142,6 +159,13 @@ class PayloadParser:
         try:
             if self.sub.format == "line":
                 points = decode_lines(text)
+                for p in points:
+                    if p.measurement not in LINE_MEASUREMENTS:
+                        raise PayloadError(
+                            "bad_measurement",
+                            f"{p.measurement!r:.60} is not one a device may send; line "
+                            f"protocol here carries {', '.join(sorted(LINE_MEASUREMENTS))}",
+                        )
                 return [
                     Point(p.measurement, {**p.tags, "site": self.site}, p.fields, p.time_ns)
                     for p in points
@@ -181,7 +205,7 @@ class PayloadParser:
         lines: list[str] = []
         keys: list[tuple[str, str]] = []
         qualities: list[int] = []
-        numbers: list[float | None] = []
+        numbers: list[float | str | None] = []
         ptags: list[dict[str, str]] = []
         for point, raw in values.items():
             if keep and point not in keep:
@@ -211,7 +235,7 @@ class PayloadParser:
         online = body.get("online")
         if not isinstance(element, str) or not element:
             raise PayloadError("bad_shape", "a status needs an element (payload or topic)")
-        if link not in LINKS:
+        if not isinstance(link, str) or link not in LINKS:
             raise PayloadError("bad_value", f"link = {link!r:.40}; expected one of {sorted(LINKS)}")
         if not isinstance(online, bool):
             raise PayloadError("bad_value", f"online = {online!r:.40} is not true/false")

@@ -7,10 +7,14 @@ its browse name as the point — a starting point the integrator edits, not a fi
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
-from asyncua import Client, Node, ua
+from asyncua import Node, ua
+
+from collectors.config import OpcUaSource
+from collectors.opcua.connect import ClientFactory
 
 SERVER_NODE = ua.NodeId(ua.ObjectIds.Server)
 
@@ -31,9 +35,14 @@ def as_nsu(node_id: ua.NodeId, namespaces: list[str]) -> str:
     return re.sub(r"^ns=\d+;", f"nsu={namespaces[node_id.NamespaceIndex]};", text)
 
 
-async def discover(url: str, *, max_nodes: int = 2000, max_depth: int = 6) -> list[Found]:
+async def discover(
+    source: OpcUaSource, *, agent_id: str = "discover", max_nodes: int = 2000, max_depth: int = 6
+) -> list[Found]:
+    """Browse the server `source` points at, connected exactly as the agent would be
+    (security, its certificate, the user identity and the trust list of `source`)."""
     found: list[Found] = []
-    async with Client(url, timeout=10) as client:
+    client = await ClientFactory(source, agent_id).make()
+    async with client:
         namespaces = await client.get_namespace_array()
 
         async def walk(node: Node, parent: str, depth: int) -> None:
@@ -55,15 +64,31 @@ async def discover(url: str, *, max_nodes: int = 2000, max_depth: int = 6) -> li
     return found
 
 
-def toml_snippet(url: str, found: list[Found]) -> str:
-    out = ["[[sources.opcua]]", 'name = "discovered"', f'url = "{url}"',
-           'security = "None"          # Sign / SignAndEncrypt for production', ""]  # fmt: skip
+def toml_snippet(source: OpcUaSource, found: list[Found]) -> str:
+    out = ["[[sources.opcua]]", f'name = "{source.name}"', f'url = "{source.url}"',
+           f'security = "{source.security}"          # None | Sign | SignAndEncrypt',
+           f'auth = "{source.auth}"']  # fmt: skip
+    if source.auth == "username":
+        out += [f'username = "{source.username}"', 'password = "…"']
+    if source.auth == "certificate":
+        out += [f'user_certificate = "{source.user_certificate}"',
+                f'user_key = "{source.user_key}"']  # fmt: skip
+    if source.security != "None":
+        out.append(f'cert_dir = "{source.cert_dir}"')
+        if source.trust_dir is not None:
+            out.append(f'trust_dir = "{source.trust_dir}"')
+    out.append("")
     for f in found:
         out += [
             "  [[sources.opcua.nodes]]",
-            f'  element = "{f.element}"',
-            f'  point = "{f.point}"          # {f.datatype}',
-            f'  node = "{f.node}"',
+            f"  element = {_toml(f.element)}",
+            f"  point = {_toml(f.point)}          # {f.datatype}",
+            f"  node = {_toml(f.node)}",
             "",
         ]
     return "\n".join(out)
+
+
+def _toml(text: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's)."""
+    return json.dumps(text, ensure_ascii=False)

@@ -3,9 +3,24 @@
 Node ids are written `nsu=<namespace URI>;s=<id>`; the namespace index is looked up after
 every connect, so a server restart that renumbers its namespaces changes nothing. Nodes
 are split into subscriptions of `nodes_per_subscription` and over `sessions` clients.
-Every value's status becomes its quality (good 0, uncertain 1, bad 2): one bad node
-never drops the others. A lost session is noticed by a watchdog read and re-created,
-subscriptions included, without restarting the agent.
+
+* **One node never stops the others.** A node the server refuses (unknown after a
+  restart, not readable, a namespace it no longer has) becomes that point's bad
+  sample and one log line; the rest are subscribed or read as usual.
+* **Every value's status becomes its quality** (good 0, uncertain 1, bad 2). Numbers
+  and booleans are stored as `value`, strings as `text`; other types (arrays,
+  structures) keep their quality only, noted once.
+* **A lost server is noticed quickly.** A watchdog reads the server's state every
+  `watchdog_s` (each read bounded by `timeout_s`); publish responses and keep-alives
+  count as proof of life too. On a loss the session's elements are offline from the
+  last proof, and the session is made again with back-off (`reconnect_s`, doubling to
+  60 s; reset once a session was established), subscriptions included.
+* **Every fault is caught here** — refused connections, wrong passwords, untrusted
+  certificates, whatever asyncua raises — counted by kind
+  (`pilotproof_driver_errors_total`), logged once and then rate-limited.
+* **Report by exception.** A subscription sends nothing while a value stays the same;
+  the elements are tracked `held`, so a point whose last value was good counts as
+  received while its session is alive (collectors/health.py).
 """
 
 from __future__ import annotations
@@ -13,24 +28,54 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
+import math
+import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from asyncua import Client, ua
-from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
-from asyncua.crypto.uacrypto import CertProperties
+from asyncua.common.subscription import Subscription
 
 from collectors.config import OpcUaNode, OpcUaSource, SiteConfig
-from collectors.opcua.pki import ServerTrust, load_user_identity
-from collectors.pipeline import Pipeline
-from telemetry import Point
-from telemetry.pki import make_certificate
+from collectors.driver import Sink
+from collectors.opcua.connect import ClientFactory, client_certificate
+from telemetry import Point, PointError
 
 log = logging.getLogger("pilotproof.opcua")
-for noisy in ("asyncua", "asyncua.client.ua_client", "asyncua.common.subscription"):
+for noisy in (
+    "asyncua",
+    "asyncua.client.ua_client",
+    "asyncua.common.subscription",
+    "asyncua.client.client",
+    "asyncua.uaprotocol",
+):
     logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
-NSU = re.compile(r"^nsu=(?P<uri>[^;]+);(?P<rest>[isgb]=.+)$")
+BACKOFF_MAX_S = 60.0
+FLUSH_S = 0.2  # queued values go to the pipeline this often
+TEXT_MAX = 4096  # characters of a String value kept
+_EPOCH_2000 = 946_684_800 * 1_000_000_000
+_FUTURE_NS = 600 * 1_000_000_000  # a source time this far ahead of ours is a wrong clock
+
+#: status codes that say "this node", not "this server": the point is bad, the rest go on
+NODE_FAULTS = frozenset(
+    {
+        "BadNodeIdUnknown",
+        "BadNodeIdInvalid",
+        "BadAttributeIdInvalid",
+        "BadNotReadable",
+        "BadUserAccessDenied",
+        "BadNotSupported",
+        "BadMonitoredItemFilterUnsupported",
+        "BadFilterNotAllowed",
+        "BadIndexRangeInvalid",
+    }
+)
+AUTH_FAULTS = frozenset(
+    {"BadUserAccessDenied", "BadIdentityTokenRejected", "BadIdentityTokenInvalid",
+     "BadUserSignatureInvalid"}
+)  # fmt: skip
 
 
 def quality(code: ua.StatusCode) -> int:
@@ -41,174 +86,333 @@ def quality(code: ua.StatusCode) -> int:
 
 def resolve(node: str, namespaces: list[str]) -> str:
     """`nsu=URI;s=x` → `ns=<index>;s=x` for this server's current namespace array."""
-    m = NSU.match(node)
-    if m is None:
+    if not node.startswith("nsu="):
         return node
+    uri, _, rest = node[4:].partition(";")
     try:
-        idx = namespaces.index(m.group("uri"))
+        idx = namespaces.index(uri)
     except ValueError:
-        raise LookupError(f"namespace {m.group('uri')!r} is not on the server") from None
-    return f"ns={idx};{m.group('rest')}"
+        raise LookupError(f"namespace {uri!r} is not on the server") from None
+    return f"ns={idx};{rest}"
+
+
+def _status_name(e: BaseException) -> str | None:
+    code = getattr(e, "code", None)
+    if isinstance(code, int):
+        return str(ua.StatusCode(code).name)
+    return None
+
+
+def classify(e: BaseException, source: OpcUaSource, cert_hint: str) -> tuple[str, str]:
+    """(kind, what to tell the operator) for a failed or lost session."""
+    name = _status_name(e)
+    if name in AUTH_FAULTS:
+        who = f"user {source.username!r}" if source.auth == "username" else source.auth
+        return "auth", (f"the server refused the {who} ({name}): check auth, username and "
+                        "password (or the user certificate) of this source")  # fmt: skip
+    if name is not None and (
+        name.startswith("BadCertificate") or name == "BadSecurityChecksFailed"
+    ):
+        return "certificate", (
+            f"the secure channel was refused ({name}): if the server has not trusted this "
+            f"agent yet, trust {cert_hint} on the server"
+        )
+    if isinstance(e, TimeoutError):
+        return "timeout", f"no answer within timeout_s = {source.timeout_s} s"
+    if isinstance(e, ConnectionRefusedError):
+        return "unreachable", f"connection refused ({e})"
+    if isinstance(e, ConnectionError | OSError):
+        return "lost", f"{type(e).__name__}: {e}"
+    if name is not None:
+        return "refused", f"{name}: {e}"
+    # asyncua raises odd things when a strict server drops the channel mid-handshake
+    # (an AttributeError from inside its client); the hint is the usual cause
+    if source.security != "None":
+        return "error", (f"{type(e).__name__}: {e} — a server that has not trusted this "
+                         f"agent's certificate closes the channel like this; trust {cert_hint} "
+                         "on the server")  # fmt: skip
+    return "error", f"{type(e).__name__}: {e}"
+
+
+class _LiveSubscription(Subscription):  # type: ignore[misc]
+    """asyncua's Subscription, noting every publish response — a notification or a
+    keep-alive — as proof that the server is alive."""
+
+    def __init__(self, server: Any, params: Any, handler: Any, alive: Callable[[], None]) -> None:
+        super().__init__(server, params, handler)
+        self._alive = alive
+
+    async def publish_callback(self, publish_result: ua.PublishResult) -> None:
+        self._alive()
+        await super().publish_callback(publish_result)
 
 
 class _Handler:
-    def __init__(self, driver: OpcUaDriver, by_node: dict[str, OpcUaNode]) -> None:
+    def __init__(self, driver: OpcUaDriver, targets: dict[ua.NodeId, OpcUaNode]) -> None:
         self.driver = driver
-        self.by_node = by_node
+        self.targets = targets
+        self.lost = asyncio.Event()
 
     def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
-        target = self.by_node.get(node.nodeid.to_string())
-        if target is not None:
-            self.driver.queue_value(target, data.monitored_item.Value)
+        try:
+            target = self.targets.get(node.nodeid)
+            if target is not None:
+                self.driver.queue_value(target, data.monitored_item.Value)
+        except Exception as e:  # never into asyncua, which would only log it
+            self.driver.report("callback", e)
+
+    def status_change_notification(self, status: Any) -> None:
+        # the server ended the subscription (timed out, deleted): make the session again
+        self.driver.report("subscription", f"the server ended a subscription: {status}")
+        self.lost.set()
 
 
 class OpcUaDriver:
     def __init__(self, source: OpcUaSource, config: SiteConfig) -> None:
         self.source = source
-        self.config = config
         self.site = config.inventory.site
+        self.agent_id = config.agent.id
         self.name = f"opcua:{source.name}"
         self.elements = sorted({n.element for n in source.nodes})
         self._queue: list[Point] = []
         self.sessions_started = 0
-        # loaded now, so a wrong path or a key that does not match fails at start
-        self._user = (
-            load_user_identity(source.user_certificate, source.user_key)
-            if source.user_certificate and source.user_key
-            else None
-        )
-        self.trust = (
-            ServerTrust(source.name, source.trust_dir, source.cert_dir / "rejected")
-            if source.trust_dir
-            else None
-        )
+        self.factory = ClientFactory(source, config.agent.id)  # loads the user identity now
+        self.sink: Sink | None = None
+        self._noted: set[tuple[str, str]] = set()
+
+    # --- values ----------------------------------------------------------------------
+
+    def report(self, kind: str, error: BaseException | str, where: str = "") -> None:
+        if self.sink is not None:
+            self.sink.error(kind, error, where=where)
+
+    def _time(self, dv: ua.DataValue) -> int:
+        now = time.time_ns()
+        for t in (dv.SourceTimestamp, dv.ServerTimestamp):
+            if isinstance(t, datetime):
+                ns = int(t.timestamp() * 1_000_000) * 1000
+                if _EPOCH_2000 <= ns <= now + _FUTURE_NS:
+                    return ns
+        return now
 
     def queue_value(self, target: OpcUaNode, dv: ua.DataValue) -> None:
-        t = dv.SourceTimestamp or dv.ServerTimestamp
-        t_ns = int(t.timestamp() * 1_000_000) * 1000 if t else 0
         q = quality(dv.StatusCode)
-        fields: dict[str, float | int] = {"quality": q}
+        fields: dict[str, float | int | str] = {"quality": q}
         v = dv.Value.Value if dv.Value is not None else None
-        if q < 2 and isinstance(v, int | float):  # bools too: True is 1.0
-            fields["value"] = float(v)
+        if q < 2 and v is not None:
+            if isinstance(v, bool | int | float) and math.isfinite(v):
+                fields["value"] = float(v)
+            elif isinstance(v, str):
+                fields["text"] = "".join(c if c.isprintable() else "\ufffd" for c in v[:TEXT_MAX])
+            else:
+                self._note(target, f"{target.element}.{target.point} ({target.node}) has "
+                           f"a {type(v).__name__} value, which is not stored; its quality "
+                           "is")  # fmt: skip
         tags = {"site": self.site, "element": target.element, "point": target.point}
         try:
-            self._queue.append(Point("telemetry", tags, fields, t_ns))
-        except ValueError as e:
-            log.warning("%s: %s.%s: unusable value %r: %s", self.name, target.element,
-                        target.point, v, e)  # fmt: skip
+            self._queue.append(Point("telemetry", tags, fields, self._time(dv)))
+        except PointError as e:
+            self.report("bad_value", e, where=f"{target.element}.{target.point}")
 
-    async def _flush(self, pipeline: Pipeline) -> None:
+    def _note(self, target: OpcUaNode, message: str) -> None:
+        key = (target.element, target.point)
+        if key not in self._noted and self.sink is not None:
+            self._noted.add(key)
+            self.sink.warn(f"type:{key}", message)
+
+    def node_refused(self, target: OpcUaNode, why: str) -> None:
+        """A node the server refuses: the point's bad sample, one log line."""
+        self.report("node", f"{target.element}.{target.point} ({target.node}): {why}; "
+                    "the point is bad, the other nodes go on")  # fmt: skip
+        tags = {"site": self.site, "element": target.element, "point": target.point}
+        self._queue.append(Point("telemetry", tags, {"quality": 2}, time.time_ns()))
+
+    def _flush(self, sink: Sink) -> None:
         points, self._queue = self._queue, []
         if points:
-            pipeline.submit(points)
+            sink.submit(points)
 
-    async def _client(self) -> Client:
-        s = self.source
-        client = Client(s.url, timeout=10)
-        client.application_uri = f"urn:pilotproof:agent:{self.config.agent.id}"
-        if s.security != "None":
-            cert, key = make_certificate(
-                client.application_uri, "pilotproof-agent", s.cert_dir, client=True
-            )
-            await client.set_security(
-                SecurityPolicyBasic256Sha256,
-                certificate=str(cert),
-                private_key=CertProperties(str(key), extension="pem"),
-                mode=getattr(ua.MessageSecurityMode, s.security),
-            )
-            client.certificate_validator = self.trust
-        if s.auth == "username":
-            client.set_user(s.username or "")
-            client.set_password(s.password or "")
-        elif self._user is not None:  # auth = "certificate"
-            client.user_certificate, client.user_private_key = self._user
-        return client
+    # --- sessions --------------------------------------------------------------------
 
-    async def _session(
-        self, nodes: list[OpcUaNode], pipeline: Pipeline, stop: asyncio.Event
-    ) -> None:
-        s = self.source
-        while not stop.is_set():
-            client = await self._client()
+    async def _targets(self, client: Client, nodes: list[OpcUaNode]) -> dict[ua.NodeId, OpcUaNode]:
+        """The nodes as this server's node ids now (namespace indexes looked up again)."""
+        namespaces = await client.get_namespace_array()
+        out: dict[ua.NodeId, OpcUaNode] = {}
+        for n in nodes:
             try:
-                await client.connect()
-                self.sessions_started += 1
-                namespaces = await client.get_namespace_array()
-                by_node = {resolve(n.node, namespaces): n for n in nodes}
-                handler = _Handler(self, {})
-                ua_nodes = []
-                for nid in by_node:
-                    node = client.get_node(nid)
-                    handler.by_node[node.nodeid.to_string()] = by_node[nid]
-                    ua_nodes.append(node)
-                targets = list(by_node.values())
-                step = s.nodes_per_subscription
-                if s.mode == "subscription":
-                    params = ua.CreateSubscriptionParameters(
-                        RequestedPublishingInterval=s.sampling_interval_ms,
-                        RequestedMaxKeepAliveCount=10,
-                        RequestedLifetimeCount=100,
-                    )
-                    for i in range(0, len(ua_nodes), step):
-                        sub = await client.create_subscription(params, handler)
-                        await self._monitor(sub, ua_nodes[i : i + step])
-                for e in {n.element for n in nodes}:
-                    pipeline.reachable(e, True)
-                pipeline.connected(self.name, True)
-                while not stop.is_set():
-                    if s.mode == "poll":  # one Read of every node per interval, in chunks
-                        for i in range(0, len(ua_nodes), step):
-                            values = await client.read_attributes(ua_nodes[i : i + step])
-                            for target, dv in zip(targets[i : i + step], values, strict=True):
-                                self.queue_value(target, dv)
-                    await self._flush(pipeline)
-                    wait = s.sampling_interval_ms / 1000 if s.mode == "poll" else 0.2
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), wait)
-                    # a watchdog: a dead session shows here, and we start over
-                    await client.check_connection()
-            except (OSError, TimeoutError, ua.UaError, LookupError, ConnectionError) as e:
-                log.warning("%s: session lost or refused (%s); reconnecting", self.name, e)
-            finally:
-                await self._flush(pipeline)
-                for element in {n.element for n in nodes}:
-                    pipeline.reachable(element, False)
-                pipeline.connected(self.name, False)
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(client.disconnect(), 2)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), s.reconnect_s)
+                out[ua.NodeId.from_string(resolve(n.node, namespaces))] = n
+            except (LookupError, ValueError, ua.UaError) as e:
+                self.node_refused(n, str(e))
+        return out
 
-    async def _monitor(self, sub: Any, nodes: list[Any]) -> None:
-        """Monitor `nodes` with the configured deadband (absolute, filtered at the server).
+    async def _subscribe(
+        self, client: Client, targets: dict[ua.NodeId, OpcUaNode], alive: Callable[[], None]
+    ) -> _Handler:
+        s = self.source
+        handler = _Handler(self, targets)
+        publishing = s.sampling_interval_ms
+        # keep-alives at least every ~5 s: with nothing changing, they are the proof of life
+        keepalive = max(1, math.ceil(5000 / max(publishing, 1)))
+        params = ua.CreateSubscriptionParameters(
+            RequestedPublishingInterval=publishing,
+            RequestedMaxKeepAliveCount=keepalive,
+            RequestedLifetimeCount=keepalive * 10,
+            PublishingEnabled=True,
+        )
+        items = list(targets.items())
+        step = s.nodes_per_subscription
+        for i in range(0, len(items), step):
+            part = items[i : i + step]
+            sub = _LiveSubscription(client.uaclient, params, handler, alive)
+            await sub.init()
+            nodes = [client.get_node(nid) for nid, _ in part]
+            results = await self._monitor(sub, nodes)
+            for (_, target), result in zip(part, results, strict=True):
+                if isinstance(result, ua.StatusCode):
+                    self.node_refused(target, result.name)
+        return handler
+
+    async def _monitor(self, sub: Subscription, nodes: list[Any]) -> list[Any]:
+        """Monitor `nodes` with the configured deadband (absolute, filtered at the server);
+        returns a handle or a refusal (StatusCode) per node.
 
         A server refuses a deadband on a node that is not numeric (a Boolean, a String):
-        those nodes are monitored again without one, every change reported, and logged."""
+        those nodes are monitored again without one, every change reported, and noted."""
         s = self.source
         if not s.deadband:
-            await sub.subscribe_data_change(nodes, queuesize=s.queue_size,
-                                            sampling_interval=s.sampling_interval_ms)  # fmt: skip
-            return
+            done = await sub.subscribe_data_change(
+                nodes, queuesize=s.queue_size, sampling_interval=s.sampling_interval_ms
+            )
+            return list(done)
         deadband = ua.DataChangeFilter()
         deadband.Trigger = ua.DataChangeTrigger.StatusValue
         deadband.DeadbandType = ua.DeadbandType.Absolute
         deadband.DeadbandValue = s.deadband
         # asyncua's public deadband_monitor takes no sampling interval; _subscribe is what
         # both it and subscribe_data_change call
-        results = await sub._subscribe(nodes, ua.AttributeIds.Value, deadband,
-                                       queuesize=s.queue_size,
-                                       sampling_interval=s.sampling_interval_ms)  # fmt: skip
-        refused = [n for n, r in zip(nodes, results, strict=True) if isinstance(r, ua.StatusCode)]
+        results = list(await sub._subscribe(nodes, ua.AttributeIds.Value, deadband,
+                                            queuesize=s.queue_size,
+                                            sampling_interval=s.sampling_interval_ms))  # fmt: skip
+        refused = [i for i, r in enumerate(results) if isinstance(r, ua.StatusCode)]
         if refused:
-            log.warning("%s: the server refused a deadband on %d node(s) (e.g. %s); they "
-                        "report every change", self.name, len(refused),
-                        refused[0].nodeid.to_string())  # fmt: skip
-            await sub.subscribe_data_change(refused, queuesize=s.queue_size,
-                                            sampling_interval=s.sampling_interval_ms)  # fmt: skip
+            if self.sink is not None:
+                self.sink.warn("deadband", f"the server refused a deadband on {len(refused)} "
+                               f"node(s) (e.g. {nodes[refused[0]].nodeid.to_string()}); they "
+                               "report every change")  # fmt: skip
+            again = await sub.subscribe_data_change(
+                [nodes[i] for i in refused], queuesize=s.queue_size,
+                sampling_interval=s.sampling_interval_ms)  # fmt: skip
+            for i, r in zip(refused, again, strict=True):
+                results[i] = r
+        return results
 
-    async def run(self, pipeline: Pipeline, stop: asyncio.Event) -> None:
+    async def _poll(self, client: Client, targets: dict[ua.NodeId, OpcUaNode]) -> None:
+        """One Read of every node, in chunks; a node's own bad status is its sample."""
+        items = list(targets.items())
+        step = self.source.nodes_per_subscription
+        for i in range(0, len(items), step):
+            part = items[i : i + step]
+            values = await client.read_attributes([client.get_node(nid) for nid, _ in part])
+            for (_, target), dv in zip(part, values, strict=True):
+                name = dv.StatusCode.name if not dv.StatusCode.is_good() else ""
+                if name in NODE_FAULTS:
+                    self.report("node", f"{target.element}.{target.point} ({target.node}): "
+                                f"{name}; the point is bad, the other nodes go on")  # fmt: skip
+                self.queue_value(target, dv)
+
+    async def _watch(
+        self,
+        client: Client,
+        targets: dict[ua.NodeId, OpcUaNode],
+        handler: _Handler | None,
+        alive: Callable[[], None],
+        sink: Sink,
+        stop: asyncio.Event,
+    ) -> None:
+        """Until `stop`: poll (mode = poll), flush values, and watch the server; raises
+        when the session is lost."""
+        s = self.source
+        loop = asyncio.get_running_loop()
+        poll_s = s.sampling_interval_ms / 1000
+        next_poll = loop.time()
+        next_watch = loop.time() + s.watchdog_s
+        while not stop.is_set():
+            now = loop.time()
+            if handler is None and now >= next_poll:
+                await self._poll(client, targets)
+                alive()
+                next_poll = max(next_poll + poll_s, now)
+            if now >= next_watch:
+                state = await asyncio.wait_for(client.nodes.server_state.read_value(),
+                                               s.timeout_s)  # fmt: skip
+                if state not in (ua.ServerState.Running, 0):
+                    raise ConnectionError(f"the server reports state {state!r}")
+                alive()
+                next_watch = now + s.watchdog_s
+            await client.check_connection()  # asyncua's own keep-alive and publish tasks
+            if handler is not None and handler.lost.is_set():
+                raise ConnectionError("the server ended a subscription")
+            self._flush(sink)
+            wait = min(next_watch, next_poll if handler is None else now + FLUSH_S) - now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.01, min(wait, FLUSH_S)))
+
+    async def _session(self, nodes: list[OpcUaNode], sink: Sink, stop: asyncio.Event) -> None:
+        s = self.source
+        elements = sorted({n.element for n in nodes})
+        delay = s.reconnect_s
+        cert_hint = str(client_certificate(s, self.agent_id)[0]) if s.security != "None" else "-"
+        while not stop.is_set():
+            client: Client | None = None
+            established = False
+            last_alive = time.time_ns()
+
+            def alive() -> None:
+                nonlocal last_alive
+                last_alive = time.time_ns()
+
+            try:
+                client = await self.factory.make()
+                await asyncio.wait_for(client.connect(), 2 * s.timeout_s)
+                self.sessions_started += 1
+                targets = await self._targets(client, nodes)
+                handler = (
+                    await self._subscribe(client, targets, alive)
+                    if s.mode == "subscription" and targets
+                    else None
+                )
+                established = True
+                alive()
+                for e in elements:
+                    sink.reachable(e, True)
+                sink.connected(True)
+                await self._watch(client, targets, handler, alive, sink, stop)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                kind, message = classify(e, s, cert_hint)
+                sink.error(kind, message, where=s.url)
+            finally:
+                self._flush(sink)
+                for element in elements:
+                    sink.reachable(element, False, since_ns=last_alive)
+                sink.connected(False)
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(client.disconnect(), 2)
+            if established:
+                delay = s.reconnect_s
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if not established:
+                delay = min(delay * 2, BACKOFF_MAX_S)
+
+    async def run(self, sink: Sink, stop: asyncio.Event) -> None:
+        self.sink = sink
+        held = self.source.mode == "subscription"
+        for e in self.elements:
+            sink.track(e, held=held)
         n = self.source.sessions
         nodes = list(self.source.nodes)
         parts = [nodes[i::n] for i in range(n) if nodes[i::n]]
-        await asyncio.gather(*(self._session(p, pipeline, stop) for p in parts))
+        await asyncio.gather(*(self._session(p, sink, stop) for p in parts))

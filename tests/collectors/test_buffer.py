@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -52,21 +53,73 @@ def test_sealed_batches_form_a_chain_that_recomputes(tmp_path: Path) -> None:
 
 
 def test_the_size_cap_refuses_loudly_and_drops_nothing(tmp_path: Path) -> None:
-    buf = Buffer(tmp_path / "b.db", max_bytes=1 << 17)
+    buf = Buffer(tmp_path / "b.db", max_bytes=1 << 20)
     accepted = 0
     error = None
-    for k in range(1000):
-        buf._size_checked = 0.0  # measure every time in this test
+    for k in range(10_000):
         try:
             accepted += buf.accept(points(50, start=k * 50))
         except BufferFullError as e:
             error = str(e)
             break
     assert error is not None
-    assert "its cap is 131,072" in error
-    assert "raise buffer.max_bytes" in error
+    assert "its cap (buffer.max_bytes) is 1,048,576" in error
+    assert "raise the cap" in error
     assert buf.rejected_full == 50
     assert buf.depth()["pending"] == accepted  # everything accepted is still there
+    # the cap counts the lines held, exactly: never passed, and not the WAL or free pages
+    assert 0.98 * buf.max_bytes < buf.size_bytes() <= buf.max_bytes
+
+
+def fill(buf: Buffer) -> int:
+    """Accept telemetry until the buffer refuses it; returns the submissions accepted."""
+    k = 0
+    with contextlib.suppress(BufferFullError):
+        while k < 100_000:
+            buf.accept(points(200, start=k * 200))
+            k += 1
+    assert k < 100_000, "the buffer never refused"
+    return k
+
+
+def test_accepting_resumes_as_soon_as_the_buffer_drains(tmp_path: Path) -> None:
+    """Regression: the cap used to count the file and its WAL, which never shrink while
+    the agent runs, so after the store came back and the buffer drained to nothing every
+    new point was still refused; and the cap overshot threefold."""
+    key = Ed25519PrivateKey.generate()
+    buf = Buffer(tmp_path / "b.db", max_bytes=1 << 20)
+    k = fill(buf)
+    assert buf.size_bytes() <= buf.max_bytes
+    file_before = buf.file_bytes()
+    for _ in buf.seal(key, "gw", max_lines=5000):
+        pass
+    for b in buf.unforwarded(limit=10_000):
+        buf.forwarded(b.record)
+    assert buf.depth() == {"pending": 0, "sealed": 0}
+    assert buf.size_bytes() == 0
+    assert buf.file_bytes() >= file_before * 0.5  # the file did not shrink …
+    assert buf.accept(points(200, start=k * 200)) == 200  # … and yet points are accepted
+
+
+def test_the_kpi_stream_keeps_a_little_room_when_telemetry_fills_the_buffer(
+    tmp_path: Path,
+) -> None:
+    """A store outage long enough to fill the buffer with raw telemetry still leaves the
+    status and health rows the KPIs are computed from a headroom (5 %), and no more."""
+    from telemetry import Point
+
+    buf = Buffer(tmp_path / "b.db", max_bytes=1 << 20)
+    fill(buf)
+    status = [
+        Point("element_status", {"site": "s", "element": f"e{i}", "kind": "machine",
+                                 "link": "5g"}, {"online": True}, S * i)
+        for i in range(100)
+    ]  # fmt: skip
+    assert buf.accept(status) == 100
+    with contextlib.suppress(BufferFullError):
+        for _ in range(10_000):
+            buf.accept(status)
+    assert buf.max_bytes < buf.size_bytes() <= buf.max_bytes * 1.05
 
 
 def test_a_buffer_from_before_chunks_is_migrated_with_nothing_lost(tmp_path: Path) -> None:

@@ -164,14 +164,15 @@ async def test_agent_polls_into_the_store_and_marks_an_unreachable_device_offlin
         await wait_for(lambda: agent.metrics.batches_sealed >= 2, what="batches")
         await __import__("asyncio").sleep(1.2)  # one status instant at least
     model = FactoryModel(types_scenario)
-    numeric = [r for r in good.registers if r.type != "string"]
     rows = await store.read("telemetry", 0, 2**62, where={"element": "mb-types"})
-    assert len(rows) == driver.polls * len(numeric)
-    by_point = {r.point: r for r in numeric}
+    assert len(rows) == driver.polls * len(good.registers)  # strings included (`text`)
+    by_point = {r.point: r for r in good.registers}
     for p in rows:
         reg = by_point[p.tags["point"]]
-        if reg.point != "faulty":
-            assert p.fields["value"] == expected(model, reg, NORMAL), p
+        if reg.point == "faulty":
+            continue
+        field = "text" if reg.type == "string" else "value"
+        assert p.fields[field] == expected(model, reg, NORMAL), p
     status = await store.read("element_status", 0, 2**62)
     online = {(p.tags["element"], p.fields["online"]) for p in status}
     assert ("mb-types", True) in online

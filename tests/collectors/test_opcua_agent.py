@@ -173,8 +173,10 @@ async def test_a_user_certificate_signs_in_and_an_unknown_one_is_refused(
         async with running(agent):
             await server.update(at("2026-10-01T08:00:00"))
             await wait_for(lambda: agent.metrics.points_in >= 1, 30, "a value")
-            await wait_for(lambda: "opcua:other: session lost or refused" in caplog.text, 30,
-                           "the unknown user refused")  # fmt: skip
+            await wait_for(
+                lambda: "opcua:other" in caplog.text and "auth: the server refused" in caplog.text,
+                30, "the unknown user refused",
+            )  # fmt: skip
             assert agent.metrics.connected.get("opcua:operator") == 1
         assert "BadUserAccessDenied" in caplog.text
         operator, other = agent.drivers
@@ -235,19 +237,27 @@ async def test_an_untrusted_server_is_refused_until_its_certificate_is_trusted(
 
 
 async def test_discover_finds_every_variable_by_namespace_uri(types_scenario: Scenario) -> None:
+    import tomllib
+
+    from collectors.config import OpcUaNode, OpcUaSource
     from collectors.opcua import discover, toml_snippet
 
     server = OpcUaSimServer(types_scenario)
     await server.start()
+    source = OpcUaSource(name="found", url=server.url,
+                         nodes=(OpcUaNode(element="-", point="-", node="i=2258"),))  # fmt: skip
     try:
-        found = await discover(server.url)
+        found = await discover(source)
     finally:
         await server.stop()
     by_point = {(f.element, f.point): f.node for f in found}
     for p in [*NUMERIC, "v_string"]:
         assert by_point[("ua-types", p)] == server.node_id("ua-types", p)
-    snippet = toml_snippet(server.url, found)
+    snippet = toml_snippet(source, found)
     assert f'node = "{server.node_id("ua-types", "v_int16")}"' in snippet
+    # the snippet is a source the config accepts as it is
+    block = tomllib.loads(snippet)["sources"]["opcua"][0]
+    assert OpcUaSource.model_validate(block).nodes[0].node == found[0].node
 
 
 async def test_poll_mode_reads_every_node_each_interval(

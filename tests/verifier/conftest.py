@@ -93,3 +93,42 @@ async def other_agent_bundle(keys: Keys, tmp_path_factory: pytest.TempPathFactor
     finally:
         await store.close()
     return base / "bundle"
+
+
+#: when gw-a's buffer was lost in the epoch fixture: its chain restarts as epoch 1
+EPOCH_CHANGE = "2026-10-29T05:00:00+08:00"
+
+
+@pytest.fixture(scope="session")
+async def epoch_store(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """gw-a's history with its buffer lost inside the window: epoch 0 up to 05:00, then
+    (after `agent run --new-chain`) epoch 1 from seq 0 again."""
+    path = tmp_path_factory.mktemp("epochs") / "store.db"
+    store = SqliteStore(path)
+    scenario = load_scenario(SCENARIO)
+    cut = datetime.fromisoformat(EPOCH_CHANGE)
+    try:
+        for (a, b), epoch in (((HISTORY[0], EPOCH_CHANGE), 0), ((EPOCH_CHANGE, HISTORY[1]), 1)):
+            span = Window(start=datetime.fromisoformat(a), end=datetime.fromisoformat(b))
+            sealer = Sealer(keys.agent, "gw-a", KPI_STREAM, epoch=epoch)
+            await backfill(scenario, store, span.start_ns, span.end_ns, sealer=sealer,
+                           batch_lines=2000)  # fmt: skip
+        assert cut  # (the window, 02:00–10:00, holds the change)
+    finally:
+        await store.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+async def epoch_bundle(
+    keys: Keys, epoch_store: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    out = tmp_path_factory.mktemp("epoch-bundle") / "bundle"
+    store = SqliteStore(epoch_store)
+    try:
+        await build_bundle(
+            store, PROFILE, WINDOW, load_scenario(SCENARIO).inventory(), keys.builder, out
+        )
+    finally:
+        await store.close()
+    return out

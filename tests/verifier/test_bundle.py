@@ -279,3 +279,37 @@ async def test_a_chain_that_begins_inside_the_window_is_flagged(
     report = await verify_bundle(out, keys.trust, inventory=inventory)
     assert report.ok, report.findings
     assert [w.code for w in report.warnings] == ["W_CHAIN_STARTS_INSIDE"]
+
+
+async def test_a_restarted_chain_keeps_the_old_one_and_the_bundle_declares_it(
+    epoch_store: Path, epoch_bundle: Path, keys: Keys
+) -> None:
+    """gw-a's buffer was lost mid-window and a new chain begun (epoch 1): the old chain's
+    rows are all still in the store (nothing overwritten), the bundle carries both
+    chains and declares the change, and verify passes, saying what happened."""
+    store = SqliteStore(epoch_store)
+    try:
+        rows = await store.read("pp_batch", 0, 1 << 62, where={"agent": "gw-a"})
+    finally:
+        await store.close()
+    epochs = sorted({(p.tags.get("epoch", "0"), int(p.fields["seq"])) for p in rows})
+    zero = [s for e, s in epochs if e == "0"]
+    one = [s for e, s in epochs if e == "1"]
+    assert zero == list(range(len(zero)))
+    assert one == list(range(len(one)))
+    assert len(rows) == len(zero) + len(one)  # seq 0.. of epoch 1 overwrote nothing
+    predicate = json.loads(
+        parse_envelope((epoch_bundle / "statement.dsse.json").read_bytes()).payload_bytes()
+    )["predicate"]
+    (change,) = predicate["epoch_changes"]
+    assert (change["agent"], change["previous_epoch"], change["epoch"]) == ("gw-a", 0, 1)
+    assert {(h["agent"], h.get("epoch")) for h in predicate["chains"]} == {
+        ("gw-a", None), ("gw-a", 1)
+    }  # fmt: skip
+    assert any(p.parent.name == "epoch-1" for p in (epoch_bundle / "batches").rglob("*.lp.gz"))
+    inventory = load_scenario(SCENARIO).inventory()
+    report = await verify_bundle(epoch_bundle, keys.trust, inventory=inventory)
+    assert report.ok, report.findings
+    assert [w.code for w in report.warnings] == ["W_CHAIN_EPOCH"]
+    assert "buffer was lost" in report.warnings[0].message
+    assert report.evaluation is not None

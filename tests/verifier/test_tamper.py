@@ -764,3 +764,46 @@ def test_every_error_code_is_exercised() -> None:
     provoked = set(re.findall(r'rejected\([^()]*(?:\([^()]*\))?[^()]*"(E_[A-Z_]+)"\)', text))
     provoked |= set(re.findall(r'assert "(E_[A-Z_]+)" in report\.codes', text))
     assert [c for c in CODES if c not in provoked] == []
+
+
+# --- chain epochs ------------------------------------------------------------------------
+
+
+def test_an_undeclared_epoch_change_is_rejected(epoch_bundle: Path, keys: Keys) -> None:
+    """A signer-holding builder drops the declaration of gw-a's restarted chain: the two
+    chains of one agent in the range are refused."""
+    folder = copy_of(epoch_bundle)
+    resign(folder, keys, lambda p: p.pop("epoch_changes"))
+    rejected(verify(folder, keys), "E_CHAIN_EPOCH")
+
+
+def test_a_new_epoch_alone_cannot_hide_the_restart(epoch_bundle: Path, keys: Keys) -> None:
+    """The builder leaves the old chain out and keeps only epoch 1, which begins inside
+    the range: refused, since a later epoch says an earlier chain existed."""
+    folder = copy_of(epoch_bundle)
+    rows = records(folder)
+    write_records(folder, [r for r in rows if r.get("epoch")])
+    for name in batch_files(folder):
+        if "/epoch-1/" not in name:
+            (folder / name).unlink()
+
+    def drop(p: dict[str, Any]) -> None:
+        p.pop("epoch_changes")
+        p["chains"] = [h for h in p["chains"] if h.get("epoch")]
+
+    resign(folder, keys, drop)
+    rejected(verify(folder, keys), "E_CHAIN_EPOCH")
+
+
+def test_an_old_chain_cut_short_needs_a_real_later_epoch(epoch_bundle: Path, keys: Keys) -> None:
+    """Declaring the old chain ended does not excuse a missing tail when the records of
+    the later epoch are not the agent's: the forged records fail their signature."""
+    folder = copy_of(epoch_bundle)
+    rows = records(folder)
+    for r in rows:
+        if r.get("epoch"):
+            r["root"] = "00" * 32
+    write_records(folder, rows)
+    resign(folder, keys)
+    report = verify(folder, keys)
+    rejected(report, "E_RECORD_SIG")

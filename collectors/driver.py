@@ -1,0 +1,94 @@
+"""The contract between the agent and its drivers: `Driver`, the `Sink` it writes to.
+
+A driver reads one source (a broker, a device, a server) and hands what it reads to a
+`Sink`. It sees nothing else of the agent: not the site config, not the buffer, not
+the other drivers. The agent's supervisor (`collectors.supervisor`) runs every driver and
+catches whatever it raises, so a driver may let any unexpected exception escape — it is
+counted, logged once and the driver is restarted with back-off. Faults a driver survives
+by itself (a refused node, a timed-out poll, a payload it could not parse) it reports
+through the sink, which counts and rate-limits them the same way.
+
+The `Sink` methods, all safe to call from any thread (MQTT calls them from paho's):
+
+* `submit(item, done)` — samples for the durable buffer; `done()` runs once they are
+  committed (an MQTT acknowledgement). Never blocks.
+* `track(element, push=, held=)` — the driver reads `element`. `push`: the source pushes
+  (MQTT), so the element is online in a status interval when heard from in it. `held`:
+  the source reports by exception (an OPC UA subscription), so a point whose last value
+  was good counts as received while the source is alive (DESIGN.md, "Point health").
+* `reachable(element, up, since_ns=)` — the driver's view of the element changed;
+  `since_ns` is when it was last known alive, for a loss noticed late.
+* `connected(up)` — the driver's own connection (`pilotproof_driver_connected`).
+* `reject(reason, detail, where=)` — an input refused for good (counted per reason).
+* `error(kind, error, where=)` — a fault survived (`pilotproof_driver_errors_total`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from collectors.logs import Throttle, shape
+from collectors.pipeline import Pipeline
+from collectors.samples import Accepted
+
+log = logging.getLogger("pilotproof.agent")
+
+
+class Driver(Protocol):
+    """One source the agent reads. `run` returns when `stop` is set; anything it raises
+    before that is a crash the supervisor restarts it from."""
+
+    name: str  # "<protocol>:<source name>", as in metrics and logs
+
+    @property
+    def elements(self) -> Sequence[str]:
+        """The elements it reads: marked unreachable while it is down."""
+        ...
+
+    async def run(self, sink: Sink, stop: asyncio.Event) -> None: ...
+
+
+class Sink:
+    """What one driver sees of the agent (see the module docstring)."""
+
+    def __init__(self, driver: str, pipeline: Pipeline, throttle: Throttle | None = None) -> None:
+        self.driver = driver
+        self.pipeline = pipeline
+        self.metrics = pipeline.metrics
+        self.throttle = throttle or Throttle()
+        self.log = logging.getLogger(f"pilotproof.{driver.split(':', 1)[0]}")
+
+    def submit(self, item: Accepted, done: Callable[[], None] | None = None) -> None:
+        self.pipeline.submit(item, done)
+
+    def track(self, element: str, *, push: bool = False, held: bool = False) -> None:
+        self.pipeline.health.track(element, push=push, held=held)
+
+    def reachable(self, element: str, up: bool, *, since_ns: int | None = None) -> None:
+        self.pipeline.health.reachable(element, up, since_ns=since_ns)
+
+    def connected(self, up: bool) -> None:
+        self.metrics.connected[self.driver] = int(up)
+
+    def reject(self, reason: str, detail: str, *, where: str) -> None:
+        """An input that can never succeed: counted per reason, logged (rate-limited)."""
+        self.metrics.reject(reason)
+        self.throttle.log(self.log, logging.WARNING, (self.driver, "reject", reason),
+                          f"{self.driver}: rejected {where}: {reason}: {detail}")  # fmt: skip
+
+    def error(self, kind: str, error: BaseException | str, *, where: str = "") -> None:
+        """A fault the driver survives: counted by kind, logged once per shape of
+        message and then at most once a minute."""
+        self.metrics.driver_error(self.driver, kind)
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        at = f" ({where})" if where else ""
+        self.throttle.log(self.log, logging.WARNING, (self.driver, kind, shape(text)),
+                          f"{self.driver}{at}: {kind}: {text}")  # fmt: skip
+
+    def warn(self, key: str, message: str) -> None:
+        """A notice worth telling once (then rate-limited), not counted as an error."""
+        self.throttle.log(self.log, logging.WARNING, (self.driver, "note", key),
+                          f"{self.driver}: {message}")  # fmt: skip
