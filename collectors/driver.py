@@ -64,6 +64,11 @@ class Sink:
     def submit(self, item: Accepted, done: Callable[[], None] | None = None) -> None:
         self.pipeline.submit(item, done)
 
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Block until everything submitted so far is committed and its `done` has run
+        (MQTT: acknowledge what is committed before disconnecting)."""
+        self.pipeline.flush(timeout_s)
+
     def track(self, element: str, *, push: bool = False, held: bool = False) -> None:
         self.pipeline.health.track(element, push=push, held=held)
 

@@ -42,12 +42,19 @@ class Metrics:
     #: faults drivers survived, per (driver, kind); "crash" is the supervisor's restart
     driver_errors: dict[tuple[str, str], int] = field(default_factory=dict)
     driver_restarts: dict[str, int] = field(default_factory=dict)
+    #: MQTT messages received per (driver, outcome): accepted or rejected
+    messages: dict[tuple[str, str], int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reject(self, reason: str) -> None:
         with self._lock:
             self.parse_errors += 1
             self.errors_by_reason[reason] = self.errors_by_reason.get(reason, 0) + 1
+
+    def message(self, driver: str, outcome: str) -> None:
+        with self._lock:
+            key = (driver, outcome)
+            self.messages[key] = self.messages.get(key, 0) + 1
 
     def driver_error(self, driver: str, kind: str) -> None:
         with self._lock:
@@ -112,6 +119,11 @@ class Metrics:
                 "# TYPE pilotproof_driver_errors_total counter"]  # fmt: skip
         for (driver, kind), n in sorted(self.driver_errors.items()):
             out.append(f'pilotproof_driver_errors_total{{{a},driver="{driver}",kind="{kind}"}} {n}')
+        out += ["# HELP pilotproof_messages_total MQTT messages received, by outcome",
+                "# TYPE pilotproof_messages_total counter"]  # fmt: skip
+        for (driver, outcome), n in sorted(self.messages.items()):
+            labels = f'{a},driver="{driver}",outcome="{outcome}"'
+            out.append(f"pilotproof_messages_total{{{labels}}} {n}")
         out += ["# HELP pilotproof_driver_restarts_total driver restarts by the supervisor",
                 "# TYPE pilotproof_driver_restarts_total counter"]  # fmt: skip
         for driver, n in sorted(self.driver_restarts.items()):

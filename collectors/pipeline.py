@@ -90,6 +90,9 @@ class Pipeline:
             stopping = any(not item and done is None and marker is None
                            for item, done, marker in items)  # fmt: skip
             work = [(item, done) for item, done, _ in items if item]
+            for item, done, _ in items:
+                if not item:  # nothing to commit: acknowledged at once, never left waiting
+                    _acknowledge(done)
             if self._parked:
                 self._retry_parked()
             if work:

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 import threading
 import time
@@ -288,6 +289,11 @@ async def _child(spec: SealerSpec) -> None:
 
 
 def main() -> None:
+    # SIGTERM and Ctrl-C reach the whole process group (systemd stops the agent's cgroup,
+    # a terminal interrupts its foreground group): the agent, not a signal, tells this
+    # process when to stop, after its drivers' last samples are committed
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     spec = SealerSpec.model_validate_json(sys.stdin.readline())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(

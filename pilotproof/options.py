@@ -17,7 +17,7 @@ console = Console()
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print `message` as an error (as it is: `[[sources.opcua]]` is not markup) and
     return the exit to raise."""
-    console.print(message, style="red", markup=False, highlight=False)
+    console.print(message, style="red", markup=False, highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

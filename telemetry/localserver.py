@@ -156,9 +156,16 @@ class LocalMosquitto:
     """`with LocalMosquitto() as broker: broker.url` — a private MQTT broker on loopback.
 
     Anonymous, no persistence by default; `halt()`/`start()` restart it on the same port.
+    `users` ({name: password}) turns anonymous access off and accepts only them.
     """
 
-    def __init__(self, *, port: int | None = None, persistence: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        persistence: bool = False,
+        users: dict[str, str] | None = None,
+    ) -> None:
         found = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(found).exists():
             raise FileNotFoundError(MOSQUITTO_HINT)
@@ -166,16 +173,29 @@ class LocalMosquitto:
         self.dir = Path(tempfile.mkdtemp(prefix="pp-mosquitto-"))
         self.port = port or free_port()
         self.persistence = persistence
+        self.users = users or {}
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
+    def _access(self) -> str:
+        if not self.users:
+            return "allow_anonymous true\n"
+        passwd = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+        path = self.dir / "passwords"
+        path.unlink(missing_ok=True)
+        for name, password in self.users.items():
+            flags = ["-b"] if path.exists() else ["-c", "-b"]
+            subprocess.run([passwd, *flags, str(path), name, password], check=True,
+                           capture_output=True)  # fmt: skip
+        return f"allow_anonymous false\npassword_file {path}\n"
+
     def start(self, timeout_s: float = 15.0) -> LocalMosquitto:
         conf = self.dir / "mosquitto.conf"
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"listener {self.port} 127.0.0.1\n{self._access()}"
             f"persistence {'true' if self.persistence else 'false'}\n"
             f"persistence_location {self.dir}/\nlog_dest file {self.dir}/mosquitto.log\n"
             "max_queued_messages 1000000\n"

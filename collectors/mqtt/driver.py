@@ -33,6 +33,9 @@ from collectors.samples import Samples
 
 ROUTES_MAX = 10_000
 RECONNECT_S = (1, 10)
+#: messages remembered as committed, to recognise the broker's redeliveries after a
+#: reconnect (only what was in flight can come again: the broker's in-flight window)
+RECENT_MAX = 20_000
 
 
 class MqttDriver:
@@ -49,6 +52,7 @@ class MqttDriver:
         self._tracked: set[str] = set()
         self._routes: dict[str, PayloadParser] = {}  # topic → the subscription it matched
         self._stopping = False
+        self._committed: dict[int, None] = {}  # (topic, payload) hashes, oldest first
 
     # --- paho callbacks (its network thread): none of them may raise -----------------
 
@@ -93,7 +97,17 @@ class MqttDriver:
     def _on_message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         sink = self.sink
         assert sink is not None
+        if self._stopping:  # neither taken nor acknowledged: the broker keeps it for later
+            return
         mid, qos = msg.mid, msg.qos
+        key = hash((msg.topic, msg.payload))
+        if msg.dup and key in self._committed:
+            # the broker sends again what we committed but whose acknowledgement it did
+            # not get (a reconnect): acknowledge it, do not seal the same samples twice
+            with contextlib.suppress(Exception):
+                client.ack(mid, qos)
+            sink.metrics.message(self.name, "duplicate")
+            return
         try:
             topic = msg.topic  # a property that decodes the topic at each access
             points = self._parse(topic, msg.payload)
@@ -109,10 +123,15 @@ class MqttDriver:
             self._track(sink, points)
 
             def ack() -> None:
+                committed = self._committed
+                committed[key] = None
+                if len(committed) > RECENT_MAX:
+                    del committed[next(iter(committed))]
                 client.ack(mid, qos)
 
             # acknowledged by the committer once the points are durable
             sink.submit(points, ack)
+            sink.metrics.message(self.name, "accepted")
         except Exception as e:
             sink.error("callback", e, where=f"on_message {topic}")
 
@@ -131,6 +150,7 @@ class MqttDriver:
     def _reject(self, sink: Sink, client: mqtt.Client, mid: int, qos: int, topic: str,
                 reason: str, detail: str) -> None:  # fmt: skip
         sink.reject(reason, detail, where=f"a payload on {topic!r:.200}")
+        sink.metrics.message(self.name, "rejected")
         self.rejected = [*self.rejected[-99:], (topic, reason)]
         with contextlib.suppress(Exception):  # it would fail again on every redelivery
             client.ack(mid, qos)
@@ -204,6 +224,9 @@ class MqttDriver:
         finally:
             stopping.cancel()
             self._stopping = True
+            # acknowledge what is committed while still connected: an acknowledgement
+            # lost at shutdown would have the broker deliver the message again
+            await asyncio.to_thread(sink.flush)
             with contextlib.suppress(Exception):
                 client.disconnect()
             await asyncio.to_thread(thread.join, 10)

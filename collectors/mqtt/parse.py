@@ -103,8 +103,10 @@ def _number(value: object, where: str) -> float:
 
 def _time(body: dict[str, Any], unit: str) -> int:
     ts = body.get("ts")
-    if isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts) or ts < 0:
+    if isinstance(ts, bool) or not isinstance(ts, int | float) or ts < 0:
         raise PayloadError("bad_time", f"ts = {_short(ts)} is not a non-negative number")
+    if isinstance(ts, float) and not math.isfinite(ts):  # (an int has no NaN; and
+        raise PayloadError("bad_time", f"ts = {ts!r} is not finite")  # isfinite overflows)
     scaled = ts * UNIT_NS[unit]
     if scaled > TIME_MAX_NS:
         raise PayloadError("bad_time", f"ts = {_short(ts)} ({unit}) is beyond the year 2262")
@@ -159,6 +161,8 @@ class PayloadParser:
         try:
             if self.sub.format == "line":
                 points = decode_lines(text)
+                if not points:
+                    raise PayloadError("bad_shape", "the payload holds no line")
                 for p in points:
                     if p.measurement not in LINE_MEASUREMENTS:
                         raise PayloadError(

@@ -134,6 +134,14 @@ def classify(e: BaseException, source: OpcUaSource, cert_hint: str) -> tuple[str
     return "error", f"{type(e).__name__}: {e}"
 
 
+def _closed(client: Client) -> bool:
+    """Whether the socket is gone. asyncua notes it at once, but a request sent after that
+    only fails after its whole timeout; looking first makes a killed server's loss known
+    within a flush tick instead of `timeout_s`."""
+    protocol = getattr(client.uaclient, "protocol", None)
+    return getattr(protocol, "state", None) == "closed"
+
+
 class _LiveSubscription(Subscription):  # type: ignore[misc]
     """asyncua's Subscription, noting every publish response — a notification or a
     keep-alive — as proof that the server is alive."""
@@ -179,6 +187,7 @@ class OpcUaDriver:
         self.factory = ClientFactory(source, config.agent.id)  # loads the user identity now
         self.sink: Sink | None = None
         self._noted: set[tuple[str, str]] = set()
+        self._last: dict[tuple[str, str], tuple[int, tuple[tuple[str, object], ...]]] = {}
 
     # --- values ----------------------------------------------------------------------
 
@@ -208,9 +217,17 @@ class OpcUaDriver:
                 self._note(target, f"{target.element}.{target.point} ({target.node}) has "
                            f"a {type(v).__name__} value, which is not stored; its quality "
                            "is")  # fmt: skip
+        t_ns = self._time(dv)
+        key = (target.element, target.point)
+        seen = (t_ns, tuple(fields.items()))
+        if self._last.get(key) == seen:
+            # a server sends a monitored item's current value again when the session is
+            # made again; unchanged (same time, status and value) it is the same sample
+            return
+        self._last[key] = seen
         tags = {"site": self.site, "element": target.element, "point": target.point}
         try:
-            self._queue.append(Point("telemetry", tags, fields, self._time(dv)))
+            self._queue.append(Point("telemetry", tags, fields, t_ns))
         except PointError as e:
             self.report("bad_value", e, where=f"{target.element}.{target.point}")
 
@@ -350,6 +367,8 @@ class OpcUaDriver:
                 alive()
                 next_watch = now + s.watchdog_s
             await client.check_connection()  # asyncua's own keep-alive and publish tasks
+            if _closed(client):
+                raise ConnectionError("the server closed the connection")
             if handler is not None and handler.lost.is_set():
                 raise ConnectionError("the server ended a subscription")
             self._flush(sink)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from collectors import Agent, Samples
 from collectors.config import MqttSubscription
 from collectors.mqtt import PayloadError, PayloadParser
-from telemetry import SqliteStore, encode_line
+from telemetry import SqliteStore, decode_lines, encode_line
 from telemetry.localserver import LocalMosquitto
 from tests.collectors.conftest import running, site_config, wait_for
 from tests.collectors.test_resilience import INVENTORY, TOPIC, Publisher, sources
@@ -49,6 +49,72 @@ def test_every_malformed_payload_is_rejected_with_a_reason(payload: bytes) -> No
     with pytest.raises(PayloadError) as err:
         PARSER.parse("factory/lab/s1/telemetry", payload)
     assert err.value.reason in REASONS, err.value
+
+
+# --- any payload at all, for every format -------------------------------------------------
+
+ALL_REASONS = REASONS | {"bad_topic", "bad_line", "bad_measurement"}
+KEYS = ["ts", "values", "quality", "element", "link", "online", "rsrp", "sinr", "node",
+        "enterprise", "resolutions", "registrations", "t", "h"]  # fmt: skip
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.floats(),  # NaN and the infinities included
+    st.text(),
+    st.sampled_from(["5g", "wifi", "wired", "lora"]),
+)
+any_json = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=5),
+        st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=4)), inner, max_size=6),
+    ),
+    max_leaves=25,
+)
+any_payload = st.one_of(
+    st.binary(max_size=300),
+    any_json.map(lambda v: json.dumps(v).encode()),  # allow_nan: NaN, Infinity appear
+    st.dictionaries(st.sampled_from(KEYS), any_json, max_size=8).map(
+        lambda v: json.dumps(v, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    ),
+    st.text().map(str.encode),
+)
+PARSERS = {
+    fmt: PayloadParser(MqttSubscription(topic=topic, format=fmt), INVENTORY)  # type: ignore[arg-type]
+    for fmt, topic in [
+        ("telemetry", "factory/{site}/{element}/telemetry"),
+        ("status", "nms/{site}/{element}/status"),
+        ("identifier", "idnode/{node}/stats"),
+        ("line", "raw/{element}/lp"),
+    ]
+}
+TOPICS = {"telemetry": "factory/lab/s1/telemetry", "status": "nms/lab/s1/status",
+          "identifier": "idnode/n1/stats", "line": "raw/s1/lp"}  # fmt: skip
+
+
+@settings(max_examples=4000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(fmt=st.sampled_from(sorted(PARSERS)), payload=any_payload)
+def test_any_payload_gives_points_or_a_rejection_never_anything_else(
+    fmt: str, payload: bytes
+) -> None:
+    """Regression: a 400-digit number, or `"link": ["5g"]`, raised OverflowError or
+    TypeError inside paho's thread and stopped MQTT ingestion for good. Whatever the
+    bytes, the parser returns points whose lines are canonical line protocol of this site,
+    or raises its own PayloadError with a documented reason."""
+    try:
+        got = PARSERS[fmt].parse(TOPICS[fmt], payload)
+    except PayloadError as e:
+        assert e.reason in ALL_REASONS, e
+        return
+    lines = got.lines if isinstance(got, Samples) else [encode_line(p) for p in got]
+    assert lines, "an accepted payload carries at least one sample"
+    for point, line in zip(decode_lines(lines), lines, strict=True):
+        assert encode_line(point) == line  # canonical: what is sealed is what is stored
+        assert point.tags["site"] == INVENTORY.site
+        assert point.measurement in {"telemetry", "element_status", "identifier", "production",
+                                     "control_loop"}  # fmt: skip
 
 
 def test_a_valid_payload_gives_one_point_per_value() -> None:
