@@ -80,8 +80,10 @@ class Agent:
         self.key = load_key(config.agent.key)  # a missing or wrong key fails now
         self.metrics = Metrics(config.agent.id)
         self.buffer = Buffer(config.buffer.path, config.buffer.max_bytes)
-        self.health = HealthTracker(config.inventory, config.agent.health_interval_s,
-                                    clock=clock)  # fmt: skip
+        self.health = HealthTracker(
+            config.inventory, config.agent.health_interval_s, clock=clock,
+            status_interval_s=config.status_interval_s,
+        )  # fmt: skip
         self.roles = RoleMapper(config.roles, self.site)
         self.pipeline = Pipeline(self.buffer, self.health, self.metrics, self.roles)
         self.store = store
@@ -96,7 +98,7 @@ class Agent:
     def _tick(self, t_ns: int, last_status: int, last_health: int) -> tuple[int, int]:
         """Write status and health rows for every boundary passed since the last tick."""
         a = self.config.agent
-        status_ns, health_ns = a.status_interval_s * NS, a.health_interval_s * NS
+        status_ns, health_ns = self.config.status_interval_s * NS, a.health_interval_s * NS
         rows: list[Point] = []
         now_status = t_ns - t_ns % status_ns
         if now_status > last_status:
@@ -121,6 +123,12 @@ class Agent:
                 self.pipeline.record(rows)
             except BufferFullError as e:
                 self.throttle.log(log, logging.ERROR, "record-full", f"{e}")
+            except Exception as e:  # a full disk, a failing one: said, counted, survived
+                self.metrics.commit_errors += 1
+                self.throttle.log(log, logging.ERROR, ("record", type(e).__name__),
+                                  f"the agent's status and health rows could not be "
+                                  f"committed to the buffer {self.buffer.path} "
+                                  f"({type(e).__name__}: {e}); is its disk full?")  # fmt: skip
         return last_status, last_health
 
     def sealer_spec(self) -> SealerSpec:
@@ -206,11 +214,16 @@ class Agent:
         t = self.clock()
         # the first status row is at the next instant: pollers have had a round by then,
         # so an element is not reported offline just because the agent started
-        last_status = t - t % (a.status_interval_s * NS)
+        last_status = t - t % (self.config.status_interval_s * NS)
         last_health = 0
         try:
             while not stop.is_set():
-                last_status, last_health = self._tick(self.clock(), last_status, last_health)
+                try:
+                    last_status, last_health = self._tick(self.clock(), last_status, last_health)
+                except Exception as e:  # never the end of the agent: the next tick tries again
+                    self.throttle.log(log, logging.ERROR, ("tick", type(e).__name__),
+                                      f"writing the status and health rows failed: "
+                                      f"{type(e).__name__}: {e}", exc_info=e)  # fmt: skip
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), min(a.seal_interval_s, 1.0))
         finally:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -56,6 +57,14 @@ CREATE TABLE IF NOT EXISTS chain (
     high_water INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS refused (
+    id INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    line BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    at_ns INTEGER NOT NULL
+);
 """
 # The buffer's logical size — the bytes of its pending and sealed lines — kept exact by
 # triggers in the same transactions that add and remove them, so the agent and its sealer
@@ -65,7 +74,8 @@ USAGE = """
 CREATE TABLE IF NOT EXISTS usage (id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL);
 INSERT OR IGNORE INTO usage (id, bytes) VALUES (0,
     (SELECT coalesce(sum(length(lines)), 0) FROM chunk)
-    + (SELECT coalesce(sum(length(lines)), 0) FROM batch));
+    + (SELECT coalesce(sum(length(lines)), 0) FROM batch)
+    + (SELECT coalesce(sum(length(line)), 0) FROM refused));
 CREATE TRIGGER IF NOT EXISTS chunk_in AFTER INSERT ON chunk BEGIN
     UPDATE usage SET bytes = bytes + length(NEW.lines) WHERE id = 0; END;
 CREATE TRIGGER IF NOT EXISTS chunk_out AFTER DELETE ON chunk BEGIN
@@ -74,6 +84,10 @@ CREATE TRIGGER IF NOT EXISTS batch_in AFTER INSERT ON batch BEGIN
     UPDATE usage SET bytes = bytes + length(NEW.lines) WHERE id = 0; END;
 CREATE TRIGGER IF NOT EXISTS batch_out AFTER DELETE ON batch BEGIN
     UPDATE usage SET bytes = bytes - length(OLD.lines) WHERE id = 0; END;
+CREATE TRIGGER IF NOT EXISTS refused_in AFTER INSERT ON refused BEGIN
+    UPDATE usage SET bytes = bytes + length(NEW.line) WHERE id = 0; END;
+CREATE TRIGGER IF NOT EXISTS refused_out AFTER DELETE ON refused BEGIN
+    UPDATE usage SET bytes = bytes - length(OLD.line) WHERE id = 0; END;
 """
 #: the KPI stream (status, health, role rows: a few per element per minute) may use this
 #: much more than the cap, so that a store outage long enough to fill the buffer with raw
@@ -172,7 +186,8 @@ class Buffer:
             self._db.execute("DROP TABLE pending")
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
 
     def close(self) -> None:
@@ -227,7 +242,8 @@ class Buffer:
                     )
                 self._db.execute("ROLLBACK" if full else "COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
+                    self._db.execute("ROLLBACK")
                 raise
         if full:
             self.rejected_full += n
@@ -344,7 +360,8 @@ class Buffer:
                 )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
+                    self._db.execute("ROLLBACK")
                 raise
         return out, more
 
@@ -358,11 +375,35 @@ class Buffer:
             SealedBatch(BatchRecord.model_validate_json(r), zlib.decompress(b)) for r, b in rows
         ]
 
-    def forwarded(self, record: BatchRecord) -> None:
+    def forwarded(self, record: BatchRecord, refused: Iterable[tuple[str, str]] = ()) -> None:
+        """The store has the batch: it leaves the buffer. Lines the store refused for good
+        (`refused`: line, reason — a field type conflict with rows another writer put
+        there) stay, in the `refused` table: counted against the cap, never dropped, for
+        an operator to look at (`sqlite3 buffer.db 'select * from refused'`)."""
+        now = time.time_ns()
+        rows = [(record.stream, record.seq, line.encode(), reason, now) for line, reason in refused]
         with self._lock:
-            self._db.execute(
-                "DELETE FROM batch WHERE stream = ? AND seq = ?", (record.stream, record.seq)
-            )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if rows:
+                    self._db.executemany(
+                        "INSERT INTO refused (stream, seq, line, reason, at_ns) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        rows,
+                    )
+                self._db.execute(
+                    "DELETE FROM batch WHERE stream = ? AND seq = ?", (record.stream, record.seq)
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    def refused(self) -> int:
+        """Lines the store refused for good, kept in the buffer."""
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM refused").fetchone()[0])
 
     def depth(self) -> dict[str, int]:
         """Lines waiting: pending (not sealed) and sealed but not yet in the store."""

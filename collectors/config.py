@@ -22,7 +22,14 @@ from pydantic import (
     model_validator,
 )
 
-from telemetry import Inventory, describe_validation_error, load_inventory
+from telemetry import (
+    Inventory,
+    config_from_url,
+    describe_validation_error,
+    load_inventory,
+    yamlfile,
+)
+from telemetry.inventory import Id
 
 Table = Literal["holding", "input", "coil", "discrete"]
 ValueType = Literal[
@@ -38,15 +45,22 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # `inf` and `nan` are valid TOML floats; no interval, scale or timeout means them
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AgentSection(_Model):
-    id: str = Field(min_length=1, description="this agent's name, unique per site")
+    id: Id = Field(description="this agent's name, unique per site")
     key: Path = Field(description="Ed25519 private key (PEM); `pilotproof agent keygen` makes one")
-    status_interval_s: int = Field(default=60, ge=1, description="element_status every …")
-    health_interval_s: int = Field(default=900, ge=1, description="point_health every …")
-    seal_interval_s: float = Field(default=2.0, gt=0, description="seal pending points every …")
+    status_interval_s: int | None = Field(
+        default=None, ge=1, le=86400,
+        description="element_status every … (default: the inventory's status_interval_s, "
+        "60 s; the KPIs count intervals of that length, so the two must agree)",
+    )  # fmt: skip
+    health_interval_s: int = Field(default=900, ge=1, le=86400, description="point_health every …")
+    seal_interval_s: float = Field(
+        default=2.0, gt=0, le=3600, description="seal pending points every …"
+    )
     batch_max_lines: int = Field(default=5000, ge=1, le=100_000)
     sealer: Literal["process", "thread"] = Field(
         default="process",
@@ -56,7 +70,16 @@ class AgentSection(_Model):
 
 
 class StoreSection(_Model):
-    url: str = Field(description="sqlite:PATH or http://host:8086/?db=NAME")
+    url: str = Field(
+        description="sqlite:PATH (a relative PATH from the config's folder) or "
+        "http://host:8086/?db=NAME"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        config_from_url(v)  # raises ValueError naming what is wrong
+        return v
 
 
 class BufferSection(_Model):
@@ -66,6 +89,58 @@ class BufferSection(_Model):
 
 class MetricsSection(_Model):
     listen: str | None = Field(default=None, description="host:port of /metrics, e.g. :9108")
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        _, sep, port = v.rpartition(":")
+        if not sep or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(
+                f"listen = {v!r} needs host:port with a port from 1 to 65535, e.g. "
+                "'127.0.0.1:9108' (or ':9108' for every address)"
+            )
+        return v
+
+
+#: names a topic level may not capture: they are the fields and keys of a stored row
+RESERVED_TOPIC_NAMES = frozenset({"quality", "value", "text", "time", "_measurement", "_field"})
+_LEVEL_NAME = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def check_topic_template(template: str) -> str:
+    """A topic template: levels that are literal text, or exactly one `{name}`. Refused:
+    MQTT wildcards (the template makes the filter), a `{name}` inside a level, a name
+    twice or a reserved one."""
+    if not template or len(template.encode()) > 65535:
+        raise ValueError("a topic template must be 1 to 65,535 bytes")
+    names: list[str] = []
+    for level in template.split("/"):
+        m = _LEVEL_NAME.match(level)
+        if m:
+            names.append(m.group(1))
+            continue
+        if any(c in level for c in "{}"):
+            raise ValueError(
+                f"topic {template!r}: level {level!r} mixes text and a {{name}}; a name takes "
+                "a whole level (e.g. factory/{element}/telemetry)"
+            )
+        if any(c in level for c in "+#\0"):
+            raise ValueError(
+                f"topic {template!r}: level {level!r} holds an MQTT wildcard or NUL; write "
+                "{name} for a level that varies (it becomes a tag)"
+            )
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"topic {template!r} names {{{dup[0]}}} twice")
+    bad = sorted(set(names) & RESERVED_TOPIC_NAMES)
+    if bad:
+        raise ValueError(
+            f"topic {template!r}: {{{bad[0]}}} would be a tag named like a field or key of "
+            f"the row; rename it"
+        )
+    return template
 
 
 class MqttSubscription(_Model):
@@ -79,6 +154,20 @@ class MqttSubscription(_Model):
     )
     fields: tuple[str, ...] = Field(default=(), description="keep only these values (telemetry)")
     time_unit: Literal["s", "ms", "us", "ns"] = "ms"
+
+    @field_validator("topic")
+    @classmethod
+    def _template(cls, v: str) -> str:
+        return check_topic_template(v)
+
+    @model_validator(mode="after")
+    def _element(self) -> MqttSubscription:
+        if self.format == "telemetry" and "{element}" not in self.topic.split("/"):
+            raise ValueError(
+                f"topic {self.topic!r}: a telemetry subscription needs an {{element}} level "
+                "(the element a message's values belong to)"
+            )
+        return self
 
 
 class MqttSource(_Model):
@@ -148,10 +237,10 @@ class ModbusDevice(_Model):
         description="0: addresses are protocol offsets; 1: they count from 1 (as in manuals)"
     )
     interval_s: float = Field(
-        default=1.0, ge=0,
+        default=1.0, ge=0, le=86400,
         description="seconds between polls, at clock-aligned instants; 0 polls back to back",
     )  # fmt: skip
-    timeout_s: float = Field(default=2.0, gt=0)
+    timeout_s: float = Field(default=2.0, gt=0, le=600)
     retries: int = Field(default=1, ge=0)
     pause_ms: int = Field(default=0, ge=0, description="pause between requests")
     status_elements: tuple[str, ...] = Field(
@@ -293,7 +382,7 @@ class OpcUaSource(_Model):
         "is accepted",
     )
     mode: Literal["subscription", "poll"] = "subscription"
-    sampling_interval_ms: float = 1000
+    sampling_interval_ms: float = Field(default=1000, gt=0, le=3_600_000)
     queue_size: int = Field(default=10, ge=1)
     deadband: float = Field(
         default=0.0,
@@ -416,6 +505,24 @@ class SiteConfig(_Model):
     sources: Sources = Sources()
     roles: tuple[PointRole, ...] = ()
 
+    @property
+    def status_interval_s(self) -> int:
+        """How often the agent writes element_status: the inventory's interval, the one
+        the KPIs count."""
+        return self.inventory.status_interval_s
+
+    @model_validator(mode="after")
+    def _status_interval(self) -> SiteConfig:
+        a, inv = self.agent.status_interval_s, self.inventory.status_interval_s
+        if a is not None and a != inv:
+            raise ValueError(
+                f"[agent] status_interval_s = {a} but the inventory's status_interval_s is "
+                f"{inv}: the KPIs count status intervals of the inventory's length, so an "
+                "element online in every row would count as offline in most. Set "
+                "status_interval_s once, in the inventory"
+            )
+        return self
+
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
         declared = {e.id: {p.id for p in e.points} for e in self.inventory.elements}
@@ -432,6 +539,16 @@ class SiteConfig(_Model):
             ]
             + [(f"roles[{r.role}]", r.element, r.point) for r in self.roles]
         )
+        read_by: dict[tuple[str, str], str] = {}
+        for where, element, point in refs:
+            if where.startswith("roles"):
+                continue
+            other = read_by.setdefault((element, point), where)
+            if other != where or refs.count((where, element, point)) > 1:
+                raise ValueError(
+                    f"{where} reads {element}.{point}, which {other} reads too: one point is "
+                    "one series, and two sources writing it would overwrite each other"
+                )
         for where, element, point in refs:
             if element not in declared:
                 raise ValueError(
@@ -455,7 +572,7 @@ def load_site_config(path: Path) -> SiteConfig:
     """Load and validate; relative paths are taken from the config file's folder."""
     try:
         text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+        raw = tomllib.loads(text) if path.suffix == ".toml" else yamlfile.load(text)
     except OSError as e:
         raise SiteConfigError(f"{path}: cannot read the site config: {e}") from e
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
@@ -470,8 +587,14 @@ def load_site_config(path: Path) -> SiteConfig:
         config = SiteConfig.model_validate(raw)
     except ValidationError as e:
         raise SiteConfigError(f"{path}: {describe_validation_error(e)}") from e
+    store = config.store
+    if store.url.startswith("sqlite:") and not store.url.startswith("sqlite://"):
+        file = Path(store.url[len("sqlite:") :])
+        if not file.is_absolute():
+            store = StoreSection(url=f"sqlite:{base / file}")
     return config.model_copy(
         update={
+            "store": store,
             "agent": _relative_to(base, config.agent, "key"),
             "buffer": _relative_to(base, config.buffer, "path"),
             "sources": config.sources.model_copy(

@@ -76,8 +76,16 @@ async def check_continuity(
     when the store cannot answer."""
     if isinstance(store, InfluxStore):
         await store.create_database()
-    stored = await stored_chains(store, site, agent)
     heads = buffer.heads()
+    try:
+        stored = await stored_chains(store, site, agent)
+    except StoreQueryError as e:
+        if not heads:
+            raise  # a new buffer must know: the caller retries and says why
+        # a buffer that holds a chain continues it; the store's answer only guarded it
+        log.warning("%s %s: the store could not list its chains (%s); the buffer's chain "
+                    "(epoch %d) goes on", site, agent, e, buffer.epoch() or 0)  # fmt: skip
+        return buffer.epoch() or 0
     epoch = buffer.epoch()
     where = f"agent {agent!r} at site {site!r}"
     if heads:

@@ -47,9 +47,14 @@ class Forwarder:
         else:
             result = await self.store.write(decode_lines(lines))
         for r in result.rejected:
-            # the store refuses it for good (e.g. a field type conflict): it stays in the
-            # sealed evidence, and the refusal is counted and logged, never silent
-            log.error("store %s rejected %r: %s", self.store.describe(), r.line, r.reason)
+            # the store refuses it for good (e.g. a field type conflict with rows another
+            # writer put there): it stays in the sealed evidence and in the buffer's
+            # `refused` table, counted and logged (once per reason, then summarised)
+            self.throttle.log(
+                log, logging.ERROR, ("refused", r.reason[:60]),
+                f"store {self.store.describe()} refused {r.line[:200]!r}: {r.reason}; the "
+                "line is kept in the buffer's refused table",
+            )  # fmt: skip
         self.metrics.store_rejected += len(result.rejected)
         record = batch.record
         # KPI-stream lines are kept verbatim too: the evidence bundle ships them as sealed
@@ -58,7 +63,7 @@ class Forwarder:
             archive_points(record, batch.lines, self.site) if record.stream == KPI_STREAM else []
         )
         await self.store.write([*archive, record.to_point(self.site)])
-        self.buffer.forwarded(batch.record)
+        self.buffer.forwarded(batch.record, [(r.line, r.reason) for r in result.rejected])
         self.metrics.points_out += result.written
 
     async def forward_available(self) -> int:

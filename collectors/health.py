@@ -5,8 +5,8 @@ driver reads: `online` when the driver's view was *up through the whole interval
 up at the instant and not lost at any moment since the previous one, so an outage of a
 few seconds shows in the interval it happened in. A push source's element (MQTT) is
 online when heard from in the interval. Elements whose status a network export gives
-(MQTT `status` format: 5G NMS/CPE) are left to that export. The `link` is the declared
-one.
+(MQTT `status` format: 5G NMS/CPE) are left to that export while it keeps coming (one
+within the last three status intervals). The `link` is the declared one.
 
 **point_health**, per health interval, stamped with the interval's start, for every
 declared automatic point of those elements. Counts are of *slots*: the point's grid of
@@ -36,6 +36,13 @@ from telemetry import Inventory, Point
 from telemetry.timegrid import NS, ceil_div, grid_count
 
 Key = tuple[str, str]
+#: a sample stamped further ahead of the agent's clock is stored but not counted: one
+#: wrong timestamp would otherwise hold a point's slots in the future, and every sample
+#: after it would look late
+FUTURE_NS = 300 * NS
+#: a network status export speaks for its element while one arrived within this many
+#: status intervals; after that the agent writes the element's status itself again
+EXPORT_FRESH_INTERVALS = 3
 
 
 @dataclass(slots=True)
@@ -58,10 +65,12 @@ class HealthTracker:
         health_interval_s: int,
         *,
         clock: Callable[[], int] = time.time_ns,
+        status_interval_s: int = 60,
     ) -> None:
         self.inventory = inventory
         self.site = inventory.site
         self.health_ns = health_interval_s * NS
+        self.status_ns = status_interval_s * NS
         self.clock = clock
         self._lock = threading.Lock()
         self._elements = {e.id: e for e in inventory.elements}
@@ -76,7 +85,9 @@ class HealthTracker:
         self._dropped: set[str] = set()  # lost at some moment since the last status instant
         self._outages: dict[str, list[list[int | None]]] = {}  # [start, end or None]
         self._heard: set[str] = set()  # push elements heard from since the last instant
-        self._exported: set[str] = set()  # elements whose status a network export gives
+        # elements whose status a network export gives → when the last export arrived
+        # (our clock): the agent leaves them to it while it keeps coming
+        self._exported: dict[str, int] = {}
         self._push: set[str] = set()
         self._held: set[str] = set()
         self._points: dict[Key, _Point] = {}
@@ -119,6 +130,8 @@ class HealthTracker:
         if isinstance(points, Samples):
             self._observe_samples(points)
             return
+        now = self.clock()
+        latest = now + FUTURE_NS
         with self._lock:
             for p in points:
                 element = p.tags.get("element")
@@ -127,13 +140,18 @@ class HealthTracker:
                 if p.measurement == "telemetry":
                     self._heard.add(element)
                     q = p.fields.get("quality", 0)
-                    self._sample((element, p.tags.get("point", "")), p.time_ns,
-                                 q if isinstance(q, int) else 2)  # fmt: skip
+                    if p.time_ns <= latest:
+                        self._sample((element, p.tags.get("point", "")), p.time_ns,
+                                     q if isinstance(q, int) else 2)  # fmt: skip
                 elif p.measurement == "element_status":
-                    self._exported.add(element)
+                    self._exported[element] = now
 
     def _observe_samples(self, s: Samples) -> None:
         t = s.t_ns
+        if t > self.clock() + FUTURE_NS:  # stored, but a wrong clock counts nothing
+            with self._lock:
+                self._heard.update({element for element, _ in s.keys})
+            return
         with self._lock:
             points = self._points
             for key, q in zip(s.keys, s.qualities, strict=True):
@@ -213,10 +231,11 @@ class HealthTracker:
 
     def status_points(self, t_ns: int) -> list[Point]:
         """element_status at instant `t_ns` for every tracked element not exported."""
+        stale = t_ns - EXPORT_FRESH_INTERVALS * self.status_ns
         with self._lock:
             out = []
             for element in sorted(self._tracked):
-                if element in self._exported:
+                if self._exported.get(element, stale) > stale:
                     continue
                 e = self._elements.get(element)
                 if element in self._push:

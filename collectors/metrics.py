@@ -152,14 +152,36 @@ class Metrics:
         )
 
 
+#: connections served at once; more are closed at once (a scraper needs one)
+METRICS_CONNECTIONS = 16
+#: the whole request — line and headers — must arrive within this
+METRICS_REQUEST_S = 5.0
+
+
 async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Server:
-    """GET /metrics in Prometheus text format; anything else is 404."""
+    """GET /metrics in Prometheus text format; anything else is 404.
+
+    Bounded so that nobody on the network can starve the agent through it: at most
+    `METRICS_CONNECTIONS` at once, each request whole within `METRICS_REQUEST_S`, lines
+    within asyncio's 64 KiB; whatever a client sends ends its connection, never the agent.
+    """
+    active = 0
+
+    async def read_request(reader: asyncio.StreamReader) -> bytes:
+        request = await reader.readline()
+        for _ in range(100):  # headers, up to a blank line
+            if (await reader.readline()) in (b"\r\n", b"\n", b""):
+                break
+        return request
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal active
+        if active >= METRICS_CONNECTIONS:
+            writer.close()
+            return
+        active += 1
         try:
-            request = await asyncio.wait_for(reader.readline(), 5)
-            while (await asyncio.wait_for(reader.readline(), 5)) not in (b"\r\n", b"\n", b""):
-                pass
+            request = await asyncio.wait_for(read_request(reader), METRICS_REQUEST_S)
             ok = request.split(b" ")[1:2] == [b"/metrics"]
             body = metrics.prometheus().encode() if ok else b"not found\n"
             status = b"200 OK" if ok else b"404 Not Found"
@@ -170,10 +192,11 @@ async def serve_metrics(metrics: Metrics, host: str, port: int) -> asyncio.Serve
                 + b"\r\nConnection: close\r\n\r\n"
                 + body
             )
-            await writer.drain()
-        except (TimeoutError, ConnectionError):
+            await asyncio.wait_for(writer.drain(), METRICS_REQUEST_S)
+        except Exception:  # a slow, broken or hostile client: its connection ends
             pass
         finally:
+            active -= 1
             writer.close()
 
-    return await asyncio.start_server(handle, host, port)
+    return await asyncio.start_server(handle, host, port, backlog=64)

@@ -38,7 +38,7 @@ from pydantic import BaseModel, SecretStr
 
 from collectors.buffer import Buffer
 from collectors.forwarder import Forwarder
-from collectors.logs import CollapseRepeats
+from collectors.logs import CollapseRepeats, Throttle
 from collectors.metrics import Metrics
 from telemetry import (
     InfluxConfig,
@@ -145,6 +145,7 @@ class SealingLoop:
         self.key = load_key(spec.key_path)
         self.before_seal = before_seal
         self.report = report or (lambda: None)
+        self.throttle = Throttle()
 
     def seal(self) -> int:
         if self.before_seal is not None:
@@ -164,7 +165,15 @@ class SealingLoop:
         fwd = asyncio.create_task(forwarder.run(wake, stop_forwarding))
         try:
             while not stop.is_set():
-                if await asyncio.to_thread(self.seal):
+                try:
+                    if await asyncio.to_thread(self.seal):
+                        wake.set()
+                except Exception as e:
+                    # a seal that cannot be written (a full disk) is tried again; the
+                    # forwarder goes on meanwhile and frees the space it can
+                    self.throttle.log(log, logging.ERROR, ("seal", type(e).__name__),
+                                      f"sealing failed ({type(e).__name__}: {e}); the lines "
+                                      "stay pending and are tried again")  # fmt: skip
                     wake.set()
                 self.report()
                 with contextlib.suppress(TimeoutError):

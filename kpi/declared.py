@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kpi.catalog import exact
-from telemetry import describe_validation_error
+from telemetry import describe_validation_error, yamlfile
 
 
 class Declaration(BaseModel):
@@ -57,7 +57,7 @@ class DeclarationsError(ValueError):
 
 def load_declarations(path: Path) -> Declarations:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yamlfile.load(path.read_text(encoding="utf-8")) or {}
         return Declarations.model_validate(raw)
     except OSError as e:
         raise DeclarationsError(f"{path}: cannot read the declarations file: {e}") from e

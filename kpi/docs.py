@@ -47,6 +47,14 @@ def render_kpi_docs() -> str:
         "- A point's **expected** samples come from its declared period, not from what the "
         "agent reported, so a silent agent cannot shrink the denominator. Manual points "
         "count in the denominator only.",
+        "- **Received** and **good** count the slots of that period: a slot is received when "
+        "a sample arrived in it, or — where the source reports by exception (an OPC UA "
+        "subscription) — when its last value had good status and the source stayed alive "
+        "through the slot, so a tag that keeps its value is collected, not missing; it is "
+        "good when the value known in it has good status. A bad-status sample is received "
+        "but not good; a slot whose source was down is neither (data-contract.md).",
+        "- An element's status row is **online** only if its driver saw it up through the "
+        "whole status interval: an outage of a few seconds makes that interval offline.",
         "- **Daily** figures use local calendar days of the site's time zone (default "
         "Asia/Shanghai). Only complete days in the window count; a day without data counts "
         "as 0 and is flagged.",

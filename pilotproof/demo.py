@@ -223,10 +223,12 @@ async def live(
     agent reading all three, for `seconds`."""
     async with SimulatedFactory(s, mqtt_url=url) as factory:
         config = SiteConfig(
-            agent=AgentSection(id=LIVE_AGENT, key=key, seal_interval_s=0.5, status_interval_s=5),
+            agent=AgentSection(id=LIVE_AGENT, key=key, seal_interval_s=0.5),
             store=StoreSection(url=f"sqlite:{work / 'demo.db'}"),
             buffer=BufferSection(path=work / "gateway-buffer.db"),
-            inventory=s.inventory(),
+            # status every 5 s, to see a few rows in seconds (the live run is after the
+            # evaluated window, whose history has the scenario's interval)
+            inventory=s.inventory().model_copy(update={"status_interval_s": 5}),
             sources=agent_sources(factory, url, work),
         )
         agent = Agent(config, store=store)

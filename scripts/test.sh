@@ -4,6 +4,9 @@
 # and `mosquitto` (real servers the tests start on free loopback ports), `chromium` (the
 # dashboard's end-to-end tests and the PDF report) and `fonts-wqy-zenhei` (Chinese text in
 # screenshots and PDFs) — then runs ruff, mypy and pytest. Extra arguments go to pytest.
+# The field suite (tests/field) also needs Node.js >= 20.19 and npm: its third-party OPC UA
+# and Modbus servers (node-opcua, modbus-serial) are installed from npm on first use into
+# ~/.cache/pilotproof/field-npm ($PILOTPROOF_NPM_CACHE), never into the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/bootstrap.sh
@@ -30,6 +33,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends \
     "${missing[@]}"
+fi
+
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "error: the field tests need Node.js >= 20.19 and npm (node-opcua and modbus-serial" \
+       "are the servers the agent is tested against); install them from nodejs.org or" \
+       "NodeSource — Debian's nodejs package is too old — and run this script again." >&2
+  exit 2
 fi
 
 uv sync --frozen

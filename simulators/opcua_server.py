@@ -17,6 +17,8 @@ accepted (X509 identity tokens, each user named after its file).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
 from datetime import UTC, datetime
@@ -172,9 +174,19 @@ class OpcUaSimServer:
         self._server = server
 
     async def stop(self) -> None:
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        stopping = asyncio.ensure_future(server.stop())
+        # a client that reconnects while the server is closing (an agent notices a lost
+        # server within a fraction of a second) holds a connection asyncio then waits for
+        # without end: cut such connections until the server is down
+        while not stopping.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(stopping), 2)
+            for transport in list(getattr(server.iserver, "asyncio_transports", ())):
+                transport.abort()
+        stopping.result()
 
     def node_id(self, element: str, point: str) -> str:
         """The node id a client should use: `nsu=<uri>;s=<element>.<point>`."""

@@ -29,7 +29,14 @@ from pydantic import (
     model_validator,
 )
 
-from telemetry import DeclaredElement, DeclaredLine, DeclaredLoop, DeclaredPoint, Inventory
+from telemetry import (
+    DeclaredElement,
+    DeclaredLine,
+    DeclaredLoop,
+    DeclaredPoint,
+    Inventory,
+    yamlfile,
+)
 from telemetry.inventory import ElementKind, LinkName, PointCategory
 from telemetry.timegrid import NS
 
@@ -525,7 +532,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     try:
-        data = yaml.safe_load(text)
+        data = yamlfile.load(text)
         root = yaml.compose(text)
     except yaml.YAMLError as e:
         raise ScenarioError(f"{source}: not valid YAML: {e}") from None

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from telemetry import yamlfile
+from telemetry.point import Point, PointError
 from telemetry.schema import ELEMENT_KINDS, LINKS, POINT_CATEGORIES
 
 Collection = Literal["auto", "manual"]
@@ -36,6 +38,19 @@ def check_link(v: str) -> str:
     return v
 
 
+def check_id(v: str) -> str:
+    """An id that becomes a tag value of stored rows (`element`, `point`, `line`, `site` …):
+    line protocol must carry it unchanged — no line break or control character, no
+    trailing backslash. Refused here, in the config, rather than when the agent first
+    writes a row with it."""
+    try:
+        Point("pp_id_check", {"id": v}, {"ok": True}, 0)
+    except PointError as e:
+        raise ValueError(str(e).replace("point 'pp_id_check', key 'id': tag value", "id")) from None
+    return v
+
+
+Id = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(check_id)]
 ElementKind = Annotated[str, AfterValidator(check_kind)]
 LinkName = Annotated[str, AfterValidator(check_link)]
 PointCategory = Annotated[str, AfterValidator(check_category)]
@@ -44,12 +59,12 @@ PointCategory = Annotated[str, AfterValidator(check_category)]
 class DeclaredPoint(BaseModel):
     """A data point of an element: sampled automatically, or entered by hand."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    id: str = Field(min_length=1)
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+    id: Id
     category: PointCategory = Field(
         default="equipment", description=f"one of {sorted(POINT_CATEGORIES)}"
     )
-    period_s: float = Field(gt=0, description="expected sampling period, seconds")
+    period_s: float = Field(gt=0, le=366 * 86400, description="expected sampling period, seconds")
     collection: Collection = Field(
         default="auto", description="auto: read by a driver; manual: typed in by a person"
     )
@@ -60,7 +75,7 @@ class DeclaredElement(BaseModel):
     """A production element (人机料法环) as the factory declares it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    id: str = Field(min_length=1)
+    id: Id
     kind: ElementKind = Field(description=f"one of {sorted(ELEMENT_KINDS)}")
     link: LinkName = Field(description=f"declared network link, one of {sorted(LINKS)}")
     key_equipment: bool = False
@@ -70,23 +85,23 @@ class DeclaredElement(BaseModel):
 
 class DeclaredLoop(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    id: str = Field(min_length=1)
+    id: Id
     element: str = Field(description="the controller (DCS/PLC) element that runs the loop")
 
 
 class DeclaredLine(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    id: str = Field(min_length=1)
+    id: Id
 
 
 class Inventory(BaseModel):
     """Everything a site declares: elements with their points, production lines, loops."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    site: str = Field(min_length=1)
+    site: Id
     timezone: str = Field(default="Asia/Shanghai", description="zone of 'daily' KPIs")
     status_interval_s: int = Field(
-        default=60, ge=1, description="how often the agent writes each element's status"
+        default=60, ge=1, le=86400, description="how often the agent writes each element's status"
     )
     elements: tuple[DeclaredElement, ...] = ()
     lines: tuple[DeclaredLine, ...] = ()
@@ -121,14 +136,20 @@ class InventoryError(ValueError):
 def describe_validation_error(e: ValidationError) -> str:
     """`key.path = value: reason` of the first error, for messages that name the place."""
     err = e.errors()[0]
-    where = ".".join(str(x) for x in err["loc"]) or "(top level)"
-    return f"{where} = {err.get('input')!r}: {err['msg']}"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if not err["loc"]:  # a rule across the whole file: its own message says where
+        return msg
+    where = ".".join(str(x) for x in err["loc"])
+    value = repr(err.get("input"))
+    if len(value) > 120:
+        value = value[:117] + "…"
+    return f"{where} = {value}: {msg}"
 
 
 def load_inventory(path: Path) -> Inventory:
     """An inventory from YAML or JSON: the model itself, or under an `inventory:` key."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yamlfile.load(path.read_text(encoding="utf-8"))
         if isinstance(raw, dict) and "inventory" in raw:
             raw = raw["inventory"]
         return Inventory.model_validate(raw)

@@ -238,6 +238,13 @@ class ModbusDriver:
                 nxt = await self._next_instant(stop, t)
                 if nxt is None:
                     return
+                step = int(d.interval_s * NS)
+                if t and step and nxt - t > step and up:
+                    # a poll (or a device that drops the connection after each answer)
+                    # took longer than the interval: its instants are missing, and say so
+                    sink.error("overrun", f"a poll took longer than interval_s = "
+                               f"{d.interval_s} s: {(nxt - t) // step - 1} poll instant(s) "
+                               "skipped")  # fmt: skip
                 t = nxt
                 try:
                     async with link.lock:  # a serial bus: one device's poll at a time

@@ -43,7 +43,8 @@ class MqttDriver:
         self.source = source
         self.name = f"mqtt:{source.name}"
         self.client_id = source.client_id or f"pilotproof-{config.agent.id}"
-        self.parsers = [(subscription_filter(s.topic), PayloadParser(s, config.inventory))
+        site = config.inventory.site
+        self.parsers = [(subscription_filter(s.topic, site), PayloadParser(s, config.inventory))
                         for s in source.subscriptions]  # fmt: skip
         self.declared = {e.id for e in config.inventory.elements}
         self.elements: tuple[str, ...] = ()  # push elements are marked by what arrives

@@ -29,10 +29,13 @@ from telemetry import (
     telemetry_stamp,
 )
 from telemetry.point import TIME_MAX_NS
-from telemetry.schema import LINKS
+from telemetry.schema import LINKS, MEASUREMENTS
+
+_TYPE_NAME = {float: "float", int: "int", bool: "bool", str: "str"}
 
 MAX_PAYLOAD = 1 << 20  # 1 MiB: a telemetry message is a few hundred bytes
 UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+TIME_EARLIEST_NS = 946_684_800 * 1_000_000_000  # 2000-01-01: earlier is a wrong unit or clock
 _PREFIXES_MAX = 50_000  # remembered series prefixes; junk point names only cost a re-check
 
 
@@ -61,8 +64,11 @@ class PayloadError(ValueError):
         self.detail = detail
 
 
-def subscription_filter(template: str) -> str:
-    """The MQTT filter of a template: each `{name}` level becomes `+`."""
+def subscription_filter(template: str, site: str | None = None) -> str:
+    """The MQTT filter of a template: each `{name}` level becomes `+`, and `{site}` this
+    agent's site (so a broker shared by plants sends only ours)."""
+    if site is not None and not any(c in site for c in "+#/"):
+        template = "/".join(site if level == "{site}" else level for level in template.split("/"))
     return re.sub(r"\{[^/{}]+\}", "+", template)
 
 
@@ -110,6 +116,10 @@ def _time(body: dict[str, Any], unit: str) -> int:
     scaled = ts * UNIT_NS[unit]
     if scaled > TIME_MAX_NS:
         raise PayloadError("bad_time", f"ts = {_short(ts)} ({unit}) is beyond the year 2262")
+    if scaled < TIME_EARLIEST_NS:
+        # a device sending seconds to a subscription of milliseconds would be 1970
+        raise PayloadError("bad_time", f"ts = {_short(ts)} ({unit}) is before 2000: is the "
+                           f"subscription's time_unit ({unit!r}) the device's?")  # fmt: skip
     return int(scaled)
 
 
@@ -131,7 +141,11 @@ class PayloadParser:
         m = self.pattern.fullmatch(topic)
         if m is None:
             raise PayloadError("bad_topic", f"{topic!r} does not match {self.sub.topic!r}")
-        tags = {k: v for k, v in m.groupdict().items() if k != "site"}
+        groups = m.groupdict()
+        if groups.get("site", self.site) != self.site:
+            raise PayloadError("bad_topic", f"{topic!r:.200} is site {groups['site']!r}, not "
+                               f"this agent's site {self.site!r}")  # fmt: skip
+        tags = {k: v for k, v in groups.items() if k != "site"}
         if len(self._topics) >= _TOPICS_MAX:
             self._topics.clear()
             self._series_count = 0
@@ -163,17 +177,7 @@ class PayloadParser:
                 points = decode_lines(text)
                 if not points:
                     raise PayloadError("bad_shape", "the payload holds no line")
-                for p in points:
-                    if p.measurement not in LINE_MEASUREMENTS:
-                        raise PayloadError(
-                            "bad_measurement",
-                            f"{p.measurement!r:.60} is not one a device may send; line "
-                            f"protocol here carries {', '.join(sorted(LINE_MEASUREMENTS))}",
-                        )
-                return [
-                    Point(p.measurement, {**p.tags, "site": self.site}, p.fields, p.time_ns)
-                    for p in points
-                ]
+                return [self._contract(p, i) for i, p in enumerate(points, 1)]
             body = _JSON.decode(text)
         except PayloadError:
             raise
@@ -190,6 +194,50 @@ class PayloadParser:
             return self._identifier(tags, body)
         except PointError as e:
             raise PayloadError("bad_value", str(e)[:200]) from None
+
+    def _contract(self, p: Point, n: int) -> Point:
+        """A line held to the data contract: a measurement a device may send, its tags
+        and its fields with their types — one `value=7i` would otherwise fix the field's
+        type in InfluxDB's shard, and every float after it would be refused."""
+        where = f"line {n}"
+        if p.measurement not in LINE_MEASUREMENTS:
+            raise PayloadError(
+                "bad_measurement",
+                f"{where}: {p.measurement!r:.60} is not one a device may send; line protocol "
+                f"here carries {', '.join(sorted(LINE_MEASUREMENTS))}",
+            )
+        m = MEASUREMENTS[p.measurement]
+        tags = {k: v for k, v in p.tags.items() if k != "site"}
+        allowed = set(m.tags) - {"site"}
+        unknown = sorted(set(tags) - allowed)
+        missing = sorted(allowed - set(tags))
+        if unknown or missing:
+            raise PayloadError("bad_shape", f"{where}: {p.measurement} has the tags "
+                               f"{sorted(allowed)}; " + (f"{unknown[0]!r} is not one" if
+                               unknown else f"{missing[0]!r} is missing"))  # fmt: skip
+        if p.measurement == "element_status" and tags["link"] not in LINKS:
+            raise PayloadError("bad_value", f"{where}: link {tags['link']!r:.40} is not one of "
+                               f"{sorted(LINKS)}")  # fmt: skip
+        fields: dict[str, float | int | bool | str] = {}
+        for key, value in p.fields.items():
+            want = m.fields.get(key)
+            if want is None:
+                raise PayloadError("bad_shape", f"{where}: {p.measurement} has no field "
+                                   f"{key!r:.40} (fields: {sorted(m.fields)})")  # fmt: skip
+            if want == "float" and type(value) is int:
+                value = float(value)  # `value=7i` means 7.0; stored as the contract's float
+            if _TYPE_NAME[type(value)] != want:
+                raise PayloadError("bad_value", f"{where}: {p.measurement}.{key} = {value!r:.40}"
+                                   f" is {_TYPE_NAME[type(value)]}, the contract's type is "
+                                   f"{want}")  # fmt: skip
+            fields[key] = value
+        if p.measurement == "telemetry" and "quality" not in fields:
+            fields["quality"] = 0 if "value" in fields or "text" in fields else 2
+        required = set(m.fields) - set(m.optional_fields)
+        if not required <= set(fields):
+            raise PayloadError("bad_shape", f"{where}: {p.measurement} needs the fields "
+                               f"{sorted(required)}")  # fmt: skip
+        return Point(p.measurement, {**tags, "site": self.site}, fields, p.time_ns)
 
     def _telemetry(
         self, tags: dict[str, str], table: dict[str, _Series], body: dict[str, Any]

@@ -1,6 +1,7 @@
 """Browse an OPC UA server and propose the `[[sources.opcua]]` block that reads it.
 
-Variables are found under the Objects folder (the server's own diagnostics excluded);
+Variables are found under the Objects folder (namespace 0, the standard's own nodes and
+the server's diagnostics, excluded);
 each becomes a node entry named by namespace URI, its parent object as the element and
 its browse name as the point — a starting point the integrator edits, not a final config.
 """
@@ -49,7 +50,9 @@ async def discover(
             if depth > max_depth or len(found) >= max_nodes:
                 return
             for child in await node.get_children():
-                if child.nodeid == SERVER_NODE:
+                # namespace 0 is the OPC UA standard's own (the Server object, a stack's
+                # Aliases and Locations folders): not a device's variables
+                if child.nodeid == SERVER_NODE or child.nodeid.NamespaceIndex == 0:
                     continue
                 cls = await child.read_node_class()
                 name = (await child.read_browse_name()).Name

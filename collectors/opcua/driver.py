@@ -18,9 +18,10 @@ are split into subscriptions of `nodes_per_subscription` and over `sessions` cli
 * **Every fault is caught here** — refused connections, wrong passwords, untrusted
   certificates, whatever asyncua raises — counted by kind
   (`pilotproof_driver_errors_total`), logged once and then rate-limited.
-* **Report by exception.** A subscription sends nothing while a value stays the same;
-  the elements are tracked `held`, so a point whose last value was good counts as
-  received while its session is alive (collectors/health.py).
+* **Report by exception.** A subscription sends nothing while a value stays the same,
+  and a poll reads the same sample again; the elements are tracked `held`, so a point
+  whose last value was good counts as received while its session is alive
+  (collectors/health.py).
 """
 
 from __future__ import annotations
@@ -184,6 +185,7 @@ class OpcUaDriver:
         self.elements = sorted({n.element for n in source.nodes})
         self._queue: list[Point] = []
         self.sessions_started = 0
+        self.polls = 0  # mode = poll: rounds that read every node
         self.factory = ClientFactory(source, config.agent.id)  # loads the user identity now
         self.sink: Sink | None = None
         self._noted: set[tuple[str, str]] = set()
@@ -209,14 +211,20 @@ class OpcUaDriver:
         fields: dict[str, float | int | str] = {"quality": q}
         v = dv.Value.Value if dv.Value is not None else None
         if q < 2 and v is not None:
-            if isinstance(v, bool | int | float) and math.isfinite(v):
+            if isinstance(v, bool | int | float) and not math.isfinite(v):
+                # NaN or infinity with a good status: no value a store keeps, so the
+                # sample is bad (as a Modbus register reading NaN is)
+                fields["quality"] = 2
+                self._note(target, f"{target.element}.{target.point} ({target.node}) reads "
+                           f"{v!r}; stored as quality 2 without a value")  # fmt: skip
+            elif isinstance(v, bool | int | float):
                 fields["value"] = float(v)
             elif isinstance(v, str):
                 fields["text"] = "".join(c if c.isprintable() else "\ufffd" for c in v[:TEXT_MAX])
             else:
                 self._note(target, f"{target.element}.{target.point} ({target.node}) has "
-                           f"a {type(v).__name__} value, which is not stored; its quality "
-                           "is")  # fmt: skip
+                           f"a {type(v).__name__} value, which is not stored; only its "
+                           "quality is")  # fmt: skip
         t_ns = self._time(dv)
         key = (target.element, target.point)
         seen = (t_ns, tuple(fields.items()))
@@ -357,6 +365,7 @@ class OpcUaDriver:
             now = loop.time()
             if handler is None and now >= next_poll:
                 await self._poll(client, targets)
+                self.polls += 1
                 alive()
                 next_poll = max(next_poll + poll_s, now)
             if now >= next_watch:
@@ -428,9 +437,11 @@ class OpcUaDriver:
 
     async def run(self, sink: Sink, stop: asyncio.Event) -> None:
         self.sink = sink
-        held = self.source.mode == "subscription"
         for e in self.elements:
-            sink.track(e, held=held)
+            # held in both modes: a subscription proves an unchanged value by keeping alive,
+            # a poll by reading it (the repeated read carries the same source timestamp,
+            # so it is one sample, not a new one)
+            sink.track(e, held=True)
         n = self.source.sessions
         nodes = list(self.source.nodes)
         parts = [nodes[i::n] for i in range(n) if nodes[i::n]]

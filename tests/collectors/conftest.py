@@ -29,6 +29,9 @@ def site_config(
     key = tmp_path / "keys" / "agent.pem"
     if not key.exists():
         generate_key(key)
+    if "status_interval_s" in agent:  # declared in the inventory, the interval KPIs count
+        interval = agent.pop("status_interval_s")
+        inventory = inventory.model_copy(update={"status_interval_s": interval})
     return SiteConfig(
         agent=AgentSection(id="gw-test", key=key, seal_interval_s=0.2, **agent),  # type: ignore[arg-type]
         store=StoreSection(url=store_url),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from collectors import Buffer, BufferFullError
@@ -168,3 +169,66 @@ def test_batches_keep_whole_chunks_and_exact_times(tmp_path: Path) -> None:
     assert [(r.first_ns // S, r.last_ns // S) for r in records] == [
         (10, 12), (0, 12), (20, 23), (24, 27), (28, 28)
     ]  # fmt: skip
+
+
+def test_lines_the_store_refuses_stay_in_the_buffer(tmp_path: Path) -> None:
+    """A line the store refuses for good (a field type conflict with rows another writer
+    put there) is not dropped with its batch: it is kept in the `refused` table, counted
+    against the cap."""
+    import asyncio
+
+    from collectors import Forwarder, Metrics
+    from telemetry import Point, SqliteStore
+
+    key = Ed25519PrivateKey.generate()
+    buf = Buffer(tmp_path / "b.db")
+    store = SqliteStore(tmp_path / "store.db")
+    tags = {"site": "s", "element": "e", "point": "p"}
+
+    async def go() -> int:
+        await store.write([Point("telemetry", tags, {"value": 1, "quality": 0}, 1)])  # an int
+        buf.accept([Point("telemetry", tags, {"value": 2.5, "quality": 0}, 2 * S)])
+        buf.seal(key, "gw")
+        metrics = Metrics("gw")
+        n = await Forwarder(buf, store, "s", metrics).forward_available()
+        await store.close()
+        assert metrics.store_rejected == 1
+        return n
+
+    assert asyncio.run(go()) == 1
+    assert buf.depth() == {"pending": 0, "sealed": 0}
+    assert buf.refused() == 1
+    assert buf.size_bytes() > 0  # still held, and counted
+
+
+def test_a_full_disk_is_survived_and_said(tmp_path: Path) -> None:
+    """Regression: a full disk made the agent's status rows raise out of its main loop
+    (exit 1, hidden behind "cannot rollback - no transaction is active"), and under
+    systemd it never came back. SQLite's page limit gives the same SQLITE_FULL."""
+    import sqlite3
+
+    from collectors import Agent
+    from collectors.config import Sources
+    from telemetry.timegrid import NS
+    from tests.collectors.conftest import site_config
+    from tests.collectors.test_resilience import INVENTORY
+
+    config = site_config(tmp_path, INVENTORY, Sources(), status_interval_s=1)
+    agent = Agent(config, drivers=[])
+    pages = agent.buffer._db.execute("PRAGMA page_count").fetchone()[0]
+    agent.buffer._db.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full
+
+    def fill_the_last_free_bytes() -> None:
+        for k in range(10_000):
+            agent.buffer.accept(points(1, start=k))
+
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        fill_the_last_free_bytes()
+    agent.health.reachable("s1", True)
+    t0 = 1_790_000_000 * NS
+    last = agent._tick(t0 + NS, t0, 0)  # the agent's own rows: refused, survived, counted
+    assert agent.metrics.commit_errors == 1
+    agent.buffer._db.execute("PRAGMA max_page_count = 1000000")
+    agent._tick(t0 + 2 * NS + 1, *last)
+    assert agent.buffer.depth()["pending"] > 0  # and once there is room again, it goes on
+    agent.buffer.close()

@@ -152,7 +152,8 @@ async def test_agent_polls_into_the_store_and_marks_an_unreachable_device_offlin
     good = device(server, interval_s=0.2)
     dead = good.model_copy(update={"name": "dead", "port": free_port(), "timeout_s": 0.2,
                                    "retries": 0, "status_elements": ("ua-types",),
-                                   "registers": good.registers[:1]})  # fmt: skip
+                                   "registers": (good.registers[0].model_copy(update={
+                                       "element": "ua-types", "point": "v_int16"}),)})  # fmt: skip
     store = SqliteStore(tmp_path / "store.db")
     config = site_config(tmp_path, types_scenario.inventory(), Sources(modbus=(good, dead)),
                          status_interval_s=1)  # fmt: skip

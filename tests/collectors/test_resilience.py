@@ -183,7 +183,6 @@ async def test_sigkill_mid_run_loses_nothing_acknowledged_and_the_chain_has_no_g
 id = "gw-kill"
 key = "agent.pem"
 seal_interval_s = 0.1
-status_interval_s = 1
 
 [store]
 url = "sqlite:{db}"
@@ -196,6 +195,7 @@ path = "buffer.db"
 
 [inventory]
 site = "lab"
+status_interval_s = 1
 elements = [{{id = "s1", kind = "sensor", link = "5g", points = [{{id = "t", period_s = 1}}]}}]
 
 [[sources.mqtt]]

@@ -198,3 +198,33 @@ def test_counts_never_exceed_what_can_be(events: list[tuple[int, int, bool]], he
             assert 0 <= f["good"] <= f["received"] <= f["expected"], (point, f)
             if point == "temp":
                 assert f["received"] == 0
+
+
+def test_a_sample_from_the_future_is_not_counted_and_blocks_nothing() -> None:
+    """Regression: one MQTT sample stamped a day ahead held the point's slot there, and
+    every sample after it looked late: received fell to 0 while values were stored."""
+    clock = Clock(START)
+    health = HealthTracker(INV, H, clock=clock)
+    health.track("press", push=True)
+    health.observe(sample(START + 86400 * NS, "press", "force"))  # a wrong clock, once
+    for k in range(10):
+        clock.t = START + k * NS
+        health.observe(sample(clock.t, "press", "force"))
+    assert rows(health)[("press", "force")] == {"expected": 60, "received": 10, "good": 10}
+
+
+def test_a_network_export_speaks_for_its_element_only_while_it_keeps_coming() -> None:
+    """Regression: after one NMS status export the agent never wrote that element's
+    status again, even when the exports stopped."""
+    clock = Clock(T0)
+    health = HealthTracker(INV, H, clock=clock, status_interval_s=60)
+    health.reachable("press", True)
+    export = Point("element_status", {"site": "lab", "element": "press", "kind": "machine",
+                                      "link": "5g"}, {"online": True}, T0)  # fmt: skip
+    health.observe([export])
+    clock.t = T0 + 60 * NS
+    assert health.status_points(clock.t) == []  # the export speaks for it
+    clock.t = T0 + 4 * 60 * NS  # no export for three intervals: the agent's view again
+    (row,) = health.status_points(clock.t)
+    assert row.tags["element"] == "press"
+    assert row.fields["online"] is True

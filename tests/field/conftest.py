@@ -34,6 +34,7 @@ class Field:
         self.public_key = keygen(self.key_path)
         self.metrics_port = free_port()
         self.store = InfluxStore(InfluxConfig(url=influxd.url, database=self.database))
+        self.agents: list[AgentProcess] = []
 
     @property
     def store_url(self) -> str:
@@ -57,7 +58,6 @@ class Field:
             f"""[agent]
 id = "{agent_id}"
 key = "keys/agent.pem"
-status_interval_s = {status_s}
 health_interval_s = {health_s}
 seal_interval_s = 0.5
 
@@ -73,6 +73,7 @@ listen = "127.0.0.1:{self.metrics_port}"
 
 [inventory]
 site = "{SITE}"
+status_interval_s = {status_s}
 {inventory}
 
 {sources}
@@ -81,8 +82,10 @@ site = "{SITE}"
         )
         return path
 
-    def agent(self, site: Path) -> AgentProcess:
-        return AgentProcess(site, self.metrics_port)
+    def agent(self, site: Path, metrics_port: int | None = None) -> AgentProcess:
+        agent = AgentProcess(site, metrics_port or self.metrics_port)
+        self.agents.append(agent)
+        return agent
 
 
 @pytest.fixture
@@ -90,4 +93,6 @@ async def field(tmp_path: Path, influxd: LocalInfluxd) -> AsyncIterator[Field]:
     f = Field(tmp_path, influxd)
     await f.store.create_database()
     yield f
+    for agent in f.agents:  # a failed test leaves no agent behind
+        agent.kill()
     await f.store.close()

@@ -25,6 +25,7 @@ CASES: dict[str, int | None] = {
     "identifier-node": None,
     "fiveg-pilot-100": 7,
     "improvement-case": None,
+    "constant-tags": None,
 }
 
 #: profiles that, between them, read every KPI the truth knows

@@ -152,7 +152,8 @@ elements:
     kind: machine
     link: wired
     protocol: opcua
-    points: [{id: speed, type: float64, signal: {mean: 42}}]
+    points: [{id: speed, type: float64, signal: {mean: 42}},
+             {id: torque, type: float64, signal: {mean: 7}}]
 """
 
 

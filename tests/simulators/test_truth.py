@@ -21,6 +21,7 @@ def truth(name: str) -> dict[str, tuple[F | None, int | None, int | None]]:
 
 def test_every_example_is_covered() -> None:
     assert set(example_scenarios()) == {
+        "constant-tags",
         "discrete-workshop",
         "fiveg-factory-fail",
         "fiveg-factory-pass",
@@ -118,3 +119,13 @@ def test_no_wireless_elements_is_insufficient_not_a_division() -> None:
 def test_truth_serialises(name: str) -> None:
     t = compute_truth(load_scenario(name))
     assert t.model_dump_json()
+
+
+def test_constant_tags() -> None:
+    t = truth("constant-tags")
+    # 4 controllers × (a constant setpoint, a moving PV) + 4 valve positions (constant) +
+    # the O2 analyser (Bad all along) + the pH probe (Uncertain all along) = 14 process and
+    # quality points; every one but the two analysers delivers good values all day —
+    # constant or not — so 12 are complete
+    assert t["process_data_auto_collection_rate"] == (F(12, 14), 12, 14)
+    assert t["scada_auto_upload_rate"] == (F(12, 14), 12, 14)
