@@ -100,7 +100,7 @@ def config(tmp: Path, inventory: Inventory, sources: Sources, name: str) -> Site
     generate_key(key)
     return SiteConfig(
         agent=AgentSection(id=f"bench-{name}", key=key, seal_interval_s=0.2),
-        store=StoreSection(url="unused"),
+        store=StoreSection(url="sqlite:unused.db"),  # the store object is passed in
         buffer=BufferSection(path=tmp / f"{name}-buffer.db"),
         inventory=inventory,
         sources=sources,

@@ -153,19 +153,27 @@ class HealthTracker:
                 self._heard.update({element for element, _ in s.keys})
             return
         with self._lock:
-            points = self._points
-            for key, q in zip(s.keys, s.qualities, strict=True):
-                st = points.get(key)
-                if st is not None:
-                    k = t // st.period
-                    if k == st.slot:  # another sample in the slot: the latest counts
-                        if not st.done:
-                            st.q = q
-                        continue
-                    if k > st.slot:
-                        self._advance(key, st, k, q)
+            get = self._points.get
+            for key, q in zip(s.keys, s.qualities):  # (equal lengths: Samples.add)
+                st = get(key)
+                if st is None:
+                    self._sample(key, t, q)
                     continue
-                self._sample(key, t, q)
+                k = t // st.period
+                slot = st.slot
+                if k == slot:  # another sample in the slot: the latest counts
+                    if not st.done:
+                        st.q = q
+                elif k == slot + 1 and not st.done and slot <= st.cell_last:
+                    # the usual case, inlined: the next slot after a sampled one, in the
+                    # same health interval
+                    cell = st.cell
+                    cell[0] += 1
+                    if st.q == 0:
+                        cell[1] += 1
+                    st.slot, st.q = k, q
+                elif k > slot:
+                    self._advance(key, st, k, q)
             self._heard.update({element for element, _ in s.keys})
 
     # --- slot accounting (under the lock) ---------------------------------------------

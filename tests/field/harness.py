@@ -129,6 +129,11 @@ class AgentProcess:
                 total += value
         return total
 
+    async def connected(self, driver: str, within_s: float = 60.0) -> None:
+        """Wait until /metrics says `driver` is connected (MQTT: subscribed)."""
+        await self.until(lambda: self.metric("driver_connected", driver=driver) == 1, within_s,
+                         f"{driver} connected")  # fmt: skip
+
     async def until(
         self, predicate: Callable[[], object], within_s: float = 60.0, what: str = ""
     ) -> None:

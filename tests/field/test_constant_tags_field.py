@@ -100,8 +100,7 @@ async def test_constant_tags_are_collected_and_the_rate_equals_the_truth(
                 await asyncio.sleep(0.25)
         agent = field.agent(site_config(field, port)).start()
         try:
-            await agent.until(lambda: agent.metric("driver_connected", driver="opcua:unit-7") == 1,
-                              what="subscribed")  # fmt: skip
+            await agent.connected("opcua:unit-7")
             now = time.time()
             start = int(now) - int(now) % HEALTH_S + 2 * HEALTH_S  # a whole interval later
             end = start + 2 * HEALTH_S

@@ -83,8 +83,7 @@ async def test_device_killed_and_restarted(field: Field) -> None:
         assert check(site).returncode == 0
         agent = field.agent(site).start()
         try:
-            await agent.until(lambda: agent.metric("driver_connected", driver="modbus:cnc") == 1,
-                              what="polling")  # fmt: skip
+            await agent.connected("modbus:cnc")
             await asyncio.sleep(4)
             mb.kill()
             killed = time.time_ns()
@@ -93,8 +92,7 @@ async def test_device_killed_and_restarted(field: Field) -> None:
             await asyncio.sleep(5)
             restarted = time.time_ns()
             mb.start()
-            await agent.until(lambda: agent.metric("driver_connected", driver="modbus:cnc") == 1,
-                              within_s=90, what="polling again")  # fmt: skip
+            await agent.connected("modbus:cnc", within_s=90)
             await asyncio.sleep(3)
             unreachable = agent.metric("driver_errors_total", driver="modbus:cnc",
                                        kind="unreachable")  # fmt: skip

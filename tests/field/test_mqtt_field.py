@@ -95,8 +95,7 @@ async def test_poison_payloads_of_every_shape_never_stop_ingestion(field: Field)
         agent = field.agent(field.site(source(broker.url), INVENTORY)).start()
         pub = Publisher(broker.port)
         try:
-            await agent.until(lambda: agent.metric("driver_connected", driver="mqtt:plant") == 1,
-                              what="subscribed")  # fmt: skip
+            await agent.connected("mqtt:plant")
             poison = 0
             for i in range(3000):
                 fmt = rng.choice(list(FORMATS))
@@ -123,8 +122,7 @@ async def test_poison_payloads_of_every_shape_never_stop_ingestion(field: Field)
         # … and none was left unacknowledged: a new run gets nothing redelivered
         again = field.agent(field.site(source(broker.url), INVENTORY)).start()
         try:
-            await again.until(lambda: again.metric("driver_connected", driver="mqtt:plant") == 1,
-                              what="subscribed again")  # fmt: skip
+            await again.connected("mqtt:plant")
             await asyncio.sleep(3)
             assert messages(again, "accepted") + messages(again, "rejected") == 0
         finally:
@@ -145,8 +143,7 @@ async def test_a_broker_restart_loses_nothing(field: Field) -> None:
     broker = LocalMosquitto(port=free_port(), persistence=True).start()
     try:
         agent = field.agent(field.site(source(broker.url), INVENTORY)).start()
-        await agent.until(lambda: agent.metric("driver_connected", driver="mqtt:plant") == 1,
-                          what="subscribed")  # fmt: skip
+        await agent.connected("mqtt:plant")
         pub = Publisher(broker.port)
         pub.numbered(300)
         pub.close()
@@ -155,8 +152,7 @@ async def test_a_broker_restart_loses_nothing(field: Field) -> None:
                           what="the broker lost")  # fmt: skip
         await asyncio.sleep(2)
         broker.start()
-        await agent.until(lambda: agent.metric("driver_connected", driver="mqtt:plant") == 1,
-                          within_s=60, what="subscribed again")  # fmt: skip
+        await agent.connected("mqtt:plant", within_s=60)
         pub = Publisher(broker.port)
         pub.sent = 300
         pub.numbered(300)
@@ -178,8 +174,7 @@ async def test_sigkill_mid_stream_then_restart_stores_everything_once(field: Fie
     with LocalMosquitto(persistence=True) as broker:
         site = field.site(source(broker.url), INVENTORY)
         agent = field.agent(site).start()
-        await agent.until(lambda: agent.metric("driver_connected", driver="mqtt:plant") == 1,
-                          what="subscribed")  # fmt: skip
+        await agent.connected("mqtt:plant")
         pub = Publisher(broker.port)
         sender = threading.Thread(target=pub.numbered, args=(4000,))
         sender.start()

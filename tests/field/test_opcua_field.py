@@ -70,8 +70,7 @@ async def test_server_killed_and_restarted(field: Field) -> None:
     with NodeOpcUaServer(field.tmp / "ua", {"namespaceUri": URI, "variables": VARIABLES}) as ua:
         agent = field.agent(field.site(source(ua.url), INVENTORY)).start()
         try:
-            await agent.until(lambda: agent.metric("driver_connected", driver="opcua:press") == 1,
-                              what="connected")  # fmt: skip
+            await agent.connected("opcua:press")
             await asyncio.sleep(12)  # two whole health intervals of 5 s
             ua.kill()
             killed = time.time_ns()
@@ -81,8 +80,7 @@ async def test_server_killed_and_restarted(field: Field) -> None:
             await asyncio.sleep(5)
             restarted = time.time_ns()
             ua.start()
-            await agent.until(lambda: agent.metric("driver_connected", driver="opcua:press") == 1,
-                              what="reconnected")  # fmt: skip
+            await agent.connected("opcua:press")
             await asyncio.sleep(4)
             assert agent.sum_metric("driver_errors_total", driver="opcua:press") >= 1
             assert agent.runs == 1
@@ -127,8 +125,7 @@ async def test_a_node_removed_across_a_restart_stops_only_itself(field: Field) -
     with NodeOpcUaServer(field.tmp / "ua", {"namespaceUri": URI, "variables": VARIABLES}) as ua:
         agent = field.agent(field.site(source(ua.url), INVENTORY)).start()
         try:
-            await agent.until(lambda: agent.metric("driver_connected", driver="opcua:press") == 1,
-                              what="connected")  # fmt: skip
+            await agent.connected("opcua:press")
             await asyncio.sleep(2)
             without = [v for v in VARIABLES if v["nodeId"] != "s=Press01.Temp"]
             restarted = time.time_ns()
@@ -171,8 +168,7 @@ async def test_a_server_that_does_not_trust_the_agent_yet(field: Field) -> None:
             assert agent.metric("driver_connected", driver="opcua:press") == 0
             assert agent.sum_metric("driver_restarts_total") == 0  # survived, not crashed
             ua.trust_all_rejected()
-            await agent.until(lambda: agent.metric("driver_connected", driver="opcua:press") == 1,
-                              within_s=90, what="connected once trusted")  # fmt: skip
+            await agent.connected("opcua:press", within_s=90)
             await asyncio.sleep(2)
             assert agent.runs == 1
         finally:

@@ -48,8 +48,7 @@ async def test_a_store_outage_loses_nothing_and_metrics_say_so(field: Field) -> 
         with LocalMosquitto() as broker:
             site = field.site(source(broker.url), INVENTORY, store_url=f"{influx.url}/?db=outage")
             agent = field.agent(site).start()
-            await agent.until(lambda: agent.metric("driver_connected", driver="mqtt:plant") == 1,
-                              what="subscribed")  # fmt: skip
+            await agent.connected("mqtt:plant")
             pub = Publisher(broker.port)
             pub.numbered(200)
             await agent.until(lambda: agent.metric("points_out_total") >= 200, what="stored")
@@ -91,8 +90,7 @@ async def test_the_buffer_cap_is_held_and_accepting_resumes_when_it_drains(field
             site = field.site(source(broker.url), INVENTORY, store_url=f"{influx.url}/?db=cap",
                               buffer=f"max_bytes = {MIB}")  # fmt: skip
             agent = field.agent(site).start()
-            await agent.until(lambda: agent.metric("driver_connected", driver="mqtt:plant") == 1,
-                              what="subscribed")  # fmt: skip
+            await agent.connected("mqtt:plant")
             pub = Publisher(broker.port)
             wide(pub, 20)
             await agent.until(lambda: agent.metric("points_out_total") > 0, what="stored")
@@ -138,8 +136,7 @@ async def test_a_wiped_buffer_refuses_to_start_until_a_new_chain_is_asked_for(
     with LocalMosquitto() as broker:
         site = field.site(source(broker.url), INVENTORY)
         agent = field.agent(site).start()
-        await agent.until(lambda: agent.metric("driver_connected", driver="mqtt:plant") == 1,
-                          what="subscribed")  # fmt: skip
+        await agent.connected("mqtt:plant")
         pub = Publisher(broker.port)
         pub.numbered(100)
         await agent.until(lambda: agent.metric("points_out_total") >= 100, what="stored")
@@ -157,8 +154,7 @@ async def test_a_wiped_buffer_refuses_to_start_until_a_new_chain_is_asked_for(
         assert "Traceback" not in out
         assert out.strip().splitlines()[-1].startswith(str(site)), out  # one line, the file
         agent.start("--new-chain")
-        await agent.until(lambda: agent.metric("driver_connected", driver="mqtt:plant") == 1,
-                          what="subscribed")  # fmt: skip
+        await agent.connected("mqtt:plant")
         pub.numbered(100)
         await agent.until(lambda: messages(agent, "accepted") >= 100, what="accepted")
         await asyncio.sleep(1.5)

@@ -68,10 +68,9 @@ async def sealed_sqlite(keys: Keys, tmp_path_factory: pytest.TempPathFactory) ->
     return path
 
 
-@pytest.fixture(scope="session")
-async def bundle(keys: Keys, sealed_sqlite: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("bundle") / "bundle"
-    store = SqliteStore(sealed_sqlite)
+async def bundle_of(store_path: Path, keys: Keys, out: Path) -> Path:
+    """The scenario's bundle over WINDOW, built from the SQLite store at `store_path`."""
+    store = SqliteStore(store_path)
     try:
         await build_bundle(
             store, PROFILE, WINDOW, load_scenario(SCENARIO).inventory(), keys.builder, out
@@ -79,6 +78,11 @@ async def bundle(keys: Keys, sealed_sqlite: Path, tmp_path_factory: pytest.TempP
     finally:
         await store.close()
     return out
+
+
+@pytest.fixture(scope="session")
+async def bundle(keys: Keys, sealed_sqlite: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return await bundle_of(sealed_sqlite, keys, tmp_path_factory.mktemp("bundle") / "bundle")
 
 
 @pytest.fixture(scope="session")
@@ -123,12 +127,4 @@ async def epoch_store(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> P
 async def epoch_bundle(
     keys: Keys, epoch_store: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    out = tmp_path_factory.mktemp("epoch-bundle") / "bundle"
-    store = SqliteStore(epoch_store)
-    try:
-        await build_bundle(
-            store, PROFILE, WINDOW, load_scenario(SCENARIO).inventory(), keys.builder, out
-        )
-    finally:
-        await store.close()
-    return out
+    return await bundle_of(epoch_store, keys, tmp_path_factory.mktemp("epoch-bundle") / "bundle")
