@@ -154,7 +154,8 @@ class HealthTracker:
             return
         with self._lock:
             get = self._points.get
-            for key, q in zip(s.keys, s.qualities):  # (equal lengths: Samples.add)
+            # equal lengths (Samples.add); strict checking would cost a tenth of this loop
+            for key, q in zip(s.keys, s.qualities, strict=False):
                 st = get(key)
                 if st is None:
                     self._sample(key, t, q)

@@ -114,6 +114,11 @@ async def test_poison_payloads_of_every_shape_never_stop_ingestion(field: Field)
             assert agent.metric("driver_connected", driver="mqtt:plant") == 1
             assert agent.sum_metric("driver_restarts_total") == 0
             rejected = messages(agent, "rejected")
+            by_reason = {k: v for k, v in agent.metrics().items() if "by_reason" in k}
+            print(
+                f"published {total}: accepted {messages(agent, 'accepted'):.0f}, rejected "
+                f"{rejected:.0f}; {by_reason}"
+            )  # quoted in the note (pytest -s)
             assert agent.metric("parse_errors_total") == rejected
             assert rejected > 1500, rejected  # most of them are refused …
         finally:
