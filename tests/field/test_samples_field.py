@@ -74,9 +74,13 @@ async def test_the_mqtt_sample(field: Field) -> None:
             'url = "sqlite:pilotproof.db"': f'url = "{field.store_url}"',
             'url = "mqtt://127.0.0.1:1883"': f'url = "{broker.url}"',
         }, "mqtt.toml")  # fmt: skip
+        # (the sample has no [metrics]: added, to see when the agent has subscribed —
+        # messages published before a first subscription are nobody's)
+        metrics = f'\n[metrics]\nlisten = "127.0.0.1:{field.metrics_port}"\n'
+        site.write_text(site.read_text() + metrics)
         agent = field.agent(site).start()
         try:
-            await asyncio.sleep(3)  # subscribed (the sample has no [metrics])
+            await agent.connected("mqtt:plant-broker")
             t = now_ms()
             publish(broker.port, [
                 *[("factory/ningbo-plant-1/agv-01/telemetry",
