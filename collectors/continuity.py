@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass
 
 from collectors.buffer import Buffer
-from telemetry import Aggregate, InfluxStore, Store, StoreQueryError
+from telemetry import Aggregate, InfluxStore, Store, StoreAuthError, StoreQueryError
 
 log = logging.getLogger("pilotproof.agent")
 
@@ -75,7 +75,10 @@ async def check_continuity(
     ChainConflictError (the message says what was found and what to do), or a StoreError
     when the store cannot answer."""
     if isinstance(store, InfluxStore):
-        await store.create_database()
+        try:
+            await store.create_database()  # 1.x needs it before a query
+        except (StoreAuthError, StoreQueryError) as e:  # 2.x/3.x: it exists, or is not ours
+            log.debug("could not create the database (%s); assuming it exists", e)
     heads = buffer.heads()
     try:
         stored = await stored_chains(store, site, agent)

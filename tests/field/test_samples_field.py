@@ -44,6 +44,11 @@ def adapt(field: Field, sample: Path, replacements: dict[str, str], name: str) -
     return site
 
 
+def with_metrics(site: Path, port: int) -> None:
+    """A `[metrics]` table added to a sample that has none (how a test sees the agent)."""
+    site.write_text(site.read_text() + f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
+
+
 async def run_for(agent: AgentProcess, seconds: float, ready: str) -> None:
     await agent.until(lambda: agent.metric("driver_connected", driver=ready) == 1, 60, ready)
     started = time.monotonic()
@@ -76,8 +81,7 @@ async def test_the_mqtt_sample(field: Field) -> None:
         }, "mqtt.toml")  # fmt: skip
         # (the sample has no [metrics]: added, to see when the agent has subscribed —
         # messages published before a first subscription are nobody's)
-        metrics = f'\n[metrics]\nlisten = "127.0.0.1:{field.metrics_port}"\n'
-        site.write_text(site.read_text() + metrics)
+        with_metrics(site, field.metrics_port)
         agent = field.agent(site).start()
         try:
             await agent.connected("mqtt:plant-broker")
@@ -123,8 +127,7 @@ async def test_the_opcua_sample(field: Field) -> None:
             'url = "sqlite:pilotproof.db"': f'url = "{field.store_url}"',
             'url = "opc.tcp://192.168.10.30:4840"': f'url = "{ua.url}"',
         }, "opcua.toml")  # fmt: skip
-        metrics = f'\n[metrics]\nlisten = "127.0.0.1:{field.metrics_port}"\n'
-        site.write_text(site.read_text() + metrics)
+        with_metrics(site, field.metrics_port)
         agent = field.agent(site).start()
         try:
             await run_for(agent, RUN_S, "opcua:press-line")
