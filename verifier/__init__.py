@@ -10,7 +10,7 @@ Depends on `telemetry` and `kpi`.
 * `render_report(evaluation, verification)` / `html_to_pdf(html, pdf)`.
 """
 
-from verifier.archive import UnsafeArchiveError, pack, unpack
+from verifier.archive import ArchiveError, ArchiveLimits, UnsafeArchiveError, pack, unpack
 from verifier.bundle import BuildError, BuildResult, build_bundle
 from verifier.codes import CODES, Check, Finding
 from verifier.dsse import (
@@ -45,6 +45,8 @@ __all__ = [
     "IN_TOTO_PAYLOAD_TYPE",
     "PREDICATE_TYPE",
     "STATEMENT_TYPE",
+    "ArchiveError",
+    "ArchiveLimits",
     "BuildError",
     "BuildResult",
     "Check",

@@ -13,8 +13,12 @@ CODES: dict[str, tuple[str, str]] = {
     ),
     "E_ARCHIVE_UNSAFE": (
         "归档成员不安全",
-        "an archive member has an absolute path, '..' or a link",
+        "an archive member has an absolute path, '..', a link, or repeats a name",
     ),
+    "E_ARCHIVE_MEMBERS": ("归档成员过多", "the archive holds more members than the limit"),
+    "E_ARCHIVE_MEMBER_SIZE": ("归档成员过大", "an archive member is larger than the limit"),
+    "E_ARCHIVE_SIZE": ("归档解压过大", "the archive inflates to more bytes than the limit"),
+    "E_ARCHIVE_RATIO": ("压缩比异常", "the archive inflates far more than honest data does"),
     "E_ENVELOPE_FORMAT": ("签名信封格式错误", "statement.dsse.json is not a valid DSSE envelope"),
     "E_ENVELOPE_UNSIGNED": ("签名信封无签名", "the envelope carries no signature"),
     "E_ENVELOPE_SIG": ("签名信封验签失败", "no envelope signature verifies with a trusted key"),

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from telemetry import Inventory
-from verifier.archive import UnsafeArchiveError, safe_member_name, unpack
+from verifier.archive import ArchiveError, ArchiveLimits, safe_member_name, unpack
 from verifier.bundle import sha256_file
 from verifier.codes import Check, Finding
 from verifier.keys import TrustedKeys
@@ -38,16 +36,8 @@ from verifier.verify_chains import check_chains
 from verifier.verify_report import Progress, VerifyReport
 from verifier.verify_statement import Inputs, StatementError, read_statement
 
-
-@contextmanager
-def opened(bundle: Path) -> Iterator[Path]:
-    """The bundle as a folder: itself, or a `.tar.gz` unpacked safely into a temp folder."""
-    if bundle.is_dir():
-        yield bundle
-        return
-    with tempfile.TemporaryDirectory(prefix="pilotproof-verify-") as tmp:
-        unpack(bundle, Path(tmp))
-        yield Path(tmp)
+#: the stages of a verification, in order; a bundle is verified when all four pass
+STAGES = ("statement", "files", "chains", "kpis")
 
 
 async def verify_bundle(
@@ -56,30 +46,36 @@ async def verify_bundle(
     *,
     inventory: Inventory | None = None,
     progress: Progress | None = None,
+    limits: ArchiveLimits | None = None,
 ) -> VerifyReport:
-    """Verify `bundle` (folder or `.tar.gz`) against `trust`. `inventory`, when given, is
-    the auditor's own copy of the site's filed inventory: the statement must carry it."""
+    """Verify `bundle` against `trust`.
+
+    Args:
+        bundle: a bundle folder, or one packed as `.tar.gz` (also `.tar`, bzip2 or xz).
+        trust: the auditor's trusted keys (`load_trust`).
+        inventory: the auditor's own copy of the site's filed inventory; the statement
+            must carry exactly it.
+        progress: told of each batch checked and recomputed.
+        limits: what an archive may hold when unpacked (`ArchiveLimits` defaults).
+    """
     report = VerifyReport(bundle=str(bundle), ok=False)
     if not await asyncio.to_thread(bundle.exists):
         report.checks.append(
             _fail("bundle", "证据包", "E_BUNDLE_LAYOUT", str(bundle), "no such file or folder")
         )
         return report
-    try:
-        with opened(bundle) as folder:
-            # signatures, digests and chains are CPU and file work: off the event loop
-            checked = await asyncio.to_thread(
-                _static_checks, folder, trust, inventory, report, progress
-            )
-            if checked is not None:
-                kpis = Check(name="kpis", name_zh="指标复算", ok=True)
-                await recompute(*checked, kpis, report, progress)
-                kpis.ok = not kpis.findings
-                report.checks.append(kpis)
-    except UnsafeArchiveError as e:
-        code = "E_BUNDLE_LAYOUT" if "not a readable" in str(e) else "E_ARCHIVE_UNSAFE"
-        report.checks.append(_fail("bundle", "证据包", code, str(bundle), str(e)))
-    report.ok = len(report.checks) == 4 and all(c.ok for c in report.checks)
+    with tempfile.TemporaryDirectory(prefix="pilotproof-verify-") as tmp:
+        # unpacking, signatures, digests and chains are CPU and file work: off the loop
+        checked = await asyncio.to_thread(
+            _static_checks, bundle, Path(tmp), trust, inventory, report, progress,
+            limits or ArchiveLimits(),
+        )  # fmt: skip
+        if checked is not None:
+            kpis = Check(name="kpis", name_zh="指标复算", ok=True)
+            await recompute(*checked, kpis, report, progress)
+            kpis.ok = not kpis.findings
+            report.checks.append(kpis)
+    report.ok = [c.name for c in report.checks] == list(STAGES) and all(c.ok for c in report.checks)
     return report
 
 
@@ -89,14 +85,8 @@ def _fail(name: str, zh: str, code: str, where: str, message: str) -> Check:
     )
 
 
-def _static_checks(
-    folder: Path,
-    trust: TrustedKeys,
-    pinned: Inventory | None,
-    report: VerifyReport,
-    progress: Progress | None,
-) -> tuple[Inputs, dict[tuple[str, int, int], tuple[Path, str]]] | None:
-    """Stages 1–3; the inputs and the verified batch files when all of them pass."""
+def _statement_check(folder: Path, trust: TrustedKeys, pinned: Inventory | None,
+                     report: VerifyReport) -> tuple[Statement, Inputs] | None:  # fmt: skip
     try:
         statement, inputs = read_statement(folder, trust, pinned, report)
     except StatementError as e:
@@ -112,6 +102,56 @@ def _static_checks(
             detail=f"signed by key {report.signer[:16] if report.signer else ''}…",
         )
     )
+    return statement, inputs
+
+
+class _StatementRefusedError(Exception):
+    """The statement failed while unpacking: stop before any batch is inflated."""
+
+
+def _opened(
+    bundle: Path, tmp: Path, trust: TrustedKeys, pinned: Inventory | None,
+    report: VerifyReport, limits: ArchiveLimits,
+) -> tuple[Path, tuple[Statement, Inputs] | None]:  # fmt: skip
+    """The bundle as a folder, with its statement checked: for an archive, as soon as the
+    statement is unpacked (a packed bundle holds it first)."""
+    if bundle.is_dir():
+        return bundle, _statement_check(bundle, trust, pinned, report)
+    read: list[tuple[Statement, Inputs]] = []
+
+    def on_file(name: str, folder: Path) -> None:
+        if name == STATEMENT_FILE:
+            checked = _statement_check(folder, trust, pinned, report)
+            if checked is None:
+                raise _StatementRefusedError
+            read.append(checked)
+
+    try:
+        unpack(bundle, tmp, limits=limits, on_file=on_file)
+    except _StatementRefusedError:
+        return tmp, None
+    except ArchiveError as e:
+        report.checks.append(_fail("bundle", "证据包", e.code, str(bundle), str(e)))
+        return tmp, None
+    if not read:  # no statement in the archive
+        return tmp, _statement_check(tmp, trust, pinned, report)
+    return tmp, read[0]
+
+
+def _static_checks(
+    bundle: Path,
+    tmp: Path,
+    trust: TrustedKeys,
+    pinned: Inventory | None,
+    report: VerifyReport,
+    progress: Progress | None,
+    limits: ArchiveLimits,
+) -> tuple[Inputs, dict[tuple[str, int, int], tuple[Path, str]]] | None:
+    """Stages 1–3; the inputs and the verified batch files when all of them pass."""
+    folder, checked = _opened(bundle, tmp, trust, pinned, report, limits)
+    if checked is None:
+        return None
+    statement, inputs = checked
 
     files = _check_files(folder, statement)
     report.checks.append(files)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import itertools
 import zlib
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from verifier.codes import Check, Finding
 from verifier.keys import TrustedKeys
 from verifier.statement import RECORDS_FILE, ChainHead, EpochChange
 from verifier.verify_report import Progress, VerifyReport, warn
-from verifier.verify_statement import Inputs
+from verifier.verify_statement import Inputs, StatementError, strict_json
 
 
 def _read_records(folder: Path, add: Callable[[Finding], None]) -> list[BatchRecord]:
@@ -32,16 +33,15 @@ def _read_records(folder: Path, add: Callable[[Finding], None]) -> list[BatchRec
     for i, raw in enumerate(path.read_bytes().split(b"\n"), 1):
         if not raw.strip():
             continue
+        where = f"{RECORDS_FILE}:{i}"
         try:
-            r = BatchRecord.model_validate_json(raw)
+            # as strict as the statement: no repeated key, no unknown field, no coercion
+            r = BatchRecord.model_validate(strict_json(raw, "E_RECORD_FORMAT", where), strict=True)
+        except StatementError as e:
+            add(e.finding)
+            continue
         except ValidationError as e:
-            add(
-                Finding(
-                    code="E_RECORD_FORMAT",
-                    where=f"{RECORDS_FILE}:{i}",
-                    message=str(e).splitlines()[0],
-                )
-            )
+            add(Finding(code="E_RECORD_FORMAT", where=where, message=_first_error(e)))
             continue
         if not SAFE_NAME.match(r.agent) or r.stream != KPI_STREAM:
             add(
@@ -57,6 +57,16 @@ def _read_records(folder: Path, add: Callable[[Finding], None]) -> list[BatchRec
             continue
         records.append(r)
     return records
+
+
+#: no honest line is longer: string fields are cut into parts far below this when sealed
+MAX_LINE_BYTES = 1 << 20
+
+
+def _first_error(e: ValidationError) -> str:
+    err = e.errors()[0]
+    place = ".".join(str(x) for x in err["loc"]) or "record"
+    return f"{place}: {err['msg']}"
 
 
 def check_chains(
@@ -373,11 +383,23 @@ def _check_batch(
         )
         return None
     data = path.read_bytes()
+    limit = r.n * MAX_LINE_BYTES
     try:
-        lines = split_lines(gzip.decompress(data))
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+            raw = gz.read(limit + 1)  # a batch is signed, but its signer may be hostile
     except (OSError, EOFError, zlib.error) as e:
         add(Finding(code="E_BATCH_FORMAT", where=name, message=f"not gzip: {e}"))
         return None
+    if len(raw) > limit:
+        add(
+            Finding(
+                code="E_BATCH_FORMAT",
+                where=name,
+                message=f"inflates past {limit:,} bytes for {r.n} lines (a compression bomb)",
+            )
+        )
+        return None
+    lines = split_lines(raw)
     if len(lines) != r.n:
         add(
             Finding(

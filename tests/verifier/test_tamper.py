@@ -756,6 +756,133 @@ def test_damaged_or_hostile_archives_are_refused(bundle: Path, keys: Keys, tmp_p
         assert report.codes & {"E_ARCHIVE_UNSAFE", "E_BUNDLE_LAYOUT"}, report.findings
 
 
+def _tar_gz(path: Path, members: list[tuple[str, bytes]], *, level: int = 6) -> Path:
+    import io
+    import tarfile
+
+    with (
+        path.open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=level) as gz,
+        tarfile.open(fileobj=gz, mode="w") as tar,
+    ):
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _limited(path: Path, keys: Keys, **limits: Any) -> VerifyReport:
+    from verifier import ArchiveLimits
+
+    return asyncio.run(verify_bundle(path, keys.trust, limits=ArchiveLimits(**limits)))
+
+
+def test_a_member_larger_than_the_limit_is_refused_from_its_header(
+    tmp_path: Path, keys: Keys
+) -> None:
+    """A header that declares 2 GiB is refused at the header: not a byte of it is
+    inflated (the archive holds no data for it at all)."""
+    import tarfile
+
+    info = tarfile.TarInfo("batches/kpi/gw-a/0.lp.gz")
+    info.size = 2 << 30
+    path = tmp_path / "claims-2GiB.tar.gz"
+    path.write_bytes(gzip.compress(info.tobuf(tarfile.PAX_FORMAT)))
+    rejected(verify(path, keys), "E_ARCHIVE_MEMBER_SIZE")
+
+
+def test_too_many_members_are_refused(tmp_path: Path, keys: Keys) -> None:
+    path = _tar_gz(tmp_path / "many.tar.gz", [(f"f/{i}", b"") for i in range(101)])
+    rejected(_limited(path, keys, max_members=100), "E_ARCHIVE_MEMBERS")
+    assert _limited(path, keys, max_members=101).codes == {"E_BUNDLE_LAYOUT"}  # no statement
+
+
+def test_more_bytes_than_the_limit_are_refused(tmp_path: Path, keys: Keys) -> None:
+    import os
+
+    path = _tar_gz(
+        tmp_path / "big.tar.gz", [("a", os.urandom(600_000)), ("b", os.urandom(600_000))]
+    )
+    rejected(_limited(path, keys, max_total_bytes=1_000_000), "E_ARCHIVE_SIZE")
+
+
+def test_a_compression_bomb_is_refused_by_its_ratio(tmp_path: Path, keys: Keys) -> None:
+    path = _tar_gz(tmp_path / "zeros.tar.gz", [("batches/x.lp.gz", bytes(8 << 20))], level=9)
+    rejected(_limited(path, keys, ratio_after=1 << 20), "E_ARCHIVE_RATIO")
+
+
+def test_an_oversized_extension_header_is_refused(tmp_path: Path, keys: Keys) -> None:
+    import io
+    import tarfile
+
+    path = tmp_path / "pax.tar.gz"
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("a")
+        info.pax_headers = {"comment": "x" * (2 << 20)}
+        tar.addfile(info, io.BytesIO(b""))
+    rejected(verify(path, keys), "E_ARCHIVE_UNSAFE")
+
+
+def test_the_statement_is_checked_before_any_batch_is_inflated(
+    bundle: Path, keys: Keys, tmp_path: Path
+) -> None:
+    """A forged statement first, then a member the limits would refuse: the report names
+    only the statement, so unpacking stopped before the second member."""
+    import tarfile
+
+    forged = json.loads((bundle / ENVELOPE).read_bytes())
+    forged["signatures"][0]["sig"] = base64.b64encode(bytes(64)).decode()
+    head = tarfile.TarInfo(ENVELOPE)
+    data = json.dumps(forged).encode()
+    head.size = len(data)
+    bomb = tarfile.TarInfo("batches/kpi/gw-a/0.lp.gz")
+    bomb.size = 2 << 30
+    blob = head.tobuf() + data + bytes(-len(data) % 512) + bomb.tobuf()
+    path = tmp_path / "forged.tar.gz"
+    path.write_bytes(gzip.compress(blob))
+    report = verify(path, keys)
+    rejected(report, "E_ENVELOPE_SIG")
+    assert report.codes == {"E_ENVELOPE_SIG"}
+
+
+def test_a_bundle_repacked_by_ordinary_tar_verifies(
+    bundle: Path, keys: Keys, tmp_path: Path
+) -> None:
+    """`tar -czf b.tar.gz -C bundle .` writes `.` and `./name` members: an honest bundle."""
+    import subprocess
+
+    for flags in (["-czf"], ["-cJf"], ["-cf"]):
+        path = tmp_path / f"repacked{flags[0]}"
+        subprocess.run(["tar", *flags, str(path), "-C", str(bundle), "."], check=True)
+        report = verify(path, keys)
+        assert report.ok, report.findings
+    bad = _tar_gz(tmp_path / "up.tar.gz", [("./../x", b"1")])
+    rejected(verify(bad, keys), "E_ARCHIVE_UNSAFE")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # a repeated key: the first `seq` would be hidden behind the second
+        lambda r: json.dumps(r)[:-1] + ', "seq": 0}',
+        lambda r: json.dumps({**r, "note": "unknown"}),
+        lambda r: json.dumps({**r, "seq": str(r["seq"])}),  # no coercion from text
+    ],
+    ids=["duplicate-key", "unknown-field", "string-seq"],
+)
+def test_records_are_parsed_as_strictly_as_the_statement(
+    bundle: Path, keys: Keys, line: Callable[[dict[str, Any]], str]
+) -> None:
+    folder = copy_of(bundle)
+    rows = [json.loads(x) for x in (folder / RECORDS).read_text().splitlines()]
+    rows_text = [json.dumps(r) for r in rows]
+    rows_text[-1] = line(rows[-1])
+    (folder / RECORDS).write_text("\n".join(rows_text) + "\n")
+    resign(folder, keys)
+    rejected(verify(folder, keys), "E_RECORD_FORMAT")
+
+
 def test_every_error_code_is_exercised() -> None:
     """Each stable code is provoked and expected by a test of this suite or of
     test_bundle.py — as `rejected(report, CODE)` or `assert CODE in report.codes`."""
