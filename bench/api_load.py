@@ -30,11 +30,11 @@ from rich.console import Console
 from rich.table import Table
 
 from kpi import Window
+from pilotproof.web import TokenStore
 from simulators import backfill, load_scenario
 from telemetry import SqliteStore
 from telemetry.localserver import free_port
 from telemetry.seal import KPI_STREAM, Sealer, generate_key
-from verifier.web import TokenStore
 
 console = Console()
 

@@ -12,10 +12,10 @@ import typer
 from pilotproof import __version__
 from pilotproof.demo import run_demo
 from pilotproof.options import console, fail
+from pilotproof.web import TokenStore, WebSettings, create_app
 from simulators import ScenarioError, load_scenario
 from telemetry import open_store
 from verifier import load_key, load_trust
-from verifier.web import TokenStore, WebSettings, create_app
 
 
 def demo(

@@ -10,10 +10,10 @@ import typer
 
 from pilotproof import __version__
 from pilotproof.options import console, fail
+from pilotproof.web import ROLES, TokenStore, WebSettings, create_app
 from simulators import ScenarioError, load_scenario
 from telemetry import Inventory, InventoryError, load_inventory, open_store
 from verifier import TrustError, load_key, load_trust
-from verifier.web import ROLES, TokenStore, WebSettings, create_app
 
 tokens_app = typer.Typer(
     help=(

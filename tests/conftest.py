@@ -11,6 +11,9 @@ import pytest
 from telemetry import InfluxConfig, InfluxStore, SqliteStore, Store
 from telemetry.localserver import LocalInfluxd, LocalMosquitto
 
+#: keys, sealed stores and bundles, shared by the verifier and web suites
+pytest_plugins = ["tests.evidence_fixtures"]
+
 _db_counter = itertools.count()
 
 

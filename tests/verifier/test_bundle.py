@@ -16,7 +16,7 @@ from telemetry import DeclaredElement, Inventory, Point, SqliteStore
 from telemetry.localserver import LocalInfluxd
 from telemetry.seal import KPI_STREAM, Sealer
 from tests.conftest import new_influx_store
-from tests.verifier.conftest import PROFILE, SCENARIO, WINDOW, Keys, sealed_backfill
+from tests.evidence_fixtures import PROFILE, SCENARIO, WINDOW, Keys, sealed_backfill
 from verifier import (
     BuildError,
     build_bundle,

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from simulators import load_scenario
 from telemetry.seal import BatchRecord
-from tests.verifier.conftest import SCENARIO, Keys
+from tests.evidence_fixtures import SCENARIO, Keys
 from verifier import CODES, VerifyReport, parse_envelope, sign_envelope, verify_bundle
 from verifier.dsse import Signature
 

@@ -36,6 +36,7 @@ from kpi import (
     get_profile,
     list_profiles,
 )
+from pilotproof.web.tokens import Role, TokenInfo, TokenStore
 from telemetry import Aggregate, Inventory, LocalDays, Store, StoreError
 from verifier.archive import pack
 from verifier.bundle import BuildError, build_bundle
@@ -43,7 +44,6 @@ from verifier.keys import TrustedKeys
 from verifier.report import bar_chart, breakdown_chart, coverage_chart
 from verifier.verify import verify_bundle
 from verifier.verify_report import VerifyReport
-from verifier.web.tokens import Role, TokenInfo, TokenStore
 
 __all__ = ["WebSettings", "create_app"]
 

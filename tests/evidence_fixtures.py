@@ -1,4 +1,4 @@
-"""Fixtures for evidence tests: keys, a sealed backfilled store, and a built bundle."""
+"""Fixtures for evidence tests (verifier and web): keys, a sealed backfilled store, bundles."""
 
 from __future__ import annotations
 

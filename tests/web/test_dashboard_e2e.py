@@ -17,13 +17,13 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from pilotproof.web import TokenStore
 from simulators import backfill, load_scenario
 from telemetry import SqliteStore
 from telemetry.localserver import free_port
 from telemetry.seal import KPI_STREAM, Sealer
-from tests.verifier.conftest import HISTORY, WINDOW, Keys
+from tests.evidence_fixtures import HISTORY, WINDOW, Keys
 from verifier import trust_entry
-from verifier.web import TokenStore
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -16,11 +16,11 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from kpi import Window
+from pilotproof.web import TokenStore, WebSettings, create_app
 from simulators import backfill, load_scenario
 from telemetry import SqliteStore
 from telemetry.seal import KPI_STREAM, Sealer
 from verifier import TrustedKeys
-from verifier.web import TokenStore, WebSettings, create_app
 
 _TMP = Path(tempfile.mkdtemp(prefix="pilotproof-schema-"))
 _SCENARIO = load_scenario("fiveg-factory-pass")

@@ -11,12 +11,12 @@ import httpx
 import pytest
 
 from kpi import evaluate
+from pilotproof.web import TokenStore, WebSettings, create_app
 from simulators import load_scenario
 from telemetry import SqliteStore, Store
 from telemetry.localserver import LocalInfluxd
 from tests.conftest import new_influx_store
-from tests.verifier.conftest import PROFILE, SCENARIO, WINDOW, Keys, sealed_backfill
-from verifier.web import TokenStore, WebSettings, create_app
+from tests.evidence_fixtures import PROFILE, SCENARIO, WINDOW, Keys, sealed_backfill
 
 
 @dataclass
