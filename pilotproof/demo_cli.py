@@ -12,9 +12,10 @@ import typer
 from pilotproof import __version__
 from pilotproof.demo import run_demo
 from pilotproof.options import console, fail
-from pilotproof.web import TokenStore, WebSettings, create_app
+from pilotproof.web import JobSpec, TokenStore, WebSettings
+from pilotproof.web.serve import run_service
 from simulators import ScenarioError, load_scenario
-from telemetry import open_store
+from telemetry import config_from_url
 from verifier import load_key, load_trust
 
 
@@ -61,21 +62,23 @@ def demo(
         raise typer.Exit(1)
     if not serve:
         return
-    import uvicorn
-
     token = TokenStore(work / "tokens.db").create("demo-admin", "admin")
-    app = create_app(
-        open_store(f"sqlite:{work / 'demo.db'}"),
-        s.inventory(),
-        WebSettings(default_profile=s.profile or "miit2021-5g-factory", work_dir=work / "web"),
-        TokenStore(work / "tokens.db"),
+    spec = JobSpec(
+        store=config_from_url(f"sqlite:{work / 'demo.db'}"),
+        inventory=s.inventory(),
+        key=JobSpec.raw_key(load_key(work / "keys" / "builder.pem")),
         trust=load_trust(work / "trusted-keys.toml"),
-        evidence_key=load_key(work / "keys" / "builder.pem"),
-        version=__version__,
     )
     console.print(
         f"[bold]dashboard: http://127.0.0.1:{port}/[/bold]  sign in with the token "
         f"[bold]{token}[/bold] (Ctrl-C to stop)",
         highlight=False,
     )
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    run_service(
+        spec,
+        WebSettings(default_profile=s.profile or "miit2021-5g-factory", work_dir=work / "web"),
+        TokenStore(work / "tokens.db"),
+        host="127.0.0.1",
+        port=port,
+        version=__version__,
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -10,9 +9,10 @@ import typer
 
 from pilotproof import __version__
 from pilotproof.options import console, fail
-from pilotproof.web import ROLES, TokenStore, WebSettings, create_app
+from pilotproof.web import ROLES, JobSpec, TokenStore, WebSettings
+from pilotproof.web.serve import run_service
 from simulators import ScenarioError, load_scenario
-from telemetry import Inventory, InventoryError, load_inventory, open_store
+from telemetry import Inventory, InventoryError, config_from_url, load_inventory
 from verifier import TrustError, load_key, load_trust
 
 tokens_app = typer.Typer(
@@ -85,14 +85,22 @@ def serve(
     ),
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="worker processes that evaluate KPIs, build and verify bundles"),
+    ] = 1,
+    max_window_days: Annotated[
+        int, typer.Option(min=1, help="longest window one request may evaluate")
+    ] = 400,
+    keep_bundles: Annotated[
+        int, typer.Option(min=1, help="built bundles kept for download (oldest removed)")
+    ] = 20,
 ) -> None:
     """Serve the API and the dashboard — 启动 Web 服务.
 
     Create a first token with `pilotproof tokens create NAME --role admin`; the OpenAPI
     reference is at /docs.
     """
-    import uvicorn
-
     if (inventory is None) == (scenario is None):
         raise fail("give exactly one of --inventory FILE or --scenario NAME")
     inv: Inventory
@@ -101,22 +109,26 @@ def serve(
     except (ScenarioError, InventoryError) as e:
         raise fail(str(e)) from None
     try:
-        signer = load_key(key) if key else None
-        trusted = load_trust(trust) if trust else None
-        st = open_store(store)
+        spec = JobSpec(
+            store=config_from_url(store),
+            inventory=inv,
+            key=JobSpec.raw_key(load_key(key)) if key else None,
+            trust=load_trust(trust) if trust else None,
+        )
     except (ValueError, TrustError) as e:
         raise fail(str(e)) from None
-    app = create_app(
-        st,
-        inv,
-        WebSettings(default_profile=profile, work_dir=work_dir),
-        TokenStore(tokens),
-        trust=trusted,
-        evidence_key=signer,
-        version=__version__,
-    )
     console.print(f"pilotproof on http://{host}:{port}/ — API reference at /docs", highlight=False)
-    try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
-    finally:
-        asyncio.run(st.close())  # the store is ours, not the app's
+    run_service(
+        spec,
+        WebSettings(
+            default_profile=profile,
+            work_dir=work_dir,
+            max_window_days=max_window_days,
+            keep_bundles=keep_bundles,
+        ),
+        TokenStore(tokens),
+        host=host,
+        port=port,
+        version=__version__,
+        workers=workers,
+    )

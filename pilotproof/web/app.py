@@ -8,42 +8,33 @@ at run time, and the role dependencies are local to `create_app`.
 """
 
 import asyncio
+import secrets
+import shutil
 import tempfile
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, Response, UploadFile
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
-from kpi import (
-    Declarations,
-    Evaluation,
-    KpiParams,
-    KpiResult,
-    UnknownProfileError,
-    Window,
-    evaluate,
-    get_profile,
-    list_profiles,
-)
+from kpi import Evaluation, KpiResult, UnknownProfileError, Window, get_profile, list_profiles
+from pilotproof.web.apidocs import reference_page
+from pilotproof.web.guard import BodyRule, Guard
+from pilotproof.web.jobs import Jobs, JobsBusyError
 from pilotproof.web.tokens import Role, TokenInfo, TokenStore
-from telemetry import Aggregate, Inventory, LocalDays, Store, StoreError
-from verifier.archive import pack
-from verifier.bundle import BuildError, build_bundle
-from verifier.keys import TrustedKeys
+from telemetry import Aggregate, LocalDays, Store, StoreError
+from verifier import BuildError, VerifyReport
 from verifier.report import bar_chart, breakdown_chart, coverage_chart
-from verifier.verify import verify_bundle
-from verifier.verify_report import VerifyReport
 
 __all__ = ["WebSettings", "create_app"]
 
@@ -62,11 +53,26 @@ class WebSettings(BaseModel):
     default_days: int = Field(
         default=30, ge=1, description="window length the dashboard opens with"
     )
+    max_window_days: int = Field(
+        default=400, ge=1, description="longest window one request may evaluate (400 beyond)"
+    )
     max_upload_bytes: int = Field(
         default=256 << 20, ge=1, description="largest bundle /api/verify accepts"
     )
+    max_json_bytes: int = Field(
+        default=16 << 10, ge=1, description="largest JSON body of the other routes"
+    )
     verify_per_minute: int = Field(
         default=6, ge=1, description="verifications per token per minute"
+    )
+    builds_per_minute: int = Field(
+        default=2, ge=1, description="evidence builds per token per minute"
+    )
+    keep_bundles: int = Field(
+        default=20, ge=1, description="built bundles kept for download; the oldest go first"
+    )
+    keep_bundle_days: float = Field(
+        default=30, gt=0, description="built bundles older than this are removed"
     )
     work_dir: Path = Field(description="where built bundles are kept for download")
     kpi_cache_s: float = Field(
@@ -93,8 +99,12 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "the request conflicts with the data (e.g. no seal yet)",
     },
     413: {"model": Problem, "description": "the upload is larger than the limit"},
-    429: {"model": Problem, "description": "too many verifications this minute"},
-    503: {"model": Problem, "description": "the store, signing key or trusted keys are missing"},
+    429: {"model": Problem, "description": "too many verifications or builds this minute"},
+    503: {
+        "model": Problem,
+        "description": "the store, signing key or trusted keys are missing, or every "
+        "worker is busy (retry after `Retry-After` seconds)",
+    },
 }
 
 
@@ -165,17 +175,26 @@ class TokenCreated(TokenInfo):
 
 def create_app(
     store: Store,
-    inventory: Inventory,
     settings: WebSettings,
     tokens: TokenStore,
+    jobs: Jobs,
     *,
-    trust: TrustedKeys | None = None,
-    evidence_key: Ed25519PrivateKey | None = None,
-    declarations: Declarations | None = None,
-    params: KpiParams | None = None,
     version: str = "0",
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> FastAPI:
+    """The service's ASGI app.
+
+    Args:
+        store: the store, for the light reads done on the event loop (health, elements).
+        settings: limits and defaults.
+        tokens: the bearer tokens and their roles.
+        jobs: the worker processes that evaluate, build and verify; they hold the
+            inventory, parameters, declarations, signing key and trusted keys. The caller
+            owns them (and closes them), as it owns the store.
+        version: shown by `/api/health` and the OpenAPI document.
+        now: the clock, for default windows.
+    """
+    inventory = jobs.spec.inventory
     app = FastAPI(
         title="pilotproof",
         version=version,
@@ -186,10 +205,14 @@ def create_app(
             "Roles: **operator** reads and builds evidence; **auditor** reads and verifies "
             "bundles; **admin** does both and manages tokens."
         ),
+        # the reference is drawn by this service (/docs): no page loads from a CDN
+        docs_url=None,
+        redoc_url=None,
     )
     bearer = HTTPBearer(auto_error=False)
     metrics = _Metrics()
-    limiter = _RateLimit(settings.verify_per_minute)
+    verifies = _RateLimit(settings.verify_per_minute)
+    builds = _RateLimit(settings.builds_per_minute)
     settings.work_dir.mkdir(parents=True, exist_ok=True)
 
     def role(*allowed: Role) -> Callable[..., Awaitable[TokenInfo]]:
@@ -213,6 +236,19 @@ def create_app(
 
     reader = role("operator", "auditor")
 
+    # the guard answers before FastAPI reads a byte of the body (see guard.py); the
+    # multipart envelope around an upload gets 64 KiB on top of the bundle's own limit
+    app.add_middleware(
+        Guard,
+        tokens=tokens,
+        rules={
+            ("POST", "/api/verify"): BodyRule(("auditor",), settings.max_upload_bytes + (64 << 10)),
+            ("POST", "/api/evidence"): BodyRule(("operator",), settings.max_json_bytes),
+            ("POST", "/api/tokens"): BodyRule(("admin",), settings.max_json_bytes),
+        },
+        counted=lambda path, status: metrics.observe("(guard)", status, 0.0),
+    )
+
     @app.middleware("http")
     async def count(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -225,6 +261,22 @@ def create_app(
         metrics.observe(path, response.status_code, time.perf_counter() - t0)
         return response
 
+    @app.exception_handler(JobsBusyError)
+    async def busy(request: Request, e: JobsBusyError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"every worker is busy ({e}); retry in a few seconds"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    @app.exception_handler(BrokenProcessPool)
+    async def broken(request: Request, e: BrokenProcessPool) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "a worker process died during this request; it has been restarted"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
     def window_of(start: datetime | None, end: datetime | None) -> Window:
         end = end or now()
         start = start or end - timedelta(days=settings.default_days)
@@ -236,19 +288,26 @@ def create_app(
             raise HTTPException(
                 400, f"times must lie between {EARLIEST.date()} and {LATEST.date()}"
             )
+        if end - start > timedelta(days=settings.max_window_days):
+            raise HTTPException(
+                400,
+                f"a window covers at most {settings.max_window_days} days (this one "
+                f"{(end - start).days}); evaluate a longer period in parts, or with "
+                "`pilotproof kpi evaluate` on a machine of your own",
+            )
         return Window(start=start, end=end)
 
-    # An evaluation is shared: by every request for the same profile and window while it
+    # An evaluation is shared: by every request for the same profile and windows while it
     # runs (fifty auditors opening one dashboard cost one evaluation), and for
     # `kpi_cache_s` after it. Per process, so replicas need nothing in common.
-    flights: dict[tuple[str, int, int], tuple[float, asyncio.Future[Evaluation]]] = {}
+    flights: dict[tuple[Any, ...], tuple[float, asyncio.Future[list[Evaluation]]]] = {}
 
-    async def run(profile: str, window: Window) -> Evaluation:
+    async def run_many(profile: str, windows: list[tuple[int, int]]) -> list[Evaluation]:
         try:
             p = get_profile(profile)
         except UnknownProfileError as e:
             raise HTTPException(404, str(e)) from None
-        key = (p.id, window.start_ns, window.end_ns)
+        key = (p.id, *windows)
         t = time.monotonic()
         hit = flights.get(key)
         if hit is None or (hit[1].done() and t - hit[0] > settings.kpi_cache_s):
@@ -256,10 +315,7 @@ def create_app(
                 for k, (_, f) in sorted(flights.items(), key=lambda kv: kv[1][0])[:64]:
                     if f.done():
                         del flights[k]
-            task = asyncio.ensure_future(
-                evaluate(p, window, store, inventory, params, declarations=declarations)
-            )
-            flights[key] = hit = (t, task)
+            flights[key] = hit = (t, asyncio.ensure_future(jobs.evaluate(p.id, windows)))
         try:
             return await asyncio.shield(hit[1])
         except StoreError as e:
@@ -268,6 +324,9 @@ def create_app(
         except Exception:
             flights.pop(key, None)
             raise
+
+    async def run(profile: str, window: Window) -> Evaluation:
+        return (await run_many(profile, [(window.start_ns, window.end_ns)]))[0]
 
     @app.get("/api/health", tags=["service"])
     async def health() -> Health:
@@ -327,7 +386,8 @@ def create_app(
             datetime | None, Query(alias="from", description="window start, ISO 8601 with offset")
         ] = None,
         end: Annotated[
-            datetime | None, Query(alias="to", description="window end (exclusive)")
+            datetime | None,
+            Query(alias="to", description="window end (exclusive); at most `max_window_days`"),
         ] = None,
     ) -> Evaluation:
         """Evaluate a profile over a window: every KPI with value, threshold, verdict,
@@ -351,9 +411,10 @@ def create_app(
             kpi = whole.result(kpi_id)
         except KeyError:
             raise HTTPException(404, f"profile {whole.profile} has no KPI {kpi_id!r}") from None
+        days = _local_days(window, inventory.timezone)
         daily = []
-        for a, b in _local_days(window, inventory.timezone):
-            r = (await run(whole.profile, Window.of_ns(a, b))).result(kpi_id)
+        for (a, _b), day in zip(days, await run_many(whole.profile, days), strict=True):
+            r = day.result(kpi_id)
             daily.append(SeriesPoint(day=_day_label(a, inventory.timezone), value=r.decimal,
                                      numerator=r.numerator, denominator=r.denominator,
                                      verdict=r.verdict))  # fmt: skip
@@ -402,27 +463,34 @@ def create_app(
 
     @app.post("/api/evidence", tags=["evidence"], status_code=201)
     async def build(
-        body: EvidenceRequest, _: Annotated[TokenInfo, Depends(role("operator"))]
+        body: EvidenceRequest, who: Annotated[TokenInfo, Depends(role("operator"))]
     ) -> EvidenceBuilt:
-        """Build a signed evidence bundle for a profile and window (operator)."""
-        if evidence_key is None:
+        """Build a signed evidence bundle for a profile and window (operator). Rate-limited
+        per token; the newest `keep_bundles` bundles are kept for download."""
+        if jobs.spec.key is None:
             raise HTTPException(503, "the service has no evidence signing key configured")
         window = window_of(body.start, body.end)
         try:
             get_profile(body.profile)
         except UnknownProfileError as e:
             raise HTTPException(404, str(e)) from None
-        stamp = int(time.time() * 1000)
-        bundle_id = f"{body.profile}-{window.start_ns // 10**9}-{window.end_ns // 10**9}-{stamp}"
+        if not builds.allow(who.name):
+            raise HTTPException(429, f"at most {settings.builds_per_minute} builds a minute")
+        # unique without coordination: two builds in one millisecond get two folders
+        bundle_id = (
+            f"{body.profile}-{window.start_ns // 10**9}-{window.end_ns // 10**9}-"
+            f"{int(time.time())}-{secrets.token_hex(4)}"
+        )
         out = settings.work_dir / bundle_id
         try:
-            result = await build_bundle(store, body.profile, window, inventory, evidence_key, out,
-                                        params=params, declarations=declarations)  # fmt: skip
+            result = await jobs.build(body.profile, (window.start_ns, window.end_ns), out)
         except BuildError as e:
+            await asyncio.to_thread(shutil.rmtree, out, True)
             raise HTTPException(409, str(e)) from None
         except StoreError as e:
+            await asyncio.to_thread(shutil.rmtree, out, True)
             raise HTTPException(503, f"the store is unavailable: {e}") from None
-        await asyncio.to_thread(pack, out, out.with_name(bundle_id + ".tar.gz"))
+        await asyncio.to_thread(_prune, settings, time.time())
         return EvidenceBuilt(id=bundle_id, bytes=result.bytes, lines=result.lines,
                              batches=result.batches, verdict=result.verdict)  # fmt: skip
 
@@ -432,7 +500,7 @@ def create_app(
         """Download a built bundle as one `.tar.gz`."""
         path = settings.work_dir / f"{bundle_id}.tar.gz"
         if "/" in bundle_id or bundle_id.startswith(".") or not path.is_file():
-            raise HTTPException(404, f"no bundle {bundle_id!r}")
+            raise HTTPException(404, f"no bundle {bundle_id!r} (bundles are kept a while)")
         return FileResponse(path, media_type="application/gzip", filename=path.name)
 
     @app.post("/api/verify", tags=["evidence"])
@@ -441,10 +509,11 @@ def create_app(
         who: Annotated[TokenInfo, Depends(role("auditor"))],
     ) -> VerifyReport:
         """Upload a bundle (`.tar.gz`) and verify it offline against the service's
-        trusted keys (auditor). Rate-limited per token."""
-        if trust is None:
+        trusted keys (auditor). Rate-limited per token; archives are unpacked in a worker
+        under the limits of docs/evidence.md (members, sizes, compression ratio)."""
+        if jobs.spec.trust is None:
             raise HTTPException(503, "the service has no trusted-keys file configured")
-        if not limiter.allow(who.name):
+        if not verifies.allow(who.name):
             raise HTTPException(429, f"at most {settings.verify_per_minute} verifications a minute")
         with tempfile.TemporaryDirectory(prefix="pilotproof-upload-") as tmp:
             path = Path(tmp) / "bundle.tar.gz"
@@ -457,7 +526,7 @@ def create_app(
                             413, f"bundles up to {settings.max_upload_bytes:,} bytes"
                         )
                     f.write(chunk)
-            report = await verify_bundle(path, trust)
+            report = await jobs.verify(path)
         report.bundle = bundle.filename or "upload"
         return report
 
@@ -489,6 +558,10 @@ def create_app(
     async def dashboard() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
+    @app.get("/docs", include_in_schema=False)
+    async def reference() -> HTMLResponse:
+        return HTMLResponse(reference_page(app.openapi()))
+
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/metrics", tags=["service"], response_class=PlainTextResponse)
@@ -497,6 +570,16 @@ def create_app(
         return metrics.text()
 
     return app
+
+
+def _prune(settings: WebSettings, now: float) -> None:
+    """Keep the newest `keep_bundles` built bundles younger than `keep_bundle_days`."""
+    packed = sorted(settings.work_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    old = now - settings.keep_bundle_days * 86400
+    for i, path in enumerate(packed):
+        if i < len(packed) - settings.keep_bundles or path.stat().st_mtime < old:
+            path.unlink(missing_ok=True)
+            shutil.rmtree(path.with_name(path.name.removesuffix(".tar.gz")), ignore_errors=True)
 
 
 def _local_days(window: Window, tz: str) -> list[tuple[int, int]]:

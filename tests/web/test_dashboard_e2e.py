@@ -129,6 +129,12 @@ async def test_an_auditor_walks_through_the_dashboard(
     page: Page, server: str, site: tuple[Path, str], tmp_path: Path
 ) -> None:
     _, token = site
+    # the service's Content-Security-Policy must not block its own dashboard, and nothing
+    # may load from another host
+    blocked: list[str] = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else None)
+    elsewhere: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(server) else elsewhere.append(r.url))
     await page.goto(server + "/")
     await page.fill("#token", "pp_wrong")
     await page.click("#signin")
@@ -184,3 +190,10 @@ async def test_an_auditor_walks_through_the_dashboard(
     await page.wait_for_selector(".card.fail")
     assert "fail" in await page.locator(".card.fail").first.inner_text()
     await shot(page, "4-overview-en")
+
+    # the API reference is drawn by the service itself
+    await page.goto(server + "/docs")
+    await page.wait_for_selector("h3:has-text('POST /api/verify')")
+    await shot(page, "5-api-reference")
+    assert blocked == []
+    assert elsewhere == []

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from kpi import evaluate
-from pilotproof.web import TokenStore, WebSettings, create_app
+from pilotproof.web import Jobs, JobSpec, TokenStore, WebSettings, create_app
 from simulators import load_scenario
 from telemetry import SqliteStore, Store
 from telemetry.localserver import LocalInfluxd
@@ -47,19 +47,22 @@ async def web(
         await sealed_backfill(store, keys.agent, "gw-a")
     tokens = TokenStore(tmp / "tokens.db")
     issued = {r: tokens.create(f"{r}-1", r) for r in ("operator", "auditor", "admin")}
+    jobs = Jobs(
+        JobSpec(store=store.config, inventory=load_scenario(SCENARIO).inventory(),  # type: ignore[attr-defined]
+                trust=keys.trust, key=JobSpec.raw_key(keys.builder))
+    )  # fmt: skip
     app = create_app(
         store,
-        load_scenario(SCENARIO).inventory(),
         WebSettings(default_profile=PROFILE, default_days=1, work_dir=tmp / "bundles",
-                    max_upload_bytes=5 << 20, verify_per_minute=3),
+                    max_upload_bytes=5 << 20, verify_per_minute=3, keep_bundles=2),
         tokens,
-        trust=keys.trust,
-        evidence_key=keys.builder,
+        jobs,
         now=lambda: WINDOW.end,
     )  # fmt: skip
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://pilotproof") as client:
         yield Web(client, store, issued)
+    jobs.close()
     await store.close()
 
 

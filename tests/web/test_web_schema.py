@@ -16,7 +16,7 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from kpi import Window
-from pilotproof.web import TokenStore, WebSettings, create_app
+from pilotproof.web import Jobs, JobSpec, TokenStore, WebSettings, create_app
 from simulators import backfill, load_scenario
 from telemetry import SqliteStore
 from telemetry.seal import KPI_STREAM, Sealer
@@ -42,14 +42,16 @@ def _app() -> tuple[Any, str]:
     store = asyncio.run(history())
     tokens = TokenStore(_TMP / "tokens.db")
     token = tokens.create("schema-admin", "admin")
+    jobs = Jobs(
+        JobSpec(store=store.config, inventory=_SCENARIO.inventory(), trust=TrustedKeys(),
+                key=JobSpec.raw_key(key))
+    )
     app = create_app(
         store,
-        _SCENARIO.inventory(),
         WebSettings(default_profile="miit2021-5g-factory", default_days=1,
-                    work_dir=_TMP / "bundles", verify_per_minute=1000),
+                    work_dir=_TMP / "bundles", verify_per_minute=1000, builds_per_minute=1000),
         tokens,
-        trust=TrustedKeys(),
-        evidence_key=key,
+        jobs,
         now=lambda: _SPAN.end,
     )  # fmt: skip
     return app, token
