@@ -92,6 +92,9 @@ def serve(
     max_window_days: Annotated[
         int, typer.Option(min=1, help="longest window one request may evaluate")
     ] = 400,
+    max_upload_mib: Annotated[
+        int, typer.Option(min=1, help="largest bundle /api/verify accepts, MiB")
+    ] = 256,
     keep_bundles: Annotated[
         int, typer.Option(min=1, help="built bundles kept for download (oldest removed)")
     ] = 20,
@@ -125,6 +128,7 @@ def serve(
             work_dir=work_dir,
             max_window_days=max_window_days,
             keep_bundles=keep_bundles,
+            max_upload_bytes=max_upload_mib << 20,
         ),
         TokenStore(tokens),
         host=host,

@@ -236,19 +236,6 @@ def create_app(
 
     reader = role("operator", "auditor")
 
-    # the guard answers before FastAPI reads a byte of the body (see guard.py); the
-    # multipart envelope around an upload gets 64 KiB on top of the bundle's own limit
-    app.add_middleware(
-        Guard,
-        tokens=tokens,
-        rules={
-            ("POST", "/api/verify"): BodyRule(("auditor",), settings.max_upload_bytes + (64 << 10)),
-            ("POST", "/api/evidence"): BodyRule(("operator",), settings.max_json_bytes),
-            ("POST", "/api/tokens"): BodyRule(("admin",), settings.max_json_bytes),
-        },
-        counted=lambda path, status: metrics.observe("(guard)", status, 0.0),
-    )
-
     @app.middleware("http")
     async def count(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -260,6 +247,21 @@ def create_app(
         path = getattr(route, "path", "(unmatched)")
         metrics.observe(path, response.status_code, time.perf_counter() - t0)
         return response
+
+    # the guard answers before FastAPI reads a byte of the body (see guard.py); the
+    # multipart envelope around an upload gets 64 KiB on top of the bundle's own limit.
+    # Added last, so outermost: once it has answered, nothing inside it reads the socket
+    # again (a streaming response would otherwise drain the rest of the body).
+    app.add_middleware(
+        Guard,
+        tokens=tokens,
+        rules={
+            ("POST", "/api/verify"): BodyRule(("auditor",), settings.max_upload_bytes + (64 << 10)),
+            ("POST", "/api/evidence"): BodyRule(("operator",), settings.max_json_bytes),
+            ("POST", "/api/tokens"): BodyRule(("admin",), settings.max_json_bytes),
+        },
+        counted=lambda path, status: metrics.observe("(guard)", status, 0.0),
+    )
 
     @app.exception_handler(JobsBusyError)
     async def busy(request: Request, e: JobsBusyError) -> JSONResponse:

@@ -43,8 +43,12 @@ def _app() -> tuple[Any, str]:
     tokens = TokenStore(_TMP / "tokens.db")
     token = tokens.create("schema-admin", "admin")
     jobs = Jobs(
-        JobSpec(store=store.config, inventory=_SCENARIO.inventory(), trust=TrustedKeys(),
-                key=JobSpec.raw_key(key))
+        JobSpec(
+            store=store.config,
+            inventory=_SCENARIO.inventory(),
+            trust=TrustedKeys(),
+            key=JobSpec.raw_key(key),
+        )
     )
     app = create_app(
         store,
