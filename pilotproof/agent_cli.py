@@ -24,7 +24,7 @@ from collectors import (
 )
 from collectors.config import node_id_warning
 from collectors.logs import CollapseRepeats
-from pilotproof.options import console, fail
+from pilotproof.options import console, esc, fail
 from telemetry import describe_validation_error
 from telemetry.seal import generate_key, key_id, load_key
 
@@ -51,22 +51,24 @@ def check(config: ConfigArg) -> None:
     except SiteConfigError as e:
         raise fail(str(e)) from None
     table = Table("section", "value", title=f"{config} — OK")
-    table.add_row("agent", f"{c.agent.id} (key {c.agent.key})")
-    table.add_row("site", f"{c.inventory.site}, {len(c.inventory.elements)} elements")
+    table.add_row("agent", f"{esc(c.agent.id)} (key {esc(c.agent.key)})")
+    table.add_row("site", f"{esc(c.inventory.site)}, {len(c.inventory.elements)} elements")
     table.add_row("store", c.store.url)
-    table.add_row("buffer", f"{c.buffer.path}, cap {c.buffer.max_bytes:,} bytes")
+    table.add_row("buffer", f"{esc(c.buffer.path)}, cap {c.buffer.max_bytes:,} bytes")
     for s in c.sources.mqtt:
-        table.add_row(f"mqtt {s.name}", f"{s.url}: {len(s.subscriptions)} subscription(s)")
+        table.add_row(
+            f"mqtt {esc(s.name)}", f"{esc(s.url)}: {len(s.subscriptions)} subscription(s)"
+        )
     for d in c.sources.modbus:
         line = f"{d.baudrate} {d.bytesize}{d.parity}{d.stopbits}"
         where = f"{d.host}:{d.port}" if d.host else f"RTU {d.serial_port} {line}"
-        table.add_row(f"modbus {d.name}", f"{where} unit {d.unit}: "
-                      f"{len(d.registers)} register(s) every {d.interval_s} s")  # fmt: skip
+        table.add_row(f"modbus {esc(d.name)}", f"{esc(where)} unit {esc(d.unit)}: "
+                      f"{len(d.registers)} register(s) every {esc(d.interval_s)} s")  # fmt: skip
     warnings: list[str] = []
     for o in c.sources.opcua:
         trust = f", servers trusted from {o.trust_dir}" if o.trust_dir else ""
-        table.add_row(f"opcua {o.name}", f"{o.url} ({o.security}, {o.auth}{trust}): "
-                      f"{len(o.nodes)} node(s), {o.mode}")  # fmt: skip
+        what = f"{o.url} ({o.security}, {o.auth}{trust}): {len(o.nodes)} node(s), {o.mode}"
+        table.add_row(f"opcua {esc(o.name)}", esc(what))
         if o.trust_dir and not o.trust_dir.is_dir():
             warnings.append(
                 f"OPC UA source {o.name!r}: trust_dir {o.trust_dir} does not exist yet: "
@@ -82,8 +84,8 @@ def check(config: ConfigArg) -> None:
     for w in warnings:
         console.print(w, style="yellow", markup=False, highlight=False)
     if not c.agent.key.exists():
-        console.print(f"the key {c.agent.key} does not exist yet: run "
-                      f"`pilotproof agent keygen {c.agent.key}`", style="yellow",
+        console.print(f"the key {esc(c.agent.key)} does not exist yet: run "
+                      f"`pilotproof agent keygen {esc(c.agent.key)}`", style="yellow",
                       markup=False)  # fmt: skip
 
 
@@ -94,10 +96,10 @@ def keygen(
     """Create the agent's Ed25519 key (and PATH.pub); never overwrites an existing key."""
     if path.exists():
         key = load_key(path)
-        console.print(f"{path} exists; key id {key_id(key.public_key())}")
+        console.print(f"{esc(path)} exists; key id {esc(key_id(key.public_key()))}")
         raise typer.Exit(1)
     key = generate_key(path)
-    console.print(f"wrote {path} (0600) and {path.with_suffix('.pub')}")
+    console.print(f"wrote {esc(path)} (0600) and {esc(path.with_suffix('.pub'))}")
     console.print(f"key id (SHA-256 of the raw public key): {key_id(key.public_key())}")
 
 
@@ -121,7 +123,7 @@ def discover_cmd(
         Path | None, typer.Option(help="trusted server certificates, as in a source")
     ] = None,
 ) -> None:
-    """Browse a server and print a `[[sources.opcua]]` block to start a config from.
+    """Browse a server and print a `\\[\\[sources.opcua]]` block to start a config from.
 
     It connects exactly as a source with the same settings would — security, the
     agent's certificate in --cert-dir, the user and the trust list — so a server that
@@ -191,8 +193,8 @@ def run(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        console.print(f"agent {c.agent.id} running: {len(agent.drivers)} driver(s) → "
-                      f"{c.store.url}", markup=False)  # fmt: skip
+        console.print(f"agent {esc(c.agent.id)} running: {len(agent.drivers)} driver(s) → "
+                      f"{esc(c.store.url)}", markup=False)  # fmt: skip
         await agent.run(stop)
         m = agent.metrics
         console.print(f"stopped: {m.points_in:,} points in, {m.points_out:,} out, "

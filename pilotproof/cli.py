@@ -17,6 +17,7 @@ from pilotproof.demo_cli import demo
 from pilotproof.evidence_cli import app as evidence_app
 from pilotproof.keys_cli import app as keys_app
 from pilotproof.kpi_cli import app as kpi_app
+from pilotproof.options import esc
 from pilotproof.serve_cli import serve, tokens_app
 from pilotproof.simulate_cli import app as simulate_app
 from telemetry import (
@@ -72,7 +73,7 @@ def root(
 
 STORE_HELP = (
     "Where to write: [bold]sqlite:PATH[/bold] (embedded) or "
-    "[bold]http://[user:pass@]host:8086/?db=NAME[/bold] (InfluxDB 1.x, or 2.x/3.x through the "
+    "[bold]http://\\[user:pass@]host:8086/?db=NAME[/bold] (InfluxDB 1.x, or 2.x/3.x through the "
     "v1 API; add &api=v2&org=ORG&bucket=B for /api/v2/write). A token is read from "
     "PILOTPROOF_INFLUX_TOKEN. Default: a new SQLite file in a temporary folder."
 )
@@ -107,7 +108,7 @@ def store_check(
     try:
         ok = asyncio.run(_store_check(store, influxd, tz, give_up_after))
     except (ValueError, StoreError, FileNotFoundError, RuntimeError) as e:
-        console.print(f"[red]error:[/red] {e}")
+        console.print(f"[red]error:[/red] {esc(e)}")
         raise typer.Exit(2) from None
     raise typer.Exit(0 if ok else 1)
 
@@ -127,7 +128,7 @@ async def _store_check(url: str | None, influxd: bool, tz: str, give_up_after: f
             s: Store = open_store(config)
             if server is not None:
                 await s.create_database()  # type: ignore[attr-defined]
-            console.print(f"[bold]store self-check 存储自检[/bold] — {s.describe()}")
+            console.print(f"[bold]store self-check 存储自检[/bold] — {esc(s.describe())}")
             try:
                 results = await run_self_check(s, tz)
             finally:

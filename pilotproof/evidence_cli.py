@@ -12,7 +12,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from pilotproof.kpi_cli import print_evaluation, resolve_inputs
-from pilotproof.options import console, fail, open_store_or_exit, progress_bar
+from pilotproof.options import console, esc, fail, open_store_or_exit, progress_bar
 from telemetry import Inventory, InventoryError, StoreError, load_inventory
 from verifier import (
     CODES,
@@ -119,7 +119,7 @@ def build_cmd(
     )
     if tar:
         target = pack(out, out.with_name(out.name + ".tar.gz"))
-        console.print(f"packed {target} ({target.stat().st_size:,} bytes)", highlight=False)
+        console.print(f"packed {esc(target)} ({target.stat().st_size:,} bytes)", highlight=False)
     if trusted is not None:
         report = asyncio.run(_verify(out, trusted))
         print_report(report)
@@ -194,48 +194,50 @@ def verify_cmd(
         else:
             html = report or pdf.with_suffix(".html")  # type: ignore[union-attr]
             html.write_text(render_report(result.evaluation, result), encoding="utf-8")
-            console.print(f"wrote {html}", highlight=False)
+            console.print(f"wrote {esc(html)}", highlight=False)
             if pdf is not None:
                 if find_chromium() is None:
                     console.print("[yellow]no PDF: Chromium is not installed[/yellow]")
                 else:
                     asyncio.run(html_to_pdf(html, pdf))
-                    console.print(f"wrote {pdf}", highlight=False)
+                    console.print(f"wrote {esc(pdf)}", highlight=False)
     raise typer.Exit(0 if result.ok else 1)
 
 
 def print_report(r: VerifyReport) -> None:
     if r.profile:
         inputs = Table("输入 input", "value", title="what the bundle says it computed — 计算输入")
-        inputs.add_row("profile 申报类别", r.profile)
-        inputs.add_row("site 站点", r.site or "")
+        inputs.add_row("profile 申报类别", esc(r.profile))
+        inputs.add_row("site 站点", esc(r.site or ""))
         if r.window:
-            inputs.add_row("window 评估窗口", f"{r.window[0]} → {r.window[1]}")
+            inputs.add_row("window 评估窗口", f"{esc(r.window[0])} → {esc(r.window[1])}")
         if r.baseline:
-            inputs.add_row("baseline 基线窗口", f"{r.baseline[0]} → {r.baseline[1]}")
+            inputs.add_row("baseline 基线窗口", f"{esc(r.baseline[0])} → {esc(r.baseline[1])}")
         if r.inventory_counts:
             inputs.add_row(
                 "inventory 清单",
                 f"{r.inventory_counts} sha256 {(r.inventory_digest or '')[:16]}…",
             )
         if r.params:
-            inputs.add_row("params 参数", ", ".join(f"{k}={v}" for k, v in r.params.items()))
+            inputs.add_row(
+                "params 参数", ", ".join(f"{esc(k)}={esc(v)}" for k, v in r.params.items())
+            )
         console.print(inputs)
-    table = Table("检查 check", "结果 result", "说明 detail", title=f"verify {r.bundle}")
+    table = Table("检查 check", "结果 result", "说明 detail", title=f"verify {esc(r.bundle)}")
     for c in r.checks:
         mark = "[green]✔ ok[/green]" if c.ok else "[red]✘ failed[/red]"
-        table.add_row(f"{c.name_zh} {c.name}", mark, c.detail)
+        table.add_row(f"{c.name_zh} {c.name}", mark, esc(c.detail))
     console.print(table)
     if r.findings:
         ft = Table("code", "问题 problem", "where", "message", title="failures — 验证失败项")
         for f in r.findings[:50]:
-            ft.add_row(f"[red]{f.code}[/red]", CODES[f.code][0], f.where, f.message)
+            ft.add_row(f"[red]{esc(f.code)}[/red]", CODES[f.code][0], f.where, f.message)
         console.print(ft)
         if len(r.findings) > 50:
             console.print(f"… and {len(r.findings) - 50} more (use --json for all)")
     for w in r.warnings:
-        console.print(f"[yellow]{w.code} {w.label_zh}[/yellow] {w.where}: {w.message}",
-                      highlight=False)  # fmt: skip
+        console.print(f"[yellow]{w.code} {w.label_zh}[/yellow] {esc(w.where)}: "
+                      f"{esc(w.message)}", highlight=False)  # fmt: skip
     if r.evaluation is not None:
         print_evaluation(r.evaluation, details=False)
     verdict = (

@@ -29,7 +29,7 @@ from kpi import (
     load_declarations,
 )
 from kpi.docs import render_kpi_docs
-from pilotproof.options import console, fail, open_store_or_exit, parse_time
+from pilotproof.options import console, esc, fail, open_store_or_exit, parse_time
 from simulators import ScenarioError, load_scenario
 from telemetry import Inventory, InventoryError, StoreError, load_inventory
 
@@ -232,11 +232,14 @@ def print_evaluation(ev: Evaluation, *, details: bool = False) -> None:
 
 
 def _print_notes(r: KpiResult, details: bool) -> None:
-    console.print(f"\n[bold]{r.id}[/bold] {r.name_zh} — {r.clause.file}: 「{r.clause.quote}」")
-    console.print(f"  gloss: {r.clause.gloss}")
-    console.print(f"  formula: {r.formula}")
+    console.print(
+        f"\n[bold]{esc(r.id)}[/bold] {esc(r.name_zh)} — {esc(r.clause.file)}: "
+        f"「{esc(r.clause.quote)}」"
+    )
+    console.print(f"  gloss: {esc(r.clause.gloss)}")
+    console.print(f"  formula: {esc(r.formula)}")
     for n in r.notes:
-        console.print(f"  • {n}")
+        console.print(f"  • {esc(n)}")
     for c in r.coverage:
         gaps = ", ".join(f"{g.start}→{g.end}" for g in c.gaps[:3])
         console.print(
@@ -245,7 +248,7 @@ def _print_notes(r: KpiResult, details: bool) -> None:
         )
     if details:
         for q in r.queries:
-            console.print(f"  [dim]{q.statement}  → {q.rows} rows[/dim]")
+            console.print(f"  [dim]{esc(q.statement)}  → {esc(q.rows)} rows[/dim]")
 
 
 @app.command("docs")

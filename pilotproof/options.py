@@ -7,11 +7,17 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from telemetry import InfluxStore, Store, StoreError, open_store
 
 console = Console()
+
+
+def esc(value: object) -> str:
+    """`value` as text that rich prints as it is (`[[sources.opcua]]` is not markup)."""
+    return escape(str(value))
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from pilotproof import __version__
-from pilotproof.options import console, fail
+from pilotproof.options import console, esc, fail
 from pilotproof.web import ROLES, JobSpec, TokenStore, WebSettings
 from pilotproof.web.serve import run_service
 from simulators import ScenarioError, load_scenario
@@ -42,7 +42,9 @@ def create(
         token = TokenStore(tokens).create(name, role)
     except ValueError as e:
         raise fail(str(e), 1) from None
-    console.print(f"[dim]{role} token for {name} (keep it; it is stored only as a hash):[/dim]")
+    console.print(
+        f"[dim]{esc(role)} token for {esc(name)} (keep it; it is stored only as a hash):[/dim]"
+    )
     print(token)
 
 
@@ -61,7 +63,7 @@ def revoke(
     """Revoke a token by name."""
     if not TokenStore(tokens).revoke(name):
         raise fail(f"no token named {name!r}", 1)
-    console.print(f"revoked {name}")
+    console.print(f"revoked {esc(name)}")
 
 
 def serve(

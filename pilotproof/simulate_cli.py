@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pilotproof.options import open_store_or_exit, parse_time
+from pilotproof.options import esc, open_store_or_exit, parse_time
 from simulators import (
     LABELS,
     Period,
@@ -45,7 +45,7 @@ def _load(name: str) -> Scenario:
     try:
         return load_scenario(name)
     except ScenarioError as e:
-        console.print(f"[red]{e}[/red]")
+        console.print(f"[red]{esc(e)}[/red]")
         raise typer.Exit(2) from None
 
 
@@ -112,7 +112,7 @@ def truth(
             else ("" if v.numerator is None else f"{v.numerator:,}")
         )
         note = ("declared 申报; " if v.source == "declared" else "") + v.note
-        table.add_row(f"{zh}\n{en}\n[dim]{k}[/dim]", _show(v.value), frac, note)
+        table.add_row(f"{esc(zh)}\n{esc(en)}\n[dim]{esc(k)}[/dim]", _show(v.value), frac, note)
     console.print(table)
 
 
@@ -195,7 +195,7 @@ def backfill_cmd(
                     sealer=sealer,
                 )
         except StoreError as e:
-            console.print(f"[red]{e}[/red]")
+            console.print(f"[red]{esc(e)}[/red]")
             raise typer.Exit(1) from None
         finally:
             await st.close()
@@ -254,7 +254,7 @@ def serve(
                 clock=clock,
             )
         except ValueError as e:
-            console.print(f"[red]{e}[/red]")
+            console.print(f"[red]{esc(e)}[/red]")
             raise typer.Exit(2) from None
         async with factory:
             table = Table("protocol", "endpoint", title=f"serving {s.name} — 模拟中 (Ctrl-C stops)")

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pilotproof import __version__
 
@@ -120,3 +122,27 @@ def test_kpi_evaluate_table_json_and_exit_codes(tmp_path: Path) -> None:
     missing = run("kpi", "evaluate", "--profile", "miit2021-5g-factory", "--store", db)
     assert missing.returncode == 2
     assert "--inventory FILE or --scenario NAME" in missing.stdout
+
+
+def test_help_shows_toml_tables_as_written() -> None:
+    """Rich markup must not eat `[[sources.opcua]]` (it once printed `[]`)."""
+    r = run("agent", "--help")
+    assert r.returncode == 0
+    assert "[[sources.opcua]]" in r.stdout
+    assert "[user:pass@]" in run("store", "check", "--help").stdout
+
+
+@given(
+    text=st.text(
+        alphabet=st.characters(whitelist_categories=("L", "N", "P", "S", "Zs")), max_size=200
+    )
+)
+def test_any_text_a_user_sees_prints_as_it_is(text: str) -> None:
+    """Bundle findings, config values and errors go through `esc` before rich prints them."""
+    from rich.console import Console
+
+    from pilotproof.options import esc
+
+    console = Console(record=True, width=100_000, color_system=None)
+    console.print(esc(text), end="", highlight=False, soft_wrap=True)
+    assert console.export_text().rstrip("\n") == text.rstrip("\n")
