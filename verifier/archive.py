@@ -124,7 +124,9 @@ def unpack(
         _unpack(archive, folder, limits or ArchiveLimits(), on_file)
     except ArchiveError:
         raise
-    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as e:
+    # tarfile raises plain ValueError (and kin) on malformed pax and sparse headers
+    except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError, ValueError,
+            OverflowError, UnicodeError, IndexError, KeyError) as e:  # fmt: skip
         # a damaged or hostile archive (truncated, a file where a folder must go) is
         # refused as a whole, never half-trusted
         raise ArchiveError("E_BUNDLE_LAYOUT", f"{archive}: not a readable tar archive ({e})") from e

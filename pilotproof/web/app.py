@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, Response, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
@@ -162,7 +163,7 @@ class EvidenceBuilt(BaseModel):
 
 
 class TokenCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
     role: Role
 
 
@@ -262,6 +263,12 @@ def create_app(
         },
         counted=lambda path, status: metrics.observe("(guard)", status, 0.0),
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, e: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input, which may not encode (a lone surrogate)
+        detail = [{"loc": list(x["loc"]), "msg": x["msg"], "type": x["type"]} for x in e.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(JobsBusyError)
     async def busy(request: Request, e: JobsBusyError) -> JSONResponse:
@@ -529,7 +536,12 @@ def create_app(
                         )
                     f.write(chunk)
             report = await jobs.verify(path)
-        report.bundle = bundle.filename or "upload"
+        # the report speaks of the upload by its name, never of the server's folders
+        name = bundle.filename or "upload"
+        report.bundle = name
+        for x in [*(x for c in report.checks for x in c.findings), *report.warnings]:
+            x.where = x.where.replace(str(path), name).replace(tmp, "")
+            x.message = x.message.replace(str(path), name).replace(tmp, "")
         return report
 
     @app.get("/api/tokens", tags=["admin"])

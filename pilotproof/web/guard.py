@@ -82,6 +82,9 @@ class Guard:
         self.counted = counted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":  # the service has none: nothing may reach the router
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -90,7 +93,11 @@ class Guard:
         headers = {k.lower(): v for k, v in scope.get("headers", [])}
         rule = self.rules.get((method, path))
         if not _public(path):
-            refusal = self._refusal(headers.get(b"authorization", b""), rule)
+            given = [v for k, v in scope.get("headers", []) if k.lower() == b"authorization"]
+            if len(given) > 1:  # the guard and the route must judge the same token
+                await self._answer(send, path, 400, "more than one Authorization header")
+                return
+            refusal = self._refusal(given[0] if given else b"", rule)
             if refusal is not None:
                 await self._answer(send, path, *refusal)
                 return
@@ -139,8 +146,12 @@ class Guard:
         try:
             await self.app(scope, counting_receive, tracking_send)
         except Exception:
-            if not answered:
-                raise
+            if answered:
+                return
+            if not started:
+                # answered here, with the security headers; the server logs the traceback
+                await self._answer(send, path, 500, "internal error; the server log has it")
+            raise
 
     def _refusal(self, authorization: bytes, rule: BodyRule | None) -> tuple[int, str] | None:
         scheme, _, token = authorization.decode("latin-1").partition(" ")

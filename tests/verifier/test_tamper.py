@@ -883,6 +883,47 @@ def test_records_are_parsed_as_strictly_as_the_statement(
     rejected(verify(folder, keys), "E_RECORD_FORMAT")
 
 
+PAX_KEYS = ["GNU.sparse.map", "GNU.sparse.size", "GNU.sparse.major", "GNU.sparse.minor",
+            "GNU.sparse.name", "GNU.sparse.numblocks", "GNU.sparse.offset", "GNU.sparse.numbytes",
+            "size", "path", "linkpath", "mtime", "uid", "hdrcharset", "comment"]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    pax=st.dictionaries(st.sampled_from(PAX_KEYS), st.text(max_size=30), max_size=5),
+    tail=st.binary(max_size=600),
+    compress=st.booleans(),
+)
+def test_any_archive_is_refused_with_a_code_or_unpacked(
+    pax: dict[str, str], tail: bytes, compress: bool
+) -> None:
+    """Any pax header values and any trailing bytes: unpacking ends in an `ArchiveError`
+    with a known code, or succeeds — never another exception."""
+    import tarfile
+
+    from verifier import ArchiveError, unpack
+
+    info = tarfile.TarInfo("m")
+    info.size = 1
+    info.pax_headers = pax
+    try:
+        head = info.tobuf(tarfile.PAX_FORMAT)
+    except (ValueError, UnicodeError):
+        head = b""
+    blob = head + b"x" + bytes(511) + tail
+    tmp = Path(tempfile.mkdtemp(prefix="fuzz-"))
+    archive = tmp / "a.tar.gz"
+    archive.write_bytes(gzip.compress(blob) if compress else blob)
+    code = None
+    try:
+        unpack(archive, tmp / "out")
+    except ArchiveError as e:
+        code = e.code
+    finally:
+        shutil.rmtree(tmp)
+    assert code is None or code in CODES
+
+
 def test_every_error_code_is_exercised() -> None:
     """Each stable code is provoked and expected by a test of this suite or of
     test_bundle.py — as `rejected(report, CODE)` or `assert CODE in report.codes`."""

@@ -87,6 +87,7 @@ def serve(
     ts = TokenStore(tokens_db)
     tokens = {r: ts.create(f"{r}-1", r) for r in ("operator", "auditor", "admin")}  # type: ignore[arg-type]
     tokens["operator2"] = ts.create("operator-2", "operator")
+    tokens["auditor2"] = ts.create("auditor-2", "auditor")  # a second rate-limit budget
     spool = tmp / "spool"
     spool.mkdir()
     port = free_port()

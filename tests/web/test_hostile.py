@@ -175,10 +175,12 @@ def test_a_malformed_length_is_a_bad_request(served: Served) -> None:
 # --- archive bombs, with a token ---------------------------------------------------------
 
 
-def _upload(served: Served, data: bytes, name: str = "b.tar.gz") -> httpx.Response:
+def _upload(
+    served: Served, data: bytes, name: str = "b.tar.gz", role: str = "auditor"
+) -> httpx.Response:
     return httpx.post(
         f"{served.base}/api/verify", files={"bundle": (name, data)},
-        headers=served.auth("auditor"), timeout=300,
+        headers=served.auth(role), timeout=300,
     )  # fmt: skip
 
 
@@ -310,3 +312,59 @@ def test_builds_get_unique_ids_are_rate_limited_and_pruned(served: Served, tmp_p
     r = _upload(served, again, "repacked.tar.gz")
     assert r.status_code == 200
     assert r.json()["ok"] is True, r.text
+
+
+# --- found by an adversarial helper -------------------------------------------------------
+
+
+def test_a_lone_surrogate_in_json_is_a_422_not_a_500(served: Served) -> None:
+    body = b'{"name": "a\\ud800b", "role": "operator"}'
+    for path, role in (("/api/tokens", "admin"), ("/api/evidence", "operator")):
+        headers = {**served.auth(role), "Content-Type": "application/json"}
+        r = httpx.post(f"{served.base}{path}", content=body, headers=headers)
+        assert r.status_code == 422, r.text
+        assert r.headers["x-frame-options"] == "DENY"
+
+
+def test_two_authorization_headers_are_refused_before_the_body(served: Served) -> None:
+    answer = raw_request(
+        served.port, "POST", "/api/tokens",
+        {"Authorization": f"Bearer {served.tokens['operator']}",
+         "authorization": f"Bearer {served.tokens['admin']}", "Content-Length": str(GiB)},
+        zeros(GiB),
+    )  # fmt: skip
+    assert answer.status == 400, answer.head
+    assert answer.sent < SOCKET_SLACK
+
+
+def test_a_websocket_upgrade_reaches_no_route(served: Served) -> None:
+    answer = raw_request(
+        served.port, "GET", "/api/tokens",
+        {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}, iter([]),
+    )  # fmt: skip
+    assert answer.status in (403, 404), answer.head
+
+
+@pytest.mark.parametrize(
+    "pax",
+    [
+        {"GNU.sparse.map": "a,b", "GNU.sparse.size": "10"},
+        {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "q"},
+    ],
+)
+def test_malformed_sparse_headers_are_a_layout_finding(
+    served: Served, pax: dict[str, str], tmp_path: Path
+) -> None:
+    import io
+
+    path = tmp_path / "sparse.tar.gz"
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("s")
+        info.size = 1
+        info.pax_headers = pax
+        tar.addfile(info, io.BytesIO(b"x"))
+    r = _upload(served, path.read_bytes(), "sparse.tar.gz", role="auditor2")
+    codes = _codes(r)
+    assert codes & {"E_BUNDLE_LAYOUT", "E_ARCHIVE_UNSAFE"}, r.text
+    assert str(served.spool) not in r.text  # no server folder in the report
