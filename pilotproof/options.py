@@ -16,8 +16,12 @@ console = Console()
 
 
 def esc(value: object) -> str:
-    """`value` as text that rich prints as it is (`[[sources.opcua]]` is not markup)."""
-    return escape(str(value))
+    """`value` as text that rich prints as it is (`[[sources.opcua]]` is not markup).
+
+    Not for text directly before a closing tag: rich's own `escape` doubles a trailing
+    backslash so that it cannot escape such a tag, and that doubled backslash would print
+    twice everywhere else; the space added and removed here keeps it single."""
+    return escape(f"{value} ")[:-1]
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

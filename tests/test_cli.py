@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pilotproof import __version__
@@ -132,6 +132,7 @@ def test_help_shows_toml_tables_as_written() -> None:
     assert "[user:pass@]" in run("store", "check", "--help").stdout
 
 
+@settings(max_examples=1000)
 @given(
     text=st.text(
         alphabet=st.characters(whitelist_categories=("L", "N", "P", "S", "Zs")), max_size=200
