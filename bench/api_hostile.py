@@ -26,6 +26,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.table import Table
 
@@ -116,8 +117,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pilotproof-hostile-") as d:
         tmp = Path(d)
         db, span = asyncio.run(history(tmp, args.days))
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
         builder = Ed25519PrivateKey.generate()
         (tmp / "trust.toml").write_text(trust_entry("builder", "verifier", builder.public_key()))
         with serve(tmp, db, write_key(builder, tmp / "b.pem"), tmp / "trust.toml",

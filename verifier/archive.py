@@ -138,9 +138,8 @@ _Source = io.BufferedIOBase | io.RawIOBase
 class _Meter(io.RawIOBase):
     """Counts the bytes read through it, and stops at a total or a ratio to another."""
 
-    def __init__(self, inner: _Source, name: str) -> None:
+    def __init__(self, inner: _Source) -> None:
         self.inner = inner
-        self.name = name
         self.count = 0
         self.check: Callable[[int], None] = lambda n: None
 
@@ -190,9 +189,12 @@ def _unpack(
     made: set[Path] = {folder}
     with archive.open("rb") as f:
         buffered = io.BufferedReader(f)
-        compressed = _Meter(buffered, str(archive))
-        inflated = _Meter(_decompressed(compressed, buffered.peek(6)[:6]), str(archive))
+        compressed = _Meter(buffered)
+        inflated = _Meter(_decompressed(compressed, buffered.peek(6)[:6]))
 
+        # Two totals: the members' declared sizes (refused at the header, below) and every
+        # byte inflated, which also counts extension headers (each ≤ 1 MiB, but as many as
+        # there are members) and the data of members skipped over
         def check(total: int) -> None:
             if total > limits.max_total_bytes + (1 << 20):  # headers and padding
                 raise ArchiveError(

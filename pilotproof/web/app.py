@@ -13,8 +13,9 @@ import shutil
 import tempfile
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -209,6 +210,7 @@ def create_app(
         # the reference is drawn by this service (/docs): no page loads from a CDN
         docs_url=None,
         redoc_url=None,
+        lifespan=_warm(jobs),
     )
     bearer = HTTPBearer(auto_error=False)
     metrics = _Metrics()
@@ -584,6 +586,18 @@ def create_app(
         return metrics.text()
 
     return app
+
+
+def _warm(jobs: Jobs) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the workers with the server, not on the first request (a server's lifespan;
+    an app driven without one starts them on first use)."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await jobs.warm()
+        yield
+
+    return lifespan
 
 
 def _prune(settings: WebSettings, now: float) -> None:

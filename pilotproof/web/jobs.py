@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from kpi import Declarations, Evaluation, KpiParams, Window, evaluate, get_profile
 from telemetry import InfluxConfig, Inventory, SqliteConfig, Store, open_store
@@ -49,7 +49,6 @@ class JobSpec(BaseModel):
         limits: what an uploaded archive may hold.
     """
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
     store: InfluxConfig | SqliteConfig
     inventory: Inventory
     params: KpiParams | None = None

@@ -4,10 +4,6 @@ its worker processes, and closing them all when it stops."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from fastapi import FastAPI
 
 from pilotproof.web.app import WebSettings, create_app
 from pilotproof.web.jobs import Jobs, JobSpec
@@ -25,7 +21,7 @@ def run_service(
     version: str,
     workers: int = 1,
 ) -> None:
-    """Serve until interrupted; the workers start with the server, not on first use.
+    """Serve until interrupted, then close the workers and the store.
 
     Args:
         spec: the store, inventory, keys and limits the workers need.
@@ -41,13 +37,6 @@ def run_service(
     store = open_store(spec.store)
     jobs = Jobs(spec, workers=workers)
     app = create_app(store, settings, tokens, jobs, version=version)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await jobs.warm()
-        yield
-
-    app.router.lifespan_context = lifespan
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:

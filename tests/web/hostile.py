@@ -5,6 +5,7 @@ Shared by tests/web/test_hostile.py and bench/api_hostile.py.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
@@ -151,20 +152,18 @@ def raw_request(
     try:
         for chunk in body:
             view = memoryview(chunk)
-            while view:
-                try:
+            while view and not answer:
+                with contextlib.suppress(BlockingIOError):
                     answer += s.recv(65536)
-                    if answer:
-                        raise StopIteration
-                except BlockingIOError:
-                    pass
                 try:
                     n = s.send(view)
                     sent += n
                     view = view[n:]
                 except BlockingIOError:
                     time.sleep(0.001)
-    except (StopIteration, BrokenPipeError, ConnectionResetError):
+            if answer:  # the server has answered: sending more would only fill buffers
+                break
+    except (BrokenPipeError, ConnectionResetError):
         pass
     s.setblocking(True)
     s.settimeout(read_timeout)
