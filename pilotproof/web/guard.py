@@ -42,8 +42,9 @@ SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 
-#: paths anyone may read: the dashboard's files, the API reference, liveness
-PUBLIC = ("/", "/static/", "/docs", "/openapi.json", "/api/health")
+#: paths anyone may read (besides `/` itself): the dashboard's files, the API reference,
+#: liveness
+PUBLIC = ("/static/", "/docs", "/openapi.json", "/api/health")
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class BodyRule:
 
 
 def _public(path: str) -> bool:
-    return path == "/" or any(path.startswith(p) for p in PUBLIC[1:])
+    return path == "/" or path.startswith(PUBLIC)
 
 
 class Guard:
