@@ -37,21 +37,11 @@ from pymodbus.client import AsyncModbusTcpClient
 from rich.console import Console
 from rich.table import Table
 
-from collectors import Agent, SiteConfig
-from collectors.config import (
-    AgentSection,
-    BufferSection,
-    ModbusDevice,
-    ModbusRegister,
-    MqttSource,
-    MqttSubscription,
-    OpcUaNode,
-    OpcUaSource,
-    Sources,
-    StoreSection,
-)
-from collectors.modbus import plan_reads
-from collectors.opcua import resolve
+from collectors import Agent, AgentSection, BufferSection, SiteConfig, Sources, StoreSection
+from collectors.modbus import ModbusDevice, plan_reads
+from collectors.mqtt import MqttSource, MqttSubscription
+from collectors.opcua import OpcUaNode, OpcUaSource, resolve
+from pilotproof.sim_sources import modbus_registers
 from simulators import ModbusSimServer, OpcUaSimServer, parse_scenario
 from telemetry import DeclaredElement, DeclaredPoint, InfluxConfig, InfluxStore, Inventory
 from telemetry.localserver import LocalInfluxd, LocalMosquitto
@@ -205,9 +195,7 @@ async def mqtt_agent(tmp: Path, broker: LocalMosquitto, server: LocalInfluxd, n:
 def modbus_device(sim: ModbusSimServer) -> ModbusDevice:
     return ModbusDevice(
         name="plc", host="127.0.0.1", port=sim.port, unit=1, address_base=0, interval_s=0,
-        registers=tuple(ModbusRegister(element=x.element, point=x.point, table="holding",
-                        address=x.address, type="float32", order="CDAB")
-                        for x in sim.map.points if x.element == "plc"),
+        registers=modbus_registers(x for x in sim.map.points if x.element == "plc"),
     )  # fmt: skip
 
 

@@ -1,43 +1,94 @@
-"""collectors — the edge agent: site config, drivers (MQTT, Modbus TCP, OPC UA), the
+"""collectors — the edge agent: site config, drivers (MQTT, Modbus TCP/RTU, OPC UA), the
 pipeline (durable buffer → sealed batches → forwarder) and its runtime. Depends on
 `telemetry` only.
 
-* `load_site_config(path)` / `SiteConfig`: the site config (TOML or YAML).
+* `load_site_config(path)` / `SiteConfig` and its tables (`AgentSection` …): the site
+  config (TOML or YAML). Each driver's own tables are in its package,
+  `collectors.<driver>` (its `settings.py`).
 * `Agent(config).run(stop)`: drivers → buffer → seal → store, until `stop` is set.
-* `Driver` / `Sink`: the contract between a driver and the agent (collectors/driver.py);
-  every driver runs under the supervisor (collectors/supervisor.py).
-* `Pipeline`: what drivers hand Points or `Samples` (their own encoded lines) to.
+* `Driver` / `Sink`: the contract between a driver and the agent; `DriverPlugin` /
+  `register` / `PLUGINS`: the driver registry (collectors/plugin.py). Every driver runs
+  under the supervisor (collectors/supervisor.py).
 * `Buffer`: the durable store-and-forward buffer; `Metrics`: self-metrics.
+
+The agent and its runtime load on first use, so that `import collectors` (the config and
+the registry) stays light for `pilotproof agent check`.
 """
 
-from collectors.agent import Agent, AgentStartError, build_drivers
-from collectors.buffer import Buffer, BufferFullError, BufferOpenError, SealedBatch
-from collectors.config import SiteConfig, SiteConfigError, load_site_config
-from collectors.continuity import ChainConflictError, check_continuity
-from collectors.driver import Driver, Sink
-from collectors.forwarder import Forwarder
-from collectors.metrics import Metrics, serve_metrics
-from collectors.pipeline import Pipeline
-from collectors.samples import Samples
+from typing import TYPE_CHECKING
+
+from collectors.plugin import PLUGINS, DriverContext, DriverPlugin, register
+from collectors.settings import Settings
+
+# what a driver plugin imports comes first: an installed plugin is loaded while the
+# config below is built, and imports these from `collectors`
+from telemetry.lazy import lazy_exports
+
+# isort: split
+from collectors.config import (
+    AgentSection,
+    BufferSection,
+    MetricsSection,
+    PointRole,
+    SiteConfig,
+    SiteConfigError,
+    Sources,
+    StoreSection,
+    load_site_config,
+)
+
+if TYPE_CHECKING:
+    from collectors.agent import Agent, AgentStartError, build_drivers
+    from collectors.buffer import Buffer, BufferFullError, BufferOpenError, SealedBatch
+    from collectors.continuity import ChainConflictError, check_continuity
+    from collectors.driver import Driver, Sink
+    from collectors.forwarder import Forwarder
+    from collectors.metrics import Metrics, serve_metrics
+    from collectors.pipeline import Pipeline
+    from collectors.samples import Samples
+
+__getattr__ = lazy_exports(
+    __name__,
+    agent="Agent AgentStartError build_drivers",
+    buffer="Buffer BufferFullError BufferOpenError SealedBatch",
+    continuity="ChainConflictError check_continuity",
+    driver="Driver Sink",
+    forwarder="Forwarder",
+    metrics="Metrics serve_metrics",
+    pipeline="Pipeline",
+    samples="Samples",
+)
+
 
 __all__ = [
+    "PLUGINS",
     "Agent",
+    "AgentSection",
     "AgentStartError",
     "Buffer",
     "BufferFullError",
     "BufferOpenError",
+    "BufferSection",
     "ChainConflictError",
     "Driver",
+    "DriverContext",
+    "DriverPlugin",
     "Forwarder",
     "Metrics",
+    "MetricsSection",
     "Pipeline",
+    "PointRole",
     "Samples",
     "SealedBatch",
+    "Settings",
     "Sink",
     "SiteConfig",
     "SiteConfigError",
+    "Sources",
+    "StoreSection",
     "build_drivers",
     "check_continuity",
     "load_site_config",
+    "register",
     "serve_metrics",
 ]

@@ -35,6 +35,7 @@ from collectors.sealer import (
 )
 from collectors.supervisor import supervise
 from telemetry import Point, Store, StoreError
+from telemetry.errors import PilotproofError
 from telemetry.seal import load_key
 from telemetry.timegrid import NS
 
@@ -48,23 +49,44 @@ HEALTH_GRACE_NS = 3 * NS
 CONTINUITY_WAIT_S = 5.0
 
 
-class AgentStartError(RuntimeError):
+class AgentStartError(PilotproofError, RuntimeError):
     """The agent cannot start: the message names the setting or file and the fix."""
+
+    code = "E_AGENT_START"
 
 
 def build_drivers(config: SiteConfig) -> list[Driver]:
-    from collectors.modbus import modbus_drivers
-    from collectors.mqtt import MqttDriver
-    from collectors.opcua import OpcUaDriver
-
+    """The drivers of every configured source, through the driver registry; silences the
+    loggers of the protocol libraries in use (see `DriverPlugin.quiet`)."""
+    context = config.driver_context
     drivers: list[Driver] = []
-    drivers += [MqttDriver(s, config) for s in config.sources.mqtt]
-    drivers += modbus_drivers(config)
-    drivers += [OpcUaDriver(s, config) for s in config.sources.opcua]
+    for plugin, sources in config.sources.each():
+        if sources:
+            drivers += plugin.build(sources, context)
+            for name in plugin.quiet:
+                logging.getLogger(name).setLevel(logging.CRITICAL)
     return drivers
 
 
 class Agent:
+    """The edge agent: the drivers of a site config, its durable buffer, sealing and
+    forwarding, status and health rows, self-metrics. Building one connects to nothing;
+    `run` does the work until its `stop` event is set.
+
+    Args:
+        config: the site config (`load_site_config`); its key is loaded now, so a
+            missing or wrong key fails here.
+        store: the store to check the chain against and forward to; default: the one
+            `config.store.url` names, opened by the sealer.
+        drivers: the drivers to run; default: those of `config`'s sources, through the
+            driver registry (`build_drivers`).
+        clock: nanoseconds since 1970, for status and health instants (tests fake it).
+        flush_timeout_s: how long a stop may spend forwarding what is sealed; what does
+            not make it stays in the buffer for the next start.
+        new_chain: begin a new chain epoch (`agent run --new-chain`), for a buffer lost
+            while the store holds this agent's chain.
+    """
+
     def __init__(
         self,
         config: SiteConfig,

@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +31,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from telemetry import Point, encode_lines
+from telemetry.errors import PilotproofError
 from telemetry.seal import GENESIS, KPI_STREAM, BatchRecord, seal, stream_of
 
 SCHEMA = """
@@ -114,12 +115,16 @@ def _line_time(line: bytes) -> int:
     return int(line[line.rindex(b" ") + 1 :])
 
 
-class BufferFullError(RuntimeError):
+class BufferFullError(PilotproofError, RuntimeError):
     """The buffer reached its size cap; nothing was accepted."""
 
+    code = "E_BUFFER_FULL"
 
-class BufferOpenError(RuntimeError):
+
+class BufferOpenError(PilotproofError, RuntimeError):
     """The buffer file cannot be opened (damaged, not SQLite, not writable)."""
+
+    code = "E_BUFFER_OPEN"
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,21 @@ class SealedBatch:
 
 
 class Buffer:
+    """The durable store-and-forward buffer: one SQLite file (WAL, `synchronous=FULL`)
+    holding every accepted line until the store confirms it. Points are committed in
+    chunks, sealed into batches of the agent's chain, and deleted only once forwarded.
+
+    Args:
+        path: the buffer file (created with its folder); the agent and its sealer
+            process share it.
+        max_bytes: the cap on the bytes of lines it holds; beyond it new points are
+            refused (`BufferFullError`), never old ones dropped.
+
+    Raises:
+        BufferOpenError: the file cannot be opened or is not a buffer (the message says
+            which and what to do).
+    """
+
     def __init__(self, path: Path, max_bytes: int = 1 << 30) -> None:
         self.path = path
         self.max_bytes = max_bytes
@@ -169,8 +189,7 @@ class Buffer:
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
         if "pending" not in tables:
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._write():
             by_stream: dict[str, list[tuple[int, bytes]]] = {}
             for stream, t, line in self._db.execute(
                 "SELECT stream, time, line FROM pending ORDER BY id"
@@ -184,9 +203,18 @@ class Buffer:
                     (stream, len(rows), min(times), max(times), b"\n".join(x for _, x in rows)),
                 )
             self._db.execute("DROP TABLE pending")
-            self._db.execute("COMMIT")
-        except BaseException:
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction: committed at the end of the block unless the block rolled
+        it back itself, rolled back if the block raises."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
             if self._db.in_transaction:
+                self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
                 self._db.execute("ROLLBACK")
             raise
 
@@ -229,22 +257,17 @@ class Buffer:
         size = sum(len(r[4]) for r in rows)
         only_kpi = all(r[0] == KPI_STREAM for r in rows)
         cap = int(self.max_bytes * (1 + KPI_HEADROOM)) if only_kpi else self.max_bytes
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                used = int(self._db.execute("SELECT bytes FROM usage WHERE id = 0").fetchone()[0])
-                full = used + size > cap
-                if not full:
-                    self._db.executemany(
-                        "INSERT INTO chunk (stream, n, first_ns, last_ns, lines) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        rows,
-                    )
-                self._db.execute("ROLLBACK" if full else "COMMIT")
-            except BaseException:
-                if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
-                    self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._write():
+            used = int(self._db.execute("SELECT bytes FROM usage WHERE id = 0").fetchone()[0])
+            full = used + size > cap
+            if full:
+                self._db.execute("ROLLBACK")
+            else:
+                self._db.executemany(
+                    "INSERT INTO chunk (stream, n, first_ns, last_ns, lines) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    rows,
+                )
         if full:
             self.rejected_full += n
             raise BufferFullError(
@@ -333,36 +356,27 @@ class Buffer:
             seq, prev = seq + 1, record.digest()
             out.append(record)
         last_id = chunks[-1][0]
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                now = self._db.execute(
-                    "SELECT next_seq, prev FROM chain WHERE stream = ?", (stream,)
-                ).fetchone()
-                still = self._db.execute(
-                    "SELECT count(*) FROM chunk WHERE stream = ? AND id <= ?", (stream, last_id)
-                ).fetchone()[0]
-                if tuple(now or (0, GENESIS)) != (seq0, prev0) or still != len(chunks):
-                    self._db.execute("ROLLBACK")
-                    return [], True  # someone else sealed: start again from the new head
-                self._db.executemany(
-                    "INSERT INTO batch (stream, seq, record, lines) VALUES (?, ?, ?, ?)", rows
-                )
-                self._db.execute(
-                    "INSERT INTO chain (stream, next_seq, prev, high_water) "
-                    "VALUES (?, ?, ?, ?) ON CONFLICT (stream) DO UPDATE SET "
-                    "next_seq = excluded.next_seq, prev = excluded.prev, "
-                    "high_water = excluded.high_water",
-                    (stream, seq, prev, high_water),
-                )
-                self._db.execute(
-                    "DELETE FROM chunk WHERE stream = ? AND id <= ?", (stream, last_id)
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:  # SQLite may have rolled back already (disk full)
-                    self._db.execute("ROLLBACK")
-                raise
+        with self._lock, self._write():
+            now = self._db.execute(
+                "SELECT next_seq, prev FROM chain WHERE stream = ?", (stream,)
+            ).fetchone()
+            still = self._db.execute(
+                "SELECT count(*) FROM chunk WHERE stream = ? AND id <= ?", (stream, last_id)
+            ).fetchone()[0]
+            if tuple(now or (0, GENESIS)) != (seq0, prev0) or still != len(chunks):
+                self._db.execute("ROLLBACK")
+                return [], True  # someone else sealed: start again from the new head
+            self._db.executemany(
+                "INSERT INTO batch (stream, seq, record, lines) VALUES (?, ?, ?, ?)", rows
+            )
+            self._db.execute(
+                "INSERT INTO chain (stream, next_seq, prev, high_water) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (stream) DO UPDATE SET "
+                "next_seq = excluded.next_seq, prev = excluded.prev, "
+                "high_water = excluded.high_water",
+                (stream, seq, prev, high_water),
+            )
+            self._db.execute("DELETE FROM chunk WHERE stream = ? AND id <= ?", (stream, last_id))
         return out, more
 
     def unforwarded(self, limit: int = 10) -> list[SealedBatch]:
@@ -382,23 +396,15 @@ class Buffer:
         an operator to look at (`sqlite3 buffer.db 'select * from refused'`)."""
         now = time.time_ns()
         rows = [(record.stream, record.seq, line.encode(), reason, now) for line, reason in refused]
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if rows:
-                    self._db.executemany(
-                        "INSERT INTO refused (stream, seq, line, reason, at_ns) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        rows,
-                    )
-                self._db.execute(
-                    "DELETE FROM batch WHERE stream = ? AND seq = ?", (record.stream, record.seq)
+        with self._lock, self._write():
+            if rows:
+                self._db.executemany(
+                    "INSERT INTO refused (stream, seq, line, reason, at_ns) VALUES (?, ?, ?, ?, ?)",
+                    rows,
                 )
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
+            self._db.execute(
+                "DELETE FROM batch WHERE stream = ? AND seq = ?", (record.stream, record.seq)
+            )
 
     def refused(self) -> int:
         """Lines the store refused for good, kept in the buffer."""

@@ -1,55 +1,42 @@
 """The site config (TOML or YAML): who the agent is, where data goes, what it reads.
 
 `pilotproof agent check site.toml` loads it with `load_site_config`, whose errors name the
-file, the key path and the value. A sample per driver lives next to each driver.
+file, the key path and the value. The agent's own tables are here; each driver's
+`[[sources.<name>]]` table is that driver's settings model, found through the driver
+registry (`collectors.plugin`). A sample per driver lives next to each driver.
 """
 
 from __future__ import annotations
 
-import base64
-import re
 import tomllib
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
+import collectors.installed  # noqa: F401  (registers every driver)
+from collectors.plugin import PLUGINS, DriverContext, DriverPlugin
+from collectors.settings import Settings, relative_to
 from telemetry import (
     Inventory,
     config_from_url,
     describe_validation_error,
     load_inventory,
-    yamlfile,
 )
+from telemetry.errors import PilotproofError
 from telemetry.inventory import Id
 
-Table = Literal["holding", "input", "coil", "discrete"]
-ValueType = Literal[
-    "bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"
-]
-ByteOrder = Literal["ABCD", "DCBA", "BADC", "CDAB"]
-#: registers a numeric value occupies
-WIDTH = {"bool": 1, "int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2,
-         "int64": 4, "uint64": 4, "float64": 4}  # fmt: skip
+S = TypeVar("S", bound=BaseModel)
 
 
-_M = TypeVar("_M", bound=BaseModel)
-
-
-class _Model(BaseModel):
-    # `inf` and `nan` are valid TOML floats; no interval, scale or timeout means them
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class AgentSection(_Model):
+class AgentSection(Settings):
     id: Id = Field(description="this agent's name, unique per site")
     key: Path = Field(description="Ed25519 private key (PEM); `pilotproof agent keygen` makes one")
     status_interval_s: int | None = Field(
@@ -69,7 +56,7 @@ class AgentSection(_Model):
     )
 
 
-class StoreSection(_Model):
+class StoreSection(Settings):
     url: str = Field(
         description="sqlite:PATH (a relative PATH from the config's folder) or "
         "http://host:8086/?db=NAME"
@@ -82,12 +69,12 @@ class StoreSection(_Model):
         return v
 
 
-class BufferSection(_Model):
+class BufferSection(Settings):
     path: Path = Path("pilotproof-buffer.db")
     max_bytes: int = Field(default=1 << 30, ge=1 << 20, description="refuse points beyond this")
 
 
-class MetricsSection(_Model):
+class MetricsSection(Settings):
     listen: str | None = Field(default=None, description="host:port of /metrics, e.g. :9108")
 
     @field_validator("listen")
@@ -104,340 +91,7 @@ class MetricsSection(_Model):
         return v
 
 
-#: names a topic level may not capture: they are the fields and keys of a stored row
-RESERVED_TOPIC_NAMES = frozenset({"quality", "value", "text", "time", "_measurement", "_field"})
-_LEVEL_NAME = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)\}$")
-
-
-def check_topic_template(template: str) -> str:
-    """A topic template: levels that are literal text, or exactly one `{name}`. Refused:
-    MQTT wildcards (the template makes the filter), a `{name}` inside a level, a name
-    twice or a reserved one."""
-    if not template or len(template.encode()) > 65535:
-        raise ValueError("a topic template must be 1 to 65,535 bytes")
-    names: list[str] = []
-    for level in template.split("/"):
-        m = _LEVEL_NAME.match(level)
-        if m:
-            names.append(m.group(1))
-            continue
-        if any(c in level for c in "{}"):
-            raise ValueError(
-                f"topic {template!r}: level {level!r} mixes text and a {{name}}; a name takes "
-                "a whole level (e.g. factory/{element}/telemetry)"
-            )
-        if any(c in level for c in "+#\0"):
-            raise ValueError(
-                f"topic {template!r}: level {level!r} holds an MQTT wildcard or NUL; write "
-                "{name} for a level that varies (it becomes a tag)"
-            )
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise ValueError(f"topic {template!r} names {{{dup[0]}}} twice")
-    bad = sorted(set(names) & RESERVED_TOPIC_NAMES)
-    if bad:
-        raise ValueError(
-            f"topic {template!r}: {{{bad[0]}}} would be a tag named like a field or key of "
-            f"the row; rename it"
-        )
-    return template
-
-
-class MqttSubscription(_Model):
-    topic: str = Field(
-        description="a topic template; {name} parts become tags, e.g. factory/{site}/{element}/x"
-    )
-    format: Literal["telemetry", "status", "identifier", "line"] = Field(
-        default="telemetry",
-        description="telemetry: {ts, values, quality}; status: an NMS/CPE link export; "
-        "identifier: node counts; line: InfluxDB line protocol",
-    )
-    fields: tuple[str, ...] = Field(default=(), description="keep only these values (telemetry)")
-    time_unit: Literal["s", "ms", "us", "ns"] = "ms"
-
-    @field_validator("topic")
-    @classmethod
-    def _template(cls, v: str) -> str:
-        return check_topic_template(v)
-
-    @model_validator(mode="after")
-    def _element(self) -> MqttSubscription:
-        if self.format == "telemetry" and "{element}" not in self.topic.split("/"):
-            raise ValueError(
-                f"topic {self.topic!r}: a telemetry subscription needs an {{element}} level "
-                "(the element a message's values belong to)"
-            )
-        return self
-
-
-class MqttSource(_Model):
-    name: str = "mqtt"
-    url: str = Field(description="mqtt://host:1883 or mqtts://host:8883")
-    client_id: str | None = Field(default=None, description="default: pilotproof-<agent id>")
-    username: str | None = None
-    password: str | None = None
-    ca_file: Path | None = None
-    subscriptions: tuple[MqttSubscription, ...] = Field(min_length=1)
-
-
-class ModbusRegister(_Model):
-    element: str
-    point: str
-    table: Table = "holding"
-    address: int = Field(ge=0, le=65535, description="as documented by the device (see base)")
-    type: ValueType = "uint16"
-    order: ByteOrder = "ABCD"
-    scale: float = 1.0
-    offset: float = 0.0
-    length: int | None = Field(default=None, ge=1, le=123, description="registers, for strings")
-
-    @model_validator(mode="after")
-    def _shape(self) -> ModbusRegister:
-        if self.length is not None and self.type != "string":
-            raise ValueError(
-                f"{self.element}.{self.point}: length = {self.length} only applies to "
-                f"type = 'string' (this is {self.type}); remove it"
-            )
-        if (
-            self.table in ("coil", "discrete")
-            and "type" in self.model_fields_set
-            and (self.type not in ("bool", "uint16"))
-        ):
-            raise ValueError(
-                f"{self.element}.{self.point}: a {self.table} is one bit; use type = 'bool' "
-                f"(not {self.type!r}) or a register table"
-            )
-        return self
-
-    @property
-    def width(self) -> int:
-        """Registers (or bits) the value occupies."""
-        if self.table in ("coil", "discrete"):
-            return 1
-        if self.type == "string":
-            return self.length or 8
-        return WIDTH[self.type]
-
-
-class ModbusDevice(_Model):
-    name: str
-    host: str | None = Field(default=None, description="Modbus TCP: the device or gateway")
-    port: int = Field(default=502, ge=1, le=65535, description="Modbus TCP port")
-    serial_port: str | None = Field(
-        default=None,
-        description="Modbus RTU: the serial device (e.g. /dev/ttyUSB0), instead of host; "
-        "devices on one port share the bus, one request at a time",
-    )
-    baudrate: int = Field(default=9600, ge=300, le=921600, description="RTU line speed")
-    parity: Literal["N", "E", "O"] = Field(default="N", description="RTU: none, even, odd")
-    bytesize: Literal[7, 8] = 8
-    stopbits: Literal[1, 2] = 1
-    unit: int = Field(default=1, ge=0, le=255, description="device (unit) id")
-    address_base: Literal[0, 1] = Field(
-        description="0: addresses are protocol offsets; 1: they count from 1 (as in manuals)"
-    )
-    interval_s: float = Field(
-        default=1.0, ge=0, le=86400,
-        description="seconds between polls, at clock-aligned instants; 0 polls back to back",
-    )  # fmt: skip
-    timeout_s: float = Field(default=2.0, gt=0, le=600)
-    retries: int = Field(default=1, ge=0)
-    pause_ms: int = Field(default=0, ge=0, description="pause between requests")
-    status_elements: tuple[str, ...] = Field(
-        default=(), description="elements whose reachability is this device's"
-    )
-    registers: tuple[ModbusRegister, ...] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _transport(self) -> ModbusDevice:
-        if (self.host is None) == (self.serial_port is None):
-            raise ValueError(
-                "set host (Modbus TCP) or serial_port (Modbus RTU), exactly one of them"
-            )
-        # a setting that would be ignored is refused; compared with its default (not "was
-        # it given") so that a dumped config validates again
-        fields = type(self).model_fields
-        if self.host is not None:
-            ignored = [f for f in SERIAL_LINE if getattr(self, f) != fields[f].default]
-            if ignored:
-                raise ValueError(
-                    f"{', '.join(ignored)} only apply to serial_port (Modbus RTU); this device "
-                    f"is Modbus TCP at {self.host}: remove them"
-                )
-        else:
-            if self.port != fields["port"].default:
-                raise ValueError(
-                    f"port = {self.port} is a TCP port; this device is on serial_port "
-                    f"{self.serial_port}: remove it"
-                )
-            if not 1 <= self.unit <= 247:
-                raise ValueError(
-                    f"unit = {self.unit}: on a serial bus a device answers only as unit 1 to "
-                    "247 (0 is broadcast)"
-                )
-        return self
-
-    @model_validator(mode="after")
-    def _addresses(self) -> ModbusDevice:
-        for r in self.registers:
-            where = f"register {r.element}.{r.point} ({r.table} {r.address}, {r.type})"
-            offset = r.address - self.address_base
-            if offset < 0:
-                raise ValueError(
-                    f"{where}: address {r.address} is below address_base = "
-                    f"{self.address_base}; with address_base = 1 the first register is 1"
-                )
-            if offset + r.width > 65536:
-                raise ValueError(
-                    f"{where}: spans {r.width} registers from offset {offset}, past the last "
-                    "Modbus address 65535; check the address and address_base"
-                )
-        return self
-
-    @property
-    def line(self) -> tuple[int, str, int, int]:
-        """The serial line settings every device on the same port must share."""
-        return (self.baudrate, self.parity, self.bytesize, self.stopbits)
-
-
-SERIAL_LINE = ("baudrate", "parity", "bytesize", "stopbits")
-
-
-_NODE_ID = re.compile(
-    r"^(?:(?P<ns>ns=\d{1,5});|(?P<nsu>nsu=[^;]+);)?"
-    r"(?:i=(?P<i>\d{1,10})|s=(?P<s>.+)|g=(?P<g>[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12})"
-    r"|b=(?P<b>[A-Za-z0-9+/]+={0,2}))$",
-    re.DOTALL,
-)
-
-
-def check_node_id(node: str) -> str:
-    """`node` if it is an OPC UA node id in the text forms `[ns=N;|nsu=URI;](i|s|g|b)=…`;
-    raises ValueError naming what is wrong otherwise."""
-    m = _NODE_ID.match(node)
-    if m is None:
-        raise ValueError(
-            f"node {node!r} is not an OPC UA node id: write nsu=<namespace URI>;s=<name> "
-            "(or i=<number>, g=<GUID>, b=<base64> after the ';'), e.g. "
-            "nsu=urn:press-vendor:line;s=Press02.Force"
-        )
-    if m["ns"] and int(m["ns"][3:]) > 65535:
-        raise ValueError(f"node {node!r}: a namespace index is at most 65535")
-    if m["i"] and int(m["i"]) > 2**32 - 1:
-        raise ValueError(f"node {node!r}: a numeric identifier is at most 4294967295")
-    if m["b"]:
-        try:
-            base64.b64decode(m["b"], validate=True)
-        except ValueError:
-            raise ValueError(f"node {node!r}: the b= identifier is not base64") from None
-    return node
-
-
-def node_id_warning(node: str) -> str | None:
-    """Why a valid node id is risky, if it is: an index-form namespace, or namespace 0."""
-    m = _NODE_ID.match(node)
-    if m is None or m["nsu"]:
-        return None
-    if m["ns"] and m["ns"] != "ns=0":
-        return (
-            f"{node!r} names its namespace by index ({m['ns']}); a server may renumber its "
-            "namespaces when it restarts or is reconfigured, and the agent would then read "
-            "another variable or none: write nsu=<namespace URI>;… (`pilotproof agent "
-            "discover opcua URL` prints them)"
-        )
-    return (
-        f"{node!r} is in namespace 0, the OPC UA standard's own (server diagnostics); a "
-        "device's variables are in the vendor's namespace: nsu=<namespace URI>;…"
-    )
-
-
-class OpcUaNode(_Model):
-    element: str
-    point: str
-    node: str = Field(description="nsu=<namespace URI>;s=<id> (survives namespace renumbering)")
-
-    @field_validator("node")
-    @classmethod
-    def _node_id(cls, v: str) -> str:
-        return check_node_id(v)
-
-
-class OpcUaSource(_Model):
-    name: str
-    url: str
-    security: Literal["None", "Sign", "SignAndEncrypt"] = "None"
-    auth: Literal["anonymous", "username", "certificate"] = "anonymous"
-    username: str | None = None
-    password: str | None = None
-    user_certificate: Path | None = Field(
-        default=None, description="auth = 'certificate': the user's certificate (DER or PEM)"
-    )
-    user_key: Path | None = Field(default=None, description="its private key (PEM or DER)")
-    cert_dir: Path = Field(default=Path("pki"), description="client certificate, made once")
-    trust_dir: Path | None = Field(
-        default=None,
-        description="trusted server certificates (DER or PEM; a CA certificate trusts what "
-        "it issued; CRLs in <trust_dir>/crl); an untrusted server is refused and its "
-        "certificate saved to <cert_dir>/rejected. Unset: the certificate a server offers "
-        "is accepted",
-    )
-    mode: Literal["subscription", "poll"] = "subscription"
-    sampling_interval_ms: float = Field(default=1000, gt=0, le=3_600_000)
-    queue_size: int = Field(default=10, ge=1)
-    deadband: float = Field(
-        default=0.0,
-        ge=0,
-        description="absolute deadband of subscriptions, filtered at the server: a change "
-        "smaller than this is not reported (0: every change)",
-    )
-    nodes_per_subscription: int = Field(default=500, ge=1)
-    sessions: int = Field(default=1, ge=1, le=16)
-    reconnect_s: float = Field(
-        default=2.0, gt=0, description="first wait before reconnecting; doubles up to 60 s"
-    )
-    watchdog_s: float = Field(
-        default=1.0, gt=0, le=60,
-        description="read the server's state this often: a lost server is noticed within "
-        "about this plus timeout_s, and its elements are offline from the last good read",
-    )  # fmt: skip
-    timeout_s: float = Field(default=5.0, gt=0, le=120, description="per request")
-    nodes: tuple[OpcUaNode, ...] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _auth(self) -> OpcUaSource:
-        if self.auth == "username" and not (self.username and self.password):
-            raise ValueError("auth = 'username' needs username and password")
-        # an accepted-but-ignored setting is a silent failure (a trust list that checks
-        # nothing is worse than none): refuse settings that would have no effect
-        if self.deadband and self.mode == "poll":
-            raise ValueError(
-                f"deadband = {self.deadband} needs mode = 'subscription': a poll reads every "
-                "value; remove the deadband or subscribe"
-            )
-        secured = self.security != "None"
-        if self.auth == "certificate":
-            if not (self.user_certificate and self.user_key):
-                raise ValueError("auth = 'certificate' needs user_certificate and user_key")
-            if not secured:
-                raise ValueError(
-                    "auth = 'certificate' needs security = 'Sign' or 'SignAndEncrypt': the "
-                    "user token is signed over the server certificate, which a 'None' "
-                    "channel does not exchange"
-                )
-        elif self.user_certificate or self.user_key:
-            raise ValueError(
-                f"user_certificate/user_key are only used with auth = 'certificate' (auth is "
-                f"{self.auth!r}); set auth = 'certificate' or remove them"
-            )
-        if self.trust_dir is not None and not secured:
-            raise ValueError(
-                f"trust_dir = {self.trust_dir} needs security = 'Sign' or 'SignAndEncrypt': "
-                "with 'None' no server certificate is checked; secure the channel or remove it"
-            )
-        return self
-
-
-class PointRole(_Model):
+class PointRole(Settings):
     """A raw point that feeds a KPI measurement, e.g. "this register is line 2's good-part
     counter". Counters are read as running totals; the agent writes the increase per
     status interval (a decrease is a counter reset: the new value is the increase)."""
@@ -468,35 +122,58 @@ class PointRole(_Model):
         return self
 
 
-class Sources(_Model):
-    mqtt: tuple[MqttSource, ...] = ()
-    modbus: tuple[ModbusDevice, ...] = ()
-    opcua: tuple[OpcUaSource, ...] = ()
+class SourcesBase(Settings):
+    """`[sources]`: a list of tables per registered driver, `[[sources.<driver>]]`."""
+
+    def of(self, plugin: DriverPlugin[S]) -> tuple[S, ...]:
+        """The configured sources of one driver."""
+        found: tuple[S, ...] = getattr(self, plugin.name)
+        return found
+
+    def each(self) -> list[tuple[DriverPlugin[Any], tuple[BaseModel, ...]]]:
+        """Every driver with its configured sources (possibly none), in registry order."""
+        return [(p, getattr(self, p.name)) for p in PLUGINS.values()]
 
     @model_validator(mode="after")
-    def _shared_buses(self) -> Sources:
-        first: dict[str, ModbusDevice] = {}
-        units: dict[tuple[str, int], ModbusDevice] = {}
-        for d in self.modbus:
-            if d.serial_port is None:
-                continue
-            other = first.setdefault(d.serial_port, d)
-            if other.line != d.line:
-                raise ValueError(
-                    f"modbus devices {other.name!r} and {d.name!r} share serial_port "
-                    f"{d.serial_port} but not its settings (baudrate, parity, bytesize, "
-                    f"stopbits: {other.line} vs {d.line}); one bus has one line setting"
-                )
-            other = units.setdefault((d.serial_port, d.unit), d)
-            if other is not d:
-                raise ValueError(
-                    f"modbus devices {other.name!r} and {d.name!r} are both unit {d.unit} on "
-                    f"serial_port {d.serial_port}; each device on a bus needs its own unit id"
-                )
+    def _together(self) -> SourcesBase:
+        for plugin, sources in self.each():
+            if plugin.check_all is not None:
+                plugin.check_all(sources)
         return self
 
 
-class SiteConfig(_Model):
+def _tuple_of(model: type[BaseModel]) -> Any:
+    return tuple[model, ...]  # type: ignore[valid-type]
+
+
+def _sources_model() -> type[SourcesBase]:
+    fields: dict[str, Any] = {
+        name: (_tuple_of(p.settings), Field(default=(), description=f"`{p.table}` tables"))
+        for name, p in PLUGINS.items()
+    }
+    model: type[SourcesBase] = create_model("Sources", __base__=SourcesBase, **fields)
+    return model
+
+
+if TYPE_CHECKING:
+
+    class Sources(SourcesBase):
+        """`[sources]`, one field per registered driver (made from the registry)."""
+
+        def __init__(self, **sources: Any) -> None: ...
+
+else:
+    Sources = _sources_model()
+
+
+class SiteConfig(Settings):
+    """A site config: who the agent is (`[agent]`), where data goes (`[store]`,
+    `[buffer]`), `/metrics` (`[metrics]`), what the site declares (`[inventory]`), what
+    the agent reads (`[[sources.<driver>]]`, one field per registered driver) and which
+    points feed KPI measurements (`[[roles]]`). Load one with `load_site_config`, which
+    takes relative paths from the file's folder; every reference to an element or point
+    is checked against the inventory."""
+
     agent: AgentSection
     store: StoreSection
     buffer: BufferSection = BufferSection()
@@ -504,6 +181,12 @@ class SiteConfig(_Model):
     inventory: Inventory
     sources: Sources = Sources()
     roles: tuple[PointRole, ...] = ()
+
+    @property
+    def driver_context(self) -> DriverContext:
+        """What every driver gets of the site besides its own settings."""
+        return DriverContext(site=self.inventory.site, agent_id=self.agent.id,
+                             inventory=self.inventory)  # fmt: skip
 
     @property
     def status_interval_s(self) -> int:
@@ -526,29 +209,21 @@ class SiteConfig(_Model):
     @model_validator(mode="after")
     def _references(self) -> SiteConfig:
         declared = {e.id: {p.id for p in e.points} for e in self.inventory.elements}
-        refs = (
-            [
-                (f"sources.modbus[{d.name}]", r.element, r.point)
-                for d in self.sources.modbus
-                for r in d.registers
-            ]
-            + [
-                (f"sources.opcua[{s.name}]", n.element, n.point)
-                for s in self.sources.opcua
-                for n in s.nodes
-            ]
-            + [(f"roles[{r.role}]", r.element, r.point) for r in self.roles]
-        )
+        refs = [
+            (f"sources.{plugin.name}[{getattr(source, 'name', i)}]", element, point)
+            for plugin, sources in self.sources.each()
+            for i, source in enumerate(sources)
+            for element, point in plugin.points_of(source)
+        ]
         read_by: dict[tuple[str, str], str] = {}
         for where, element, point in refs:
-            if where.startswith("roles"):
-                continue
             other = read_by.setdefault((element, point), where)
-            if other != where or refs.count((where, element, point)) > 1:
+            if other is not where:
                 raise ValueError(
                     f"{where} reads {element}.{point}, which {other} reads too: one point is "
                     "one series, and two sources writing it would overwrite each other"
                 )
+        refs += [(f"roles[{r.role}]", r.element, r.point) for r in self.roles]
         for where, element, point in refs:
             if element not in declared:
                 raise ValueError(
@@ -561,21 +236,32 @@ class SiteConfig(_Model):
         return self
 
 
-OPCUA_PATHS = ("cert_dir", "trust_dir", "user_certificate", "user_key")
+class SiteConfigError(PilotproofError, ValueError):
+    code = "E_SITE_CONFIG"
 
-
-class SiteConfigError(ValueError):
     pass
+
+
+def _yaml(text: str) -> Any:
+    import yaml  # here, not at import: a site config in TOML never needs it
+
+    from telemetry import yamlfile
+
+    try:
+        return yamlfile.load(text)
+    except yaml.YAMLError as e:
+        raise ValueError(str(e)) from e
 
 
 def load_site_config(path: Path) -> SiteConfig:
     """Load and validate; relative paths are taken from the config file's folder."""
     try:
         text = path.read_text(encoding="utf-8")
-        raw = tomllib.loads(text) if path.suffix == ".toml" else yamlfile.load(text)
     except OSError as e:
         raise SiteConfigError(f"{path}: cannot read the site config: {e}") from e
-    except (tomllib.TOMLDecodeError, yaml.YAMLError) as e:
+    try:
+        raw = tomllib.loads(text) if path.suffix == ".toml" else _yaml(text)
+    except ValueError as e:  # TOMLDecodeError, or YAMLError as `_yaml` raises it
         raise SiteConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'YAML'}: {e}") from e
     if not isinstance(raw, dict):
         raise SiteConfigError(f"{path}: expected a table of sections (agent, store, …)")
@@ -595,21 +281,14 @@ def load_site_config(path: Path) -> SiteConfig:
     return config.model_copy(
         update={
             "store": store,
-            "agent": _relative_to(base, config.agent, "key"),
-            "buffer": _relative_to(base, config.buffer, "path"),
+            "agent": relative_to(base, config.agent, "key"),
+            "buffer": relative_to(base, config.buffer, "path"),
             "sources": config.sources.model_copy(
                 update={
-                    "mqtt": tuple(_relative_to(base, m, "ca_file") for m in config.sources.mqtt),
-                    "opcua": tuple(
-                        _relative_to(base, o, *OPCUA_PATHS) for o in config.sources.opcua
-                    ),
+                    plugin.name: tuple(relative_to(base, s, *plugin.paths) for s in sources)
+                    for plugin, sources in config.sources.each()
+                    if plugin.paths
                 }
             ),
         }
     )
-
-
-def _relative_to(base: Path, model: _M, *fields: str) -> _M:
-    """`model` with its path `fields` taken from `base` (the config file's folder)."""
-    update = {f: base / v for f in fields if isinstance(v := getattr(model, f), Path)}
-    return model.model_copy(update=update)

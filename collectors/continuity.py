@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from collectors.buffer import Buffer
 from telemetry import Aggregate, InfluxStore, Store, StoreAuthError, StoreQueryError
+from telemetry.errors import PilotproofError
 
 log = logging.getLogger("pilotproof.agent")
 
@@ -32,8 +33,10 @@ log = logging.getLogger("pilotproof.agent")
 ALL_SEQ = 1 << 62
 
 
-class ChainConflictError(RuntimeError):
+class ChainConflictError(PilotproofError, RuntimeError):
     """The buffer and the store disagree about this agent's chain; a person must decide."""
+
+    code = "E_CHAIN_CONFLICT"
 
 
 @dataclass(frozen=True)

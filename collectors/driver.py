@@ -19,6 +19,7 @@ The `Sink` methods, all safe to call from any thread (MQTT calls them from paho'
 * `reachable(element, up, since_ns=)` — the driver's view of the element changed;
   `since_ns` is when it was last known alive, for a loss noticed late.
 * `connected(up)` — the driver's own connection (`pilotproof_driver_connected`).
+* `message(outcome)` — a pushed message received, by outcome (`pilotproof_messages_total`).
 * `reject(reason, detail, where=)` — an input refused for good (counted per reason).
 * `error(kind, error, where=)` — a fault survived (`pilotproof_driver_errors_total`).
 """
@@ -56,38 +57,49 @@ class Sink:
 
     def __init__(self, driver: str, pipeline: Pipeline, throttle: Throttle | None = None) -> None:
         self.driver = driver
-        self.pipeline = pipeline
-        self.metrics = pipeline.metrics
+        self._pipeline = pipeline
+        self._metrics = pipeline.metrics
         self.throttle = throttle or Throttle()
         self.log = logging.getLogger(f"pilotproof.{driver.split(':', 1)[0]}")
 
     def submit(self, item: Accepted, done: Callable[[], None] | None = None) -> None:
-        self.pipeline.submit(item, done)
+        self._pipeline.submit(item, done)
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Block until everything submitted so far is committed and its `done` has run
         (MQTT: acknowledge what is committed before disconnecting)."""
-        self.pipeline.flush(timeout_s)
+        self._pipeline.flush(timeout_s)
 
     def track(self, element: str, *, push: bool = False, held: bool = False) -> None:
-        self.pipeline.health.track(element, push=push, held=held)
+        self._pipeline.health.track(element, push=push, held=held)
 
     def reachable(self, element: str, up: bool, *, since_ns: int | None = None) -> None:
-        self.pipeline.health.reachable(element, up, since_ns=since_ns)
+        self._pipeline.health.reachable(element, up, since_ns=since_ns)
 
     def connected(self, up: bool) -> None:
-        self.metrics.connected[self.driver] = int(up)
+        self._metrics.connected[self.driver] = int(up)
+
+    def crashed(self) -> None:
+        """The supervisor's: the driver crashed and is being restarted."""
+        m = self._metrics
+        m.driver_restarts[self.driver] = m.driver_restarts.get(self.driver, 0) + 1
+        m.driver_error(self.driver, "crash")
+
+    def message(self, outcome: str) -> None:
+        """A message of a push source (MQTT) received: `accepted`, `rejected` or
+        `duplicate` (a redelivery of one already committed)."""
+        self._metrics.message(self.driver, outcome)
 
     def reject(self, reason: str, detail: str, *, where: str) -> None:
         """An input that can never succeed: counted per reason, logged (rate-limited)."""
-        self.metrics.reject(reason)
+        self._metrics.reject(reason)
         self.throttle.log(self.log, logging.WARNING, (self.driver, "reject", reason),
                           f"{self.driver}: rejected {where}: {reason}: {detail}")  # fmt: skip
 
     def error(self, kind: str, error: BaseException | str, *, where: str = "") -> None:
         """A fault the driver survives: counted by kind, logged once per shape of
         message and then at most once a minute."""
-        self.metrics.driver_error(self.driver, kind)
+        self._metrics.driver_error(self.driver, kind)
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         at = f" ({where})" if where else ""
         self.throttle.log(self.log, logging.WARNING, (self.driver, kind, shape(text)),

@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 
 from telemetry import Point
+from telemetry.prometheus import Family, Kind, exposition
 
 
 @dataclass
@@ -62,73 +63,51 @@ class Metrics:
             self.driver_errors[key] = self.driver_errors.get(key, 0) + 1
 
     def prometheus(self) -> str:
-        a = f'agent="{self.agent}"'
-        out = []
-        for name, kind, help_, value in (
-            ("points_in_total", "counter", "points accepted into the buffer", self.points_in),
-            ("points_out_total", "counter", "points written to the store", self.points_out),
-            ("parse_errors_total", "counter", "payloads rejected", self.parse_errors),
-            ("buffer_full_total", "counter", "points refused at the cap", self.buffer_full),
-            ("store_rejected_total", "counter", "lines the store refused", self.store_rejected),
-            ("store_retries_total", "counter", "failed forwarding attempts", self.retries),
-            ("batches_sealed_total", "counter", "batches sealed", self.batches_sealed),
-            ("commit_errors_total", "counter", "buffer commits that failed", self.commit_errors),
-            ("store_up", "gauge", "1 when the last forward succeeded", self.store_up),
-            (
-                "store_backoff_seconds",
-                "gauge",
-                "wait before the next forwarding attempt",
-                self.store_backoff_s,
-            ),
-            ("sealer_up", "gauge", "1 while sealing and forwarding run", self.sealer_up),
-            ("buffer_pending_lines", "gauge", "lines not yet sealed", self.buffer_pending),
-            ("buffer_sealed_lines", "gauge", "sealed lines not yet stored", self.buffer_sealed),
-            (
-                "buffer_bytes",
-                "gauge",
-                "bytes of lines the buffer holds (what the cap counts)",
-                self.buffer_bytes,
-            ),
-            (
-                "buffer_file_bytes",
-                "gauge",
-                "size of the buffer file and its WAL on disk",
-                self.buffer_file_bytes,
-            ),
-            (
-                "buffer_parked_messages",
-                "gauge",
-                "MQTT messages waiting for room in the buffer",
-                self.parked,
-            ),
-        ):
-            out += [
-                f"# HELP pilotproof_{name} {help_}",
-                f"# TYPE pilotproof_{name} {kind}",
-                f"pilotproof_{name}{{{a}}} {value}",
-            ]
-        out += ["# HELP pilotproof_driver_connected 1 when the driver is connected",
-                "# TYPE pilotproof_driver_connected gauge"]  # fmt: skip
-        for driver, up in sorted(self.connected.items()):
-            out.append(f'pilotproof_driver_connected{{{a},driver="{driver}"}} {up}')
-        out += ["# HELP pilotproof_parse_errors_by_reason payloads rejected, by reason",
-                "# TYPE pilotproof_parse_errors_by_reason counter"]  # fmt: skip
-        for reason, n in sorted(self.errors_by_reason.items()):
-            out.append(f'pilotproof_parse_errors_by_reason{{{a},reason="{reason}"}} {n}')
-        out += ["# HELP pilotproof_driver_errors_total faults a driver survived, by kind",
-                "# TYPE pilotproof_driver_errors_total counter"]  # fmt: skip
-        for (driver, kind), n in sorted(self.driver_errors.items()):
-            out.append(f'pilotproof_driver_errors_total{{{a},driver="{driver}",kind="{kind}"}} {n}')
-        out += ["# HELP pilotproof_messages_total MQTT messages received, by outcome",
-                "# TYPE pilotproof_messages_total counter"]  # fmt: skip
-        for (driver, outcome), n in sorted(self.messages.items()):
-            labels = f'{a},driver="{driver}",outcome="{outcome}"'
-            out.append(f"pilotproof_messages_total{{{labels}}} {n}")
-        out += ["# HELP pilotproof_driver_restarts_total driver restarts by the supervisor",
-                "# TYPE pilotproof_driver_restarts_total counter"]  # fmt: skip
-        for driver, n in sorted(self.driver_restarts.items()):
-            out.append(f'pilotproof_driver_restarts_total{{{a},driver="{driver}"}} {n}')
-        return "\n".join(out) + "\n"
+        a = {"agent": self.agent}
+        scalars: tuple[tuple[str, Kind, str, float], ...] = (
+                ("points_in_total", "counter", "points accepted into the buffer", self.points_in),
+                ("points_out_total", "counter", "points written to the store", self.points_out),
+                ("parse_errors_total", "counter", "payloads rejected", self.parse_errors),
+                ("buffer_full_total", "counter", "points refused at the cap", self.buffer_full),
+                ("store_rejected_total", "counter", "lines the store refused",
+                 self.store_rejected),
+                ("store_retries_total", "counter", "failed forwarding attempts", self.retries),
+                ("batches_sealed_total", "counter", "batches sealed", self.batches_sealed),
+                ("commit_errors_total", "counter", "buffer commits that failed",
+                 self.commit_errors),
+                ("store_up", "gauge", "1 when the last forward succeeded", self.store_up),
+                ("store_backoff_seconds", "gauge", "wait before the next forwarding attempt",
+                 self.store_backoff_s),
+                ("sealer_up", "gauge", "1 while sealing and forwarding run", self.sealer_up),
+                ("buffer_pending_lines", "gauge", "lines not yet sealed", self.buffer_pending),
+                ("buffer_sealed_lines", "gauge", "sealed lines not yet stored",
+                 self.buffer_sealed),
+                ("buffer_bytes", "gauge", "bytes of lines the buffer holds (what the cap counts)",
+                 self.buffer_bytes),
+                ("buffer_file_bytes", "gauge", "size of the buffer file and its WAL on disk",
+                 self.buffer_file_bytes),
+                ("buffer_parked_messages", "gauge", "MQTT messages waiting for room in the buffer",
+                 self.parked),
+        )  # fmt: skip
+        families = [Family(f"pilotproof_{n}", k, h, [(a, v)]) for n, k, h, v in scalars]
+        families += [
+            Family("pilotproof_driver_connected", "gauge", "1 when the driver is connected",
+                   [({**a, "driver": d}, up) for d, up in sorted(self.connected.items())]),
+            Family("pilotproof_parse_errors_by_reason", "counter",
+                   "payloads rejected, by reason",
+                   [({**a, "reason": r}, n) for r, n in sorted(self.errors_by_reason.items())]),
+            Family("pilotproof_driver_errors_total", "counter",
+                   "faults a driver survived, by kind",
+                   [({**a, "driver": d, "kind": k}, n)
+                    for (d, k), n in sorted(self.driver_errors.items())]),
+            Family("pilotproof_messages_total", "counter", "MQTT messages received, by outcome",
+                   [({**a, "driver": d, "outcome": o}, n)
+                    for (d, o), n in sorted(self.messages.items())]),
+            Family("pilotproof_driver_restarts_total", "counter",
+                   "driver restarts by the supervisor",
+                   [({**a, "driver": d}, n) for d, n in sorted(self.driver_restarts.items())]),
+        ]  # fmt: skip
+        return exposition(families)
 
     def point(self, site: str, time_ns: int) -> Point:
         """The `pp_agent` row: the same figures, kept with the data."""

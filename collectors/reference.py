@@ -10,23 +10,32 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from collectors.config import SiteConfig
+from collectors.config import (
+    AgentSection,
+    BufferSection,
+    MetricsSection,
+    PointRole,
+    SiteConfig,
+    StoreSection,
+)
+from collectors.plugin import PLUGINS
+from telemetry import Inventory
 
-#: where each table lives in a site file
-SECTIONS: list[tuple[str, str]] = [
-    ("[agent]", "AgentSection"),
-    ("[store]", "StoreSection"),
-    ("[buffer]", "BufferSection"),
-    ("[metrics]", "MetricsSection"),
-    ('[inventory] (or `inventory = "file.yaml"`)', "Inventory"),
-    ("[[sources.mqtt]]", "MqttSource"),
-    ("[[sources.mqtt.subscriptions]]", "MqttSubscription"),
-    ("[[sources.modbus]]", "ModbusDevice"),
-    ("[[sources.modbus.registers]]", "ModbusRegister"),
-    ("[[sources.opcua]]", "OpcUaSource"),
-    ("[[sources.opcua.nodes]]", "OpcUaNode"),
-    ("[[roles]]", "PointRole"),
-]
+
+def sections() -> list[tuple[str, type[BaseModel]]]:
+    """Each table of a site file and its model: the agent's, then each driver's (from the
+    driver registry) with the tables inside it, then the roles."""
+    out: list[tuple[str, type[BaseModel]]] = [
+        ("[agent]", AgentSection),
+        ("[store]", StoreSection),
+        ("[buffer]", BufferSection),
+        ("[metrics]", MetricsSection),
+        ('[inventory] (or `inventory = "file.yaml"`)', Inventory),
+    ]
+    for plugin in PLUGINS.values():
+        out.append((plugin.table, plugin.settings))
+        out += [(f"[[sources.{plugin.name}.{key}]]", model) for key, model in plugin.nested]
+    return [*out, ("[[roles]]", PointRole)]
 
 
 def _models(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
@@ -82,7 +91,8 @@ def render_site_config_docs() -> str:
     out = [
         "# Site config reference — 站点配置参考",
         "",
-        "Generated from the pydantic models in `collectors/config.py` and `telemetry/inventory.py`",
+        "Generated from the pydantic models in `collectors/config.py`, each driver's",
+        "`collectors/<driver>/settings.py` and `telemetry/inventory.py`",
         "by `pilotproof agent docs`; a test fails when this file is stale. A site config is TOML",
         "or YAML; `pilotproof agent check site.toml` validates it and names the file, key and",
         "value of every error. Relative paths are relative to the config file. Samples: each",
@@ -90,11 +100,8 @@ def render_site_config_docs() -> str:
         "",
     ]
     listed: set[str] = set()
-    for section, name in SECTIONS:
-        model = models.get(name)
-        if model is None:
-            continue
-        listed.add(name)
+    for section, model in sections():
+        listed.add(model.__name__)
         out += _table(section, model)
     for name, model in sorted(models.items()):
         if name not in listed and name != "SiteConfig":

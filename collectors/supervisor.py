@@ -49,10 +49,7 @@ async def supervise(
                 sink.reachable(element, False)
         if time.monotonic() - started > HEALTHY_S:
             delay = backoff_s[0]
-        sink.metrics.driver_restarts[driver.name] = (
-            sink.metrics.driver_restarts.get(driver.name, 0) + 1
-        )
-        sink.metrics.driver_error(driver.name, "crash")
+        sink.crashed()
         sink.throttle.log(
             log,
             logging.ERROR,

@@ -184,9 +184,14 @@ class Catalog(_Frozen):
         raise KeyError(file)
 
 
+#: libyaml's parser where PyYAML has it (its wheels do): the catalog is ~10,000 lines and
+#: the pure-Python parser took a second of every `kpi` command to read it
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(name: str) -> Any:
     with (DATA_DIR / name).open(encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        return yaml.load(f, Loader=_LOADER)  # a safe loader: builds no Python objects
 
 
 @cache

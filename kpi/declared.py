@@ -19,11 +19,12 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from kpi.catalog import exact
-from telemetry import describe_validation_error, yamlfile
+from telemetry import yamlfile
+from telemetry.errors import PilotproofError
+from telemetry.inventory import file_errors
 
 
 class Declaration(BaseModel):
@@ -51,20 +52,15 @@ class Declarations(BaseModel):
         return self.declarations.get(entry_id)
 
 
-class DeclarationsError(ValueError):
+class DeclarationsError(PilotproofError, ValueError):
+    code = "E_DECLARATIONS"
+
     pass
 
 
 def load_declarations(path: Path) -> Declarations:
-    try:
+    hint = " (each item needs value or options, and an attachment)"
+    with file_errors(path, DeclarationsError, "the declarations file", hint=hint):
         raw = yamlfile.load(path.read_text(encoding="utf-8")) or {}
-        return Declarations.model_validate(raw)
-    except OSError as e:
-        raise DeclarationsError(f"{path}: cannot read the declarations file: {e}") from e
-    except yaml.YAMLError as e:
-        raise DeclarationsError(f"{path}: not valid YAML: {e}") from e
-    except ValidationError as e:
-        raise DeclarationsError(
-            f"{path}: {describe_validation_error(e)} "
-            "(each item needs value or options, and an attachment)"
-        ) from e
+        declarations = Declarations.model_validate(raw)
+    return declarations

@@ -51,14 +51,7 @@ class Context:
         out: dict[str, dict[str, Fraction]] = {}
         for f in fields:
             df = await self.log.aggregate(
-                Aggregate(
-                    measurement=measurement,
-                    field=f,
-                    fn="sum",
-                    start_ns=window.start_ns,
-                    end_ns=window.end_ns,
-                    group_by=(group,),
-                )
+                Aggregate.over(window, measurement, f, "sum", group_by=(group,))
             )
             for key, value in df.itertuples(index=False):
                 out.setdefault(str(key), {})[f] = Fraction(value)
@@ -176,6 +169,10 @@ async def key_equipment_nc(ctx: Context, params: dict[str, Any]) -> Measured:
     return ratio(len(nc), len(key), breakdown=Breakdown(by="element", rows=rows))
 
 
+#: the series of the point_health measurement: one per point of an element
+POINT_SERIES = ("element", "point")
+
+
 @method
 async def point_collection(ctx: Context, params: dict[str, Any]) -> Measured:
     scope = set(params["scope"])
@@ -184,14 +181,7 @@ async def point_collection(ctx: Context, params: dict[str, Any]) -> Measured:
     per_key: dict[str, dict[str, Fraction]] = {}
     for f in ("good", "expected"):
         df = await ctx.log.aggregate(
-            Aggregate(
-                measurement="point_health",
-                field=f,
-                fn="sum",
-                start_ns=a,
-                end_ns=b,
-                group_by=("element", "point"),
-            )
+            Aggregate.over(w, "point_health", f, "sum", group_by=POINT_SERIES)
         )
         for element, point, value in df.itertuples(index=False):
             per_key.setdefault(f"{element}\x00{point}", {})[f] = Fraction(value)
@@ -231,16 +221,8 @@ async def point_collection(ctx: Context, params: dict[str, Any]) -> Measured:
 
 @method
 async def points_reporting(ctx: Context, params: dict[str, Any]) -> Measured:
-    w = ctx.window
     df = await ctx.log.aggregate(
-        Aggregate(
-            measurement="point_health",
-            field="good",
-            fn="sum",
-            start_ns=w.start_ns,
-            end_ns=w.end_ns,
-            group_by=("element", "point"),
-        )
+        Aggregate.over(ctx.window, "point_health", "good", "sum", group_by=POINT_SERIES)
     )
     n = sum(1 for *_k, good in df.itertuples(index=False) if good > 0)
     return Measured(value=Fraction(n), numerator=n, notes=[f"{len(df)} point series reported"])
@@ -253,14 +235,8 @@ async def auto_control(ctx: Context, params: dict[str, Any]) -> Measured:
     got: dict[str, dict[bool, int]] = {}
     for equals in (True, False):
         df = await ctx.log.aggregate(
-            Aggregate(
-                measurement="control_loop",
-                field="auto",
-                fn="count",
-                start_ns=w.start_ns,
-                end_ns=w.end_ns,
-                group_by=("loop",),
-                field_equals=equals,
+            Aggregate.over(
+                w, "control_loop", "auto", "count", group_by=("loop",), field_equals=equals
             )
         )
         for loop, k in df.itertuples(index=False):
@@ -338,14 +314,12 @@ def _node_filter(inventory: Inventory) -> dict[str, Any]:
 
 @method
 async def active_enterprises(ctx: Context, params: dict[str, Any]) -> Measured:
-    w = ctx.window
     df = await ctx.log.aggregate(
-        Aggregate(
-            measurement="identifier",
-            field="resolutions",
-            fn="sum",
-            start_ns=w.start_ns,
-            end_ns=w.end_ns,
+        Aggregate.over(
+            ctx.window,
+            "identifier",
+            "resolutions",
+            "sum",
             group_by=("enterprise",),
             **_node_filter(ctx.inventory),
         )

@@ -9,13 +9,14 @@ two aggregates per window, whatever the number of rows stored.
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 from pydantic import BaseModel
 
 from kpi.params import KpiParams
 from kpi.queries import QueryLog
 from kpi.results import Coverage, Gap, Window, ns_to_iso
-from telemetry import Aggregate, FixedBuckets, Inventory
+from telemetry import Aggregate, AggregateFn, FixedBuckets, Inventory
 from telemetry.timegrid import NS, grid_count
 
 HOUR_NS = 3600 * NS
@@ -41,27 +42,30 @@ class ElementObservation(BaseModel):
     online: bool
 
 
+def _online_per_link(window: Window, fn: AggregateFn, **options: Any) -> Aggregate:
+    """`fn` of the online status samples, per element and link."""
+    return Aggregate.over(
+        window,
+        "element_status",
+        "online",
+        fn,
+        group_by=("element", "link"),
+        field_equals=True,
+        **options,
+    )
+
+
 async def observe_elements(
     log: QueryLog, inventory: Inventory, params: KpiParams, window: Window
 ) -> dict[str, ElementObservation]:
     a, b = window.start_ns, window.end_ns
     step = inventory.status_interval_s * NS
     expected = grid_count(a, b, step)
-    counts = await log.aggregate(
-        Aggregate(
-            measurement="element_status",
-            field="online",
-            fn="count",
-            start_ns=a,
-            end_ns=b,
-            group_by=("element", "link"),
-            field_equals=True,
-        )
-    )
+    counts = await log.aggregate(_online_per_link(window, "count"))
     links: dict[str, dict[str, int]] = {}
     for element, link, n in counts.itertuples(index=False):
         links.setdefault(str(element), {})[str(link)] = int(n)
-    last_seen = await _last_seen_of_ties(log, links, a, b)
+    last_seen = await _last_seen_of_ties(log, links, window)
     declared = {e.id for e in inventory.elements}
     out: dict[str, ElementObservation] = {}
     for element in sorted(declared | set(links)):
@@ -83,7 +87,7 @@ async def observe_elements(
 
 
 async def _last_seen_of_ties(
-    log: QueryLog, links: dict[str, dict[str, int]], a: int, b: int
+    log: QueryLog, links: dict[str, dict[str, int]], window: Window
 ) -> dict[tuple[str, str], int]:
     """When each element was last seen online on each of its tied links (rarely needed)."""
     tied = [
@@ -94,17 +98,7 @@ async def _last_seen_of_ties(
     if not tied:
         return {}
     df = await log.aggregate(
-        Aggregate(
-            measurement="element_status",
-            field="online",
-            fn="last",
-            start_ns=a,
-            end_ns=b,
-            group_by=("element", "link"),
-            where={"element": tuple(sorted(tied))},
-            field_equals=True,
-            keep_time=True,
-        )
+        _online_per_link(window, "last", where={"element": tuple(sorted(tied))}, keep_time=True)
     )
     return {(str(e), str(k)): int(t) for e, k, t, _ in df.itertuples(index=False)}
 
@@ -113,12 +107,11 @@ async def coverage(log: QueryLog, measurement: str, window: Window) -> Coverage:
     """Hours of the window with at least one row of `measurement`, and the gaps between."""
     a, b = window.start_ns, window.end_ns
     df = await log.aggregate(
-        Aggregate(
-            measurement=measurement,
-            field=PRESENCE_FIELD[measurement],
-            fn="count",
-            start_ns=a,
-            end_ns=b,
+        Aggregate.over(
+            window,
+            measurement,
+            PRESENCE_FIELD[measurement],
+            "count",
             buckets=FixedBuckets(every_ns=HOUR_NS),
         )
     )

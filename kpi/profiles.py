@@ -7,6 +7,7 @@ from functools import cache
 from pydantic import BaseModel, ConfigDict, Field
 
 from kpi.catalog import Catalog, CatalogEntry, _read_yaml, load_catalog
+from telemetry.errors import PilotproofError
 
 
 class Profile(BaseModel):
@@ -26,7 +27,9 @@ class Profile(BaseModel):
         return load_catalog().profile(self.catalog).name_zh
 
 
-class UnknownProfileError(KeyError):
+class UnknownProfileError(PilotproofError, KeyError):
+    code = "E_UNKNOWN_PROFILE"
+
     def __str__(self) -> str:
         names = ", ".join(p.id for p in list_profiles())
         return f"unknown profile {self.args[0]!r}; `pilotproof kpi list` shows them all: {names}"

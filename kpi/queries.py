@@ -8,10 +8,13 @@ their ratio to the rows stored). Two KPIs needing the same aggregate share one r
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from kpi.results import QueryRecord
 from telemetry import Aggregate, Store, aggregate_statement
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class QueryLog:

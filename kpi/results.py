@@ -147,6 +147,12 @@ class Measured(BaseModel):
 
 
 class KpiResult(BaseModel):
+    """One indicator of a profile over a window: what the source document asks
+    (`clause`, `formula`, `threshold`), what was measured (`value` exactly, `decimal`,
+    `numerator`/`denominator`), the `verdict`, and how to check it (`breakdown` per
+    element, day or line; `coverage` and its gaps; the `queries` that ran; `notes` on
+    anything left out). Declared items carry the operator's `attachment` instead."""
+
     id: str
     kind: Kind
     name_zh: str
@@ -195,6 +201,11 @@ class KpiResult(BaseModel):
 
 
 class Evaluation(BaseModel):
+    """A profile evaluated over a window (and its baseline): one `KpiResult` per entry,
+    the store it read, the parameters used, and the overall `verdict` (fail if a
+    required KPI fails, pass if all pass, else incomplete). `kpi.evaluate` makes one;
+    a verifier makes another from the bundled lines and compares the two."""
+
     profile: str
     profile_name_zh: str
     profile_name_en: str

@@ -1,10 +1,5 @@
-"""pilotproof — the command line and the demo wiring; nothing else lives here."""
+"""pilotproof — the command line, the web service and the demo wiring."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("pilotproof")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+from pilotproof._version import __version__
 
 __all__ = ["__version__"]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -13,22 +11,12 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from collectors import (
-    Agent,
-    AgentStartError,
-    BufferOpenError,
-    ChainConflictError,
-    SiteConfigError,
-    build_drivers,
-    load_site_config,
-)
-from collectors.config import node_id_warning
-from collectors.logs import CollapseRepeats
+from collectors import SiteConfigError, load_site_config
 from pilotproof.options import console, esc, fail
 from telemetry import describe_validation_error
-from telemetry.seal import generate_key, key_id, load_key
 
 app = typer.Typer(
+    add_completion=False,
     help=(
         "The edge agent — 采集代理: reads OPC UA, Modbus TCP and MQTT, keeps every accepted "
         "point in a durable buffer, seals signed hash-chained batches and forwards them to "
@@ -55,31 +43,17 @@ def check(config: ConfigArg) -> None:
     table.add_row("site", f"{esc(c.inventory.site)}, {len(c.inventory.elements)} elements")
     table.add_row("store", c.store.url)
     table.add_row("buffer", f"{esc(c.buffer.path)}, cap {c.buffer.max_bytes:,} bytes")
-    for s in c.sources.mqtt:
-        table.add_row(
-            f"mqtt {esc(s.name)}", f"{esc(s.url)}: {len(s.subscriptions)} subscription(s)"
-        )
-    for d in c.sources.modbus:
-        line = f"{d.baudrate} {d.bytesize}{d.parity}{d.stopbits}"
-        where = f"{d.host}:{d.port}" if d.host else f"RTU {d.serial_port} {line}"
-        table.add_row(f"modbus {esc(d.name)}", f"{esc(where)} unit {esc(d.unit)}: "
-                      f"{len(d.registers)} register(s) every {esc(d.interval_s)} s")  # fmt: skip
     warnings: list[str] = []
-    for o in c.sources.opcua:
-        trust = f", servers trusted from {o.trust_dir}" if o.trust_dir else ""
-        what = f"{o.url} ({o.security}, {o.auth}{trust}): {len(o.nodes)} node(s), {o.mode}"
-        table.add_row(f"opcua {esc(o.name)}", esc(what))
-        if o.trust_dir and not o.trust_dir.is_dir():
-            warnings.append(
-                f"OPC UA source {o.name!r}: trust_dir {o.trust_dir} does not exist yet: "
-                "every server is refused until its certificate is put in it"
-            )
-        warnings += [f"OPC UA source {o.name!r}, {n.element}.{n.point}: {w}"
-                     for n in o.nodes if (w := node_id_warning(n.node))]  # fmt: skip
-    try:
-        build_drivers(c)  # what `run` builds before it connects (user certificates …)
-    except (ValueError, OSError) as e:
-        raise fail(f"{config}: {e}") from None
+    for plugin, sources in c.sources.each():
+        for s in sources:
+            name = getattr(s, "name", plugin.name)
+            table.add_row(f"{plugin.name} {esc(name)}", esc(plugin.summary(s)))
+            warnings += [f"{plugin.table} {name!r}: {w}" for w in plugin.warnings(s)]
+        try:
+            if sources and plugin.preflight is not None:
+                plugin.preflight(sources)  # what `run` checks before it connects
+        except (ValueError, OSError) as e:
+            raise fail(f"{config}: {e}") from None
     console.print(table)
     for w in warnings:
         console.print(w, style="yellow", markup=False, highlight=False)
@@ -94,6 +68,8 @@ def keygen(
     path: Annotated[Path, typer.Argument(help="where to write the private key (PEM)")],
 ) -> None:
     """Create the agent's Ed25519 key (and PATH.pub); never overwrites an existing key."""
+    from telemetry.seal import generate_key, key_id, load_key
+
     if path.exists():
         key = load_key(path)
         console.print(f"{esc(path)} exists; key id {esc(key_id(key.public_key()))}")
@@ -134,8 +110,7 @@ def discover_cmd(
     """
     if protocol != "opcua":
         raise fail("only `opcua` servers can be browsed; Modbus maps come from device manuals")
-    from collectors.config import OpcUaNode, OpcUaSource
-    from collectors.opcua import discover, toml_snippet
+    from collectors.opcua import OpcUaNode, OpcUaSource, discover, toml_snippet
     from collectors.opcua.driver import classify
 
     auth = "certificate" if user_certificate else "username" if username else "anonymous"
@@ -148,6 +123,8 @@ def discover_cmd(
         )  # fmt: skip
     except ValidationError as e:
         raise fail(f"discover: {describe_validation_error(e)}") from None
+    import asyncio
+
     try:
         found = asyncio.run(discover(source))
     except Exception as e:  # any refusal: said in one line with its kind
@@ -176,10 +153,14 @@ def run(
 
     Repeated warnings (a dead device, a wrong password) are logged once and then at most
     once a minute with a count; /metrics ([metrics] listen) has every counter."""
+    from collectors.logs import CollapseRepeats
+
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(CollapseRepeats())
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+    from collectors import Agent, AgentStartError, BufferOpenError, ChainConflictError
+
     try:
         c = load_site_config(config)
         agent = Agent(c, new_chain=new_chain)
@@ -187,6 +168,9 @@ def run(
         raise fail(str(e)) from None
     except (BufferOpenError, ValueError, OSError) as e:
         raise fail(f"{config}: {e}") from None
+
+    import asyncio
+    import signal
 
     async def go() -> None:
         stop = asyncio.Event()

@@ -23,28 +23,17 @@ from rich.progress import (
     TaskID,
 )
 
-from collectors import Agent
-from collectors.config import (
-    AgentSection,
-    BufferSection,
-    ModbusDevice,
-    ModbusRegister,
-    MqttSource,
-    MqttSubscription,
-    OpcUaNode,
-    OpcUaSource,
-    SiteConfig,
-    Sources,
-    StoreSection,
-)
+from collectors import Agent, AgentSection, BufferSection, SiteConfig, StoreSection
 from kpi import Declarations, Evaluation, Window, evaluate
 from pilotproof.evidence_cli import print_report
 from pilotproof.kpi_cli import print_evaluation
 from pilotproof.options import console, progress_bar
+from pilotproof.sim_sources import agent_sources
 from simulators import Scenario, SimulatedFactory, backfill
 from telemetry import SqliteStore
 from telemetry.localserver import free_port
 from telemetry.seal import KPI_STREAM, Sealer, generate_key
+from telemetry.timegrid import NS
 from verifier import VerifyReport, build_bundle, load_trust, pack, trust_entry, verify_bundle
 
 HISTORY_AGENT = "demo-history"
@@ -126,7 +115,7 @@ async def run_demo(
             task = bar.add_task(f"backfill {days} days of {s.name}", total=days + 1)
             # one day more than asked: the chain then starts before the window, and its
             # first record is the anchor that shows the window's start is complete
-            start = window.end_ns - (days + 1) * 86400 * 10**9
+            start = window.end_ns - (days + 1) * 86400 * NS
             report = await backfill(
                 s, store, start, window.end_ns,
                 sealer=Sealer(history_key, HISTORY_AGENT, KPI_STREAM),
@@ -163,57 +152,6 @@ async def run_demo(
         return evaluation, verified, archive
     finally:
         await store.close()
-
-
-def agent_sources(factory: SimulatedFactory, mqtt_url: str, work: Path) -> Sources:
-    """The agent's sources for the simulated factory, from the servers' own maps: MQTT
-    topics, one Modbus device per unit (documented register map), OPC UA nodes by
-    namespace URI."""
-    s = factory.scenario
-    modbus: list[ModbusDevice] = []
-    if factory.modbus is not None:
-        by_unit: dict[int, list[ModbusRegister]] = {}
-        for x in factory.modbus.map.points:
-            by_unit.setdefault(x.unit, []).append(
-                ModbusRegister(
-                    element=x.element, point=x.point, table=x.table,
-                    address=x.address, type=x.type, order=x.order,
-                    scale=x.scale, length=x.count if x.type == "string" else None,
-                )
-            )  # fmt: skip
-        modbus = [
-            ModbusDevice(
-                name=f"modbus-unit-{unit}", host=factory.modbus.host, port=factory.modbus.port,
-                unit=unit, address_base=0, interval_s=1.0, registers=tuple(regs),
-                status_elements=tuple(sorted({r.element for r in regs})),
-            )
-            for unit, regs in sorted(by_unit.items())
-        ]  # fmt: skip
-    opcua: list[OpcUaSource] = []
-    if factory.opcua is not None:
-        nodes = [
-            OpcUaNode(element=e.id, point=p.id, node=factory.opcua.node_id(e.id, p.id))
-            for e in s.expanded_elements()
-            if e.protocol == "opcua"
-            for p in e.points
-        ]
-        if nodes:
-            opcua = [OpcUaSource(name="opcua", url=factory.opcua.url, cert_dir=work / "pki",
-                                 sampling_interval_ms=1000, nodes=tuple(nodes))]  # fmt: skip
-    return Sources(
-        mqtt=(
-            MqttSource(
-                url=mqtt_url,
-                subscriptions=(
-                    MqttSubscription(topic="factory/{site}/{element}/telemetry"),
-                    MqttSubscription(topic="nms/{site}/{element}/status", format="status"),
-                    MqttSubscription(topic="idnode/{node}/stats", format="identifier"),
-                ),
-            ),
-        ),
-        modbus=tuple(modbus),
-        opcua=tuple(opcua),
-    )
 
 
 async def live(

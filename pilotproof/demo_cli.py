@@ -10,13 +10,7 @@ from typing import Annotated
 import typer
 
 from pilotproof import __version__
-from pilotproof.demo import run_demo
 from pilotproof.options import console, fail
-from pilotproof.web import JobSpec, TokenStore, WebSettings
-from pilotproof.web.serve import run_service
-from simulators import ScenarioError, load_scenario
-from telemetry import config_from_url
-from verifier import load_key, load_trust
 
 
 def demo(
@@ -47,6 +41,13 @@ def demo(
     verifies it offline; then serves the dashboard and prints its URL and a sign-in token.
     Exit code 0 only when the bundle verifies.
     """
+    from pilotproof.demo import run_demo
+    from pilotproof.web import JobSpec, TokenStore, WebSettings
+    from pilotproof.web.serve import run_service
+    from simulators import ScenarioError, load_scenario
+    from telemetry import config_from_url
+    from verifier import load_key, load_trust
+
     try:
         s = load_scenario(scenario)
     except ScenarioError as e:

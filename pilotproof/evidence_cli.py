@@ -12,7 +12,15 @@ from rich.progress import Progress
 from rich.table import Table
 
 from pilotproof.kpi_cli import print_evaluation, resolve_inputs
-from pilotproof.options import console, esc, fail, open_store_or_exit, progress_bar
+from pilotproof.options import (
+    InventoryOpt,
+    StoreOpt,
+    console,
+    esc,
+    fail,
+    open_store_or_exit,
+    progress_bar,
+)
 from telemetry import Inventory, InventoryError, StoreError, load_inventory
 from verifier import (
     CODES,
@@ -32,6 +40,7 @@ from verifier import (
 )
 
 app = typer.Typer(
+    add_completion=False,
     help=(
         "Evidence bundles — 验收证据. `build` signs what the store and the agents' batch "
         "chains show for a window; `verify` checks a bundle offline and recomputes every KPI."
@@ -51,10 +60,8 @@ def build_cmd(
     key: Annotated[
         Path, typer.Option(help="the bundle signer's Ed25519 key (`pilotproof keys gen`)")
     ],
-    store: Annotated[str, typer.Option(help="sqlite:PATH or http://host:8086/?db=NAME")] = (
-        "sqlite:pilotproof.db"
-    ),
-    inventory: Annotated[Path | None, typer.Option(help="the site's element inventory")] = None,
+    store: StoreOpt = "sqlite:pilotproof.db",
+    inventory: InventoryOpt = None,
     scenario: Annotated[
         str | None, typer.Option(help="take inventory and windows from a simulator scenario")
     ] = None,

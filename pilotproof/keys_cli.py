@@ -15,6 +15,7 @@ from verifier import KeyRole, generate_key, key_id, load_public_key, trust_entry
 console = Console(stderr=True)
 
 app = typer.Typer(
+    add_completion=False,
     help=(
         "Ed25519 keys — 密钥. Agents sign their batch records, the evidence builder signs "
         "bundles; an auditor lists the keys they trust in a TOML file (`keys show` prints "

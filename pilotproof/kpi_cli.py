@@ -22,18 +22,24 @@ from kpi import (
     Profile,
     UnknownProfileError,
     Window,
-    evaluate,
     get_profile,
     list_profiles,
     load_catalog,
     load_declarations,
 )
-from kpi.docs import render_kpi_docs
-from pilotproof.options import console, esc, fail, open_store_or_exit, parse_time
-from simulators import ScenarioError, load_scenario
+from pilotproof.options import (
+    InventoryOpt,
+    StoreOpt,
+    console,
+    esc,
+    fail,
+    open_store_or_exit,
+    parse_time,
+)
 from telemetry import Inventory, InventoryError, StoreError, load_inventory
 
 app = typer.Typer(
+    add_completion=False,
     help=(
         "KPIs of the source documents — 指标. `list` shows profiles and their entries, "
         "`evaluate` computes a profile from a store, `docs` writes docs/kpis.md."
@@ -105,13 +111,8 @@ def _inventory(path: Path) -> Inventory:
 @app.command("evaluate")
 def evaluate_cmd(
     profile: Annotated[str, typer.Option(help="profile id or alias (`kpi list`)")],
-    store: Annotated[
-        str, typer.Option(help="sqlite:PATH or http://host:8086/?db=NAME")
-    ] = "sqlite:pilotproof.db",
-    inventory: Annotated[
-        Path | None,
-        typer.Option(help="the site's element inventory (YAML or JSON, telemetry.Inventory)"),
-    ] = None,
+    store: StoreOpt = "sqlite:pilotproof.db",
+    inventory: InventoryOpt = None,
     scenario: Annotated[
         str | None,
         typer.Option(
@@ -158,6 +159,8 @@ def evaluate_cmd(
     )
 
     async def go() -> Evaluation:
+        from kpi import evaluate
+
         st = await open_store_or_exit(store)
         try:
             with Progress(
@@ -256,6 +259,8 @@ def docs_cmd(
     out: Annotated[Path, typer.Option(help="where to write the reference")] = Path("docs/kpis.md"),
 ) -> None:
     """Write the KPI reference (per profile: KPI, formula, threshold, clause) — 生成指标文档."""
+    from kpi.docs import render_kpi_docs
+
     out.write_text(render_kpi_docs(), encoding="utf-8")
     console.print(f"wrote {out}")
 
@@ -287,6 +292,8 @@ def resolve_inputs(
         raise fail("give exactly one of --inventory FILE or --scenario NAME")
     defaults: dict[str, object] = {}
     if scenario is not None:
+        from simulators import ScenarioError, load_scenario
+
         try:
             s = load_scenario(scenario)
         except ScenarioError as e:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
 import typer
@@ -10,9 +12,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from telemetry import InfluxStore, Store, StoreError, open_store
+if TYPE_CHECKING:
+    from telemetry import Store
 
 console = Console()
+
+#: `--store`, as every command that reads or writes a store takes it
+StoreOpt = Annotated[str, typer.Option(help="sqlite:PATH or http://host:8086/?db=NAME")]
+#: `--inventory`, the site's element inventory (YAML or JSON)
+InventoryOpt = Annotated[
+    Path | None, typer.Option(help="the site's element inventory (YAML or JSON)")
+]
 
 
 def esc(value: object) -> str:
@@ -45,10 +55,14 @@ def parse_time(value: str | None, tz: str) -> datetime | None:
 
 
 async def open_store_or_exit(url: str, *, create: bool = False) -> Store:
+    from telemetry import StoreError, open_store
+
     try:
         store = open_store(url)
     except (ValueError, StoreError) as e:
         raise fail(str(e)) from None
+    from telemetry.store.influx import InfluxStore
+
     if create and isinstance(store, InfluxStore):
         await store.create_database()
     return store

@@ -8,14 +8,11 @@ from typing import Annotated
 import typer
 
 from pilotproof import __version__
-from pilotproof.options import console, esc, fail
-from pilotproof.web import ROLES, JobSpec, TokenStore, WebSettings
-from pilotproof.web.serve import run_service
-from simulators import ScenarioError, load_scenario
-from telemetry import Inventory, InventoryError, config_from_url, load_inventory
-from verifier import TrustError, load_key, load_trust
+from pilotproof.options import InventoryOpt, StoreOpt, console, esc, fail
+from pilotproof.web import ROLES, TokenStore, WebSettings
 
 tokens_app = typer.Typer(
+    add_completion=False,
     help=(
         "Bearer tokens for the web service — 访问令牌. Roles: operator (read, build "
         "evidence), auditor (read, verify), admin (all, and tokens). Tokens are stored "
@@ -68,10 +65,8 @@ def revoke(
 
 def serve(
     profile: Annotated[str, typer.Option(help="the profile the dashboard opens with")],
-    store: Annotated[str, typer.Option(help="sqlite:PATH or http://host:8086/?db=NAME")] = (
-        "sqlite:pilotproof.db"
-    ),
-    inventory: Annotated[Path | None, typer.Option(help="the site's element inventory")] = None,
+    store: StoreOpt = "sqlite:pilotproof.db",
+    inventory: InventoryOpt = None,
     scenario: Annotated[
         str | None, typer.Option(help="take the inventory from a simulator scenario")
     ] = None,
@@ -106,6 +101,12 @@ def serve(
     Create a first token with `pilotproof tokens create NAME --role admin`; the OpenAPI
     reference is at /docs.
     """
+    from pilotproof.web import JobSpec
+    from pilotproof.web.serve import run_service
+    from simulators import ScenarioError, load_scenario
+    from telemetry import Inventory, InventoryError, config_from_url, load_inventory
+    from verifier import TrustError, load_key, load_trust
+
     if (inventory is None) == (scenario is None):
         raise fail("give exactly one of --inventory FILE or --scenario NAME")
     inv: Inventory

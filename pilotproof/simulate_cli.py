@@ -13,14 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pilotproof.options import esc, open_store_or_exit, parse_time
+from pilotproof.options import StoreOpt, esc, open_store_or_exit, parse_time
 from simulators import (
     LABELS,
     Period,
     Scenario,
     ScenarioError,
-    SimClock,
-    SimulatedFactory,
     backfill,
     compute_truth,
     example_scenarios,
@@ -28,9 +26,11 @@ from simulators import (
 )
 from telemetry import StoreError
 from telemetry.seal import KPI_STREAM, Sealer, generate_key, key_id, load_key
+from telemetry.timegrid import NS
 
 console = Console()
 app = typer.Typer(
+    add_completion=False,
     help=(
         "Simulated factories with known true KPIs — 模拟工厂. SCENARIO is a YAML file or the "
         "name of a bundled example (see `simulate list`)."
@@ -130,9 +130,7 @@ def _show(value: object) -> str:
 @app.command("backfill")
 def backfill_cmd(
     scenario: ScenarioArg,
-    store: Annotated[
-        str, typer.Option("--store", help="sqlite:PATH or http://host:8086/?db=NAME")
-    ] = "sqlite:pilotproof.db",
+    store: StoreOpt = "sqlite:pilotproof.db",
     days: Annotated[
         int | None,
         typer.Option(
@@ -159,7 +157,7 @@ def backfill_cmd(
     s = _load(scenario)
     history = s.history()
     end = history.end_ns
-    start = end - days * 86400 * 10**9 if days else history.start_ns
+    start = end - days * 86400 * NS if days else history.start_ns
     if days is not None and days < 1:
         console.print("[red]--days must be at least 1[/red]")
         raise typer.Exit(2)
@@ -238,9 +236,11 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the scenario live over OPC UA, Modbus TCP and MQTT — 实时模拟设备."""
+    from simulators import SimClock, SimulatedFactory
+
     s = _load(scenario)
     t0 = parse_time(start, s.timezone)
-    clock = SimClock(start_ns=int(t0.timestamp()) * 10**9 if t0 else None, speed=speed)
+    clock = SimClock(start_ns=int(t0.timestamp()) * NS if t0 else None, speed=speed)
 
     async def go() -> None:
         try:

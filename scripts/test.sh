@@ -47,4 +47,6 @@ uv run --frozen ruff check .
 uv run --frozen ruff format --check .
 uv run --frozen mypy
 # pytest exits 5 when it collected no test; with `set -e` that fails this script, as it must.
-uv run --frozen pytest "$@"
+# One worker per core (pytest-xdist): most of the suite waits on real servers and agent
+# processes, and `worksteal` keeps both cores busy to the end despite a few long tests.
+uv run --frozen pytest -n auto --dist worksteal "$@"

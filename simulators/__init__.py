@@ -9,14 +9,11 @@ fast backfill of history into a store. Depends on `telemetry` only.
 * `backfill`: N days of history straight into a `Store`.
 """
 
+from typing import TYPE_CHECKING
+
 from simulators.backfill import Backfill, BackfillReport, backfill
 from simulators.behaviour import FactoryModel
-from simulators.factory import SimClock, SimulatedFactory
-from simulators.modbus_server import LINK_CODES, ModbusSimServer, RegisterMap, register_map
-from simulators.mqtt_publisher import MqttSimPublisher
-from simulators.opcua_server import OpcUaSimServer, namespace_uri
-from simulators.registers import decode as decode_registers
-from simulators.registers import encode as encode_registers
+from simulators.registers import decode as decode_registers, encode as encode_registers
 from simulators.scenario import (
     EXAMPLES_DIR,
     Period,
@@ -27,7 +24,23 @@ from simulators.scenario import (
     parse_scenario,
 )
 from simulators.truth import LABELS, Truth, TruthParams, TruthValue, compute_truth
+from telemetry.lazy import lazy_exports
 from telemetry.pki import make_certificate
+
+if TYPE_CHECKING:
+    from simulators.factory import SimClock, SimulatedFactory
+    from simulators.modbus_server import LINK_CODES, ModbusSimServer, RegisterMap, register_map
+    from simulators.mqtt_publisher import MqttSimPublisher
+    from simulators.opcua_server import OpcUaSimServer, namespace_uri
+
+# the servers load their protocol libraries (asyncua, pymodbus, paho): only when used
+__getattr__ = lazy_exports(
+    __name__,
+    factory="SimClock SimulatedFactory",
+    modbus_server="LINK_CODES ModbusSimServer RegisterMap register_map",
+    mqtt_publisher="MqttSimPublisher",
+    opcua_server="OpcUaSimServer namespace_uri",
+)
 
 __all__ = [
     "EXAMPLES_DIR",

@@ -12,10 +12,12 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 # the grid itself lives in telemetry (the agent and the KPI engine count on it too)
-from telemetry.timegrid import NS as NS
-from telemetry.timegrid import ceil_div as ceil_div
-from telemetry.timegrid import grid as grid
-from telemetry.timegrid import grid_count as grid_count
+from telemetry.timegrid import (
+    NS as NS,
+    ceil_div as ceil_div,
+    grid as grid,
+    grid_count as grid_count,
+)
 
 Interval = tuple[int, int]
 

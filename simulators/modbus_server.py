@@ -30,9 +30,9 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from simulators import registers
 from simulators.behaviour import FactoryModel
-from simulators.scenario import REGISTER_WIDTH, Scenario
-
-logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # its own logs dump every exception PDU
+from simulators.scenario import Scenario
+from simulators.serving import SimServer
+from telemetry.modbus import TABLE_FC, WIDTH, ByteOrder, Table, ValueType
 
 LINK_CODES: dict[str, int] = {
     "5g": 1,
@@ -43,7 +43,6 @@ LINK_CODES: dict[str, int] = {
     "wired": 6,
     "fieldbus": 7,
 }
-TABLE_FC = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
 TABLE_SIZE = 2048  # registers (or bits) per table per unit
 STRING_REGISTERS = 8
 
@@ -55,11 +54,11 @@ class RegisterLocation(BaseModel):
     element: str
     point: str
     unit: int
-    table: str
+    table: Table
     address: int
     count: int
-    type: str
-    order: str
+    type: ValueType
+    order: ByteOrder
     scale: float
 
 
@@ -110,7 +109,7 @@ def register_map(scenario: Scenario) -> RegisterMap:
             elif p.type == "string":
                 count = spec.registers if spec and spec.registers else STRING_REGISTERS
             else:
-                count = REGISTER_WIDTH[p.type]
+                count = WIDTH[p.type]
             address = spec.address if spec and spec.address is not None else cursor[table]
             cursor[table] = max(cursor[table], address + count)
             if address + count > TABLE_SIZE:
@@ -155,7 +154,7 @@ class _Injection:
     count: int = 0
 
 
-class ModbusSimServer:
+class ModbusSimServer(SimServer):
     """Serves the scenario; call `update(t_ns)` to move the registers to instant `t`."""
 
     def __init__(
@@ -229,6 +228,7 @@ class ModbusSimServer:
         return None
 
     async def start(self) -> None:
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # it logs every exception PDU
         all_units = sorted(
             {*self.map.units.values(), *([self.map.gateway_unit] if self.map.gateway_unit else [])}
         )

@@ -34,9 +34,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from simulators.behaviour import FactoryModel
 from simulators.intervals import NS
 from simulators.scenario import Scenario
+from simulators.serving import SimServer
 from telemetry.pki import make_certificate
-
-logging.getLogger("asyncua").setLevel(logging.ERROR)
 
 VARIANT_TYPES: dict[str, ua.VariantType] = {
     "bool": ua.VariantType.Boolean,
@@ -93,7 +92,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-class OpcUaSimServer:
+class OpcUaSimServer(SimServer):
     """Serves the scenario's OPC UA elements; `update(t_ns)` moves every value to instant `t`."""
 
     def __init__(
@@ -129,6 +128,7 @@ class OpcUaSimServer:
         return None if self.cert_dir is None else self.cert_dir / "simulator.der"
 
     async def start(self) -> None:
+        logging.getLogger("asyncua").setLevel(logging.ERROR)  # a simulator's chatter
         serving = self.scenario.serving
         certs = {_der(p): p.stem for p in self.user_certificates}
         users = _Users(serving.opcua_users, certs) if serving.opcua_users or certs else None

@@ -37,31 +37,18 @@ from telemetry import (
     Inventory,
     yamlfile,
 )
+from telemetry.errors import PilotproofError
 from telemetry.inventory import ElementKind, LinkName, PointCategory
+from telemetry.modbus import ByteOrder, Table, ValueType
 from telemetry.timegrid import NS
 
-ValueType = Literal[
-    "bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"
-]
-ByteOrder = Literal["ABCD", "DCBA", "BADC", "CDAB"]
 Protocol = Literal["opcua", "modbus", "mqtt", "none"]
-Table = Literal["holding", "input", "coil", "discrete"]
-
-#: registers a value of each type takes in a Modbus register table
-REGISTER_WIDTH: dict[str, int] = {
-    "int16": 1,
-    "uint16": 1,
-    "int32": 2,
-    "uint32": 2,
-    "float32": 2,
-    "int64": 4,
-    "uint64": 4,
-    "float64": 4,
-}
 
 
-class ScenarioError(ValueError):
+class ScenarioError(PilotproofError, ValueError):
     """A scenario that cannot be loaded; the message names the file, the key and the value."""
+
+    code = "E_SCENARIO"
 
 
 def _exact(v: Any) -> Any:

@@ -6,13 +6,14 @@ a simulator scenario both produce an `Inventory`; the KPI engine reads one.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from telemetry import yamlfile
+from telemetry.errors import PilotproofError
 from telemetry.point import Point, PointError
 from telemetry.schema import ELEMENT_KINDS, LINKS, POINT_CATEGORIES
 
@@ -129,8 +130,10 @@ class Inventory(BaseModel):
         raise KeyError(element_id)
 
 
-class InventoryError(ValueError):
+class InventoryError(PilotproofError, ValueError):
     """An inventory file that cannot be used; the message names the file, key and value."""
+
+    code = "E_INVENTORY"
 
 
 def describe_validation_error(e: ValidationError) -> str:
@@ -146,16 +149,31 @@ def describe_validation_error(e: ValidationError) -> str:
     return f"{where} = {value}: {msg}"
 
 
+@contextmanager
+def file_errors(
+    path: Path, error: type[Exception], what: str, *, syntax: str = "YAML", hint: str = ""
+) -> Iterator[None]:
+    """Raise what reading and validating the YAML file `path` (`what`) fails with as
+    `error`, with a message that names the file, and the key and value at fault."""
+    import yaml  # here, not at import: a site config in TOML never needs it
+
+    try:
+        yield
+    except OSError as e:
+        raise error(f"{path}: cannot read {what}: {e}") from e
+    except yaml.YAMLError as e:
+        raise error(f"{path}: not valid {syntax}: {e}") from e
+    except ValidationError as e:
+        raise error(f"{path}: {describe_validation_error(e)}{hint}") from e
+
+
 def load_inventory(path: Path) -> Inventory:
     """An inventory from YAML or JSON: the model itself, or under an `inventory:` key."""
-    try:
+    from telemetry import yamlfile
+
+    with file_errors(path, InventoryError, "the inventory", syntax="YAML or JSON"):
         raw = yamlfile.load(path.read_text(encoding="utf-8"))
         if isinstance(raw, dict) and "inventory" in raw:
             raw = raw["inventory"]
-        return Inventory.model_validate(raw)
-    except OSError as e:
-        raise InventoryError(f"{path}: cannot read the inventory: {e}") from e
-    except yaml.YAMLError as e:
-        raise InventoryError(f"{path}: not valid YAML or JSON: {e}") from e
-    except ValidationError as e:
-        raise InventoryError(f"{path}: {describe_validation_error(e)}") from e
+        inventory = Inventory.model_validate(raw)
+    return inventory

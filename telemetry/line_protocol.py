@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 
+from telemetry.errors import PilotproofError
 from telemetry.point import FieldValue, Point, PointError
 
 _MEASUREMENT_ESCAPES = str.maketrans({",": "\\,", " ": "\\ "})
@@ -27,8 +28,10 @@ _TRUE = frozenset({"t", "T", "true", "True", "TRUE"})
 _FALSE = frozenset({"f", "F", "false", "False", "FALSE"})
 
 
-class LineProtocolError(ValueError):
+class LineProtocolError(PilotproofError, ValueError):
     """A line that cannot be decoded; names the line number, the text and the reason."""
+
+    code = "E_LINE_PROTOCOL"
 
 
 def _escape_key(s: str) -> str:
@@ -138,22 +141,30 @@ def _unescape(s: str, specials: str) -> str:
     return "".join(out)
 
 
-def _split_unescaped(s: str, sep: str) -> list[str]:
-    """Split on `sep` where it is not preceded by a backslash (InfluxDB's rule)."""
-    parts: list[str] = []
-    start = 0
-    i, n = 0, len(s)
+def _find_unescaped(s: str, stop: str, i: int = 0) -> int:
+    """The index of the first `stop` from `i` not escaped by a backslash, or `len(s)`."""
+    n = len(s)
     while i < n:
         c = s[i]
         if c == "\\" and i + 1 < n and s[i + 1] in ", =":
             i += 2
             continue
-        if c == sep:
-            parts.append(s[start:i])
-            start = i + 1
+        if c == stop:
+            break
         i += 1
-    parts.append(s[start:])
-    return parts
+    return i
+
+
+def _split_unescaped(s: str, sep: str) -> list[str]:
+    """Split on `sep` where it is not preceded by a backslash (InfluxDB's rule)."""
+    parts: list[str] = []
+    start = 0
+    while True:
+        i = _find_unescaped(s, sep, start)
+        parts.append(s[start:i])
+        if i >= len(s):
+            return parts
+        start = i + 1
 
 
 def _parse_value(raw: str) -> FieldValue:
@@ -162,20 +173,7 @@ def _parse_value(raw: str) -> FieldValue:
     if raw[0] == '"':
         if len(raw) < 2 or raw[-1] != '"':
             raise ValueError(f"unterminated string {raw!r}")
-        body = raw[1:-1]
-        if "\\" not in body:
-            return body
-        out: list[str] = []
-        i, n = 0, len(body)
-        while i < n:
-            c = body[i]
-            if c == "\\" and i + 1 < n and body[i + 1] in '"\\':
-                out.append(body[i + 1])
-                i += 2
-            else:
-                out.append(c)
-                i += 1
-        return "".join(out)
+        return _unescape(raw[1:-1], '"\\')
     last = raw[-1]
     if last == "i":
         if not _INTEGER.match(raw[:-1]):
@@ -195,16 +193,7 @@ def _parse_value(raw: str) -> FieldValue:
 def _scan_sections(line: str) -> tuple[str, str, str | None]:
     """Split a line into key, fields and optional timestamp at unescaped, unquoted spaces."""
     n = len(line)
-    i = 0
-    # key section ends at the first space not preceded by an escaping backslash
-    while i < n:
-        c = line[i]
-        if c == "\\" and i + 1 < n and line[i + 1] in ", =":
-            i += 2
-            continue
-        if c == " ":
-            break
-        i += 1
+    i = _find_unescaped(line, " ")
     key = line[:i]
     j = i + 1
     in_quotes = False
@@ -244,14 +233,7 @@ def _split_fields(section: str) -> list[tuple[str, str]]:
         if section[i] in ",=":
             raise ValueError("empty field: a stray or trailing comma")
         start = i
-        while i < n:
-            c = section[i]
-            if c == "\\" and i + 1 < n and section[i + 1] in ", =":
-                i += 2
-                continue
-            if c == "=":
-                break
-            i += 1
+        i = _find_unescaped(section, "=", i)
         if i >= n:
             raise ValueError(f"field {section[start:]!r} has no '='")
         key = _unescape(section[start:i], ", =")

@@ -15,8 +15,9 @@ import socket
 import subprocess
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 import httpx
 
@@ -43,7 +44,39 @@ def terminate(proc: subprocess.Popen[bytes] | None) -> None:
             proc.wait()
 
 
-class LocalInfluxd:
+class StartStop(ABC):
+    """`with server as s:` starts it and stops it at the end, even when the block fails."""
+
+    @abstractmethod
+    def start(self) -> Self: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _Daemon(StartStop):
+    """A server process of ours, in its own process group, with all its files in `dir`."""
+
+    dir: Path
+    _proc: subprocess.Popen[bytes] | None
+
+    def halt(self) -> None:
+        """Stop the server but keep its data, so `start()` brings it back (a restart)."""
+        terminate(self._proc)
+        self._proc = None
+
+    def stop(self) -> None:
+        self.halt()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class LocalInfluxd(_Daemon):
     """`with LocalInfluxd() as srv: srv.url` — a private influxd for the duration."""
 
     def __init__(
@@ -94,7 +127,7 @@ bind-address = "127.0.0.1:{free_port()}"
   level = "warn"
 """
 
-    def start(self, timeout_s: float = 30.0) -> LocalInfluxd:
+    def start(self, timeout_s: float = 30.0) -> Self:
         last_error = ""
         # A free port can be taken between probe and bind, so a chosen one is retried.
         for _ in range(1 if self._fixed_port else 3):
@@ -119,31 +152,8 @@ bind-address = "127.0.0.1:{free_port()}"
                 except httpx.HTTPError:
                     pass
                 time.sleep(0.05)
-            self._kill()
+            self.halt()
         raise RuntimeError(f"influxd did not start in {self.dir}: {last_error}")
-
-    def halt(self) -> None:
-        """Stop the server but keep its data, so `start()` brings it back (a restart)."""
-        self._kill()
-
-    def _kill(self) -> None:
-        terminate(self._proc)
-        self._proc = None
-
-    def stop(self) -> None:
-        self._kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> LocalInfluxd:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 MOSQUITTO_HINT = (
@@ -152,7 +162,7 @@ MOSQUITTO_HINT = (
 )
 
 
-class LocalMosquitto:
+class LocalMosquitto(_Daemon):
     """`with LocalMosquitto() as broker: broker.url` — a private MQTT broker on loopback.
 
     Anonymous, no persistence by default; `halt()`/`start()` restart it on the same port.
@@ -192,7 +202,7 @@ class LocalMosquitto:
                            capture_output=True)  # fmt: skip
         return f"allow_anonymous false\npassword_file {path}\n"
 
-    def start(self, timeout_s: float = 15.0) -> LocalMosquitto:
+    def start(self, timeout_s: float = 15.0) -> Self:
         conf = self.dir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n{self._access()}"
@@ -225,17 +235,3 @@ class LocalMosquitto:
         detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
         self.halt()
         raise RuntimeError(f"mosquitto did not start on port {self.port}: {detail}")
-
-    def halt(self) -> None:
-        terminate(self._proc)
-        self._proc = None
-
-    def stop(self) -> None:
-        self.halt()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> LocalMosquitto:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

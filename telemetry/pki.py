@@ -10,11 +10,6 @@ import ipaddress
 import socket
 from pathlib import Path
 
-from asyncua.crypto.cert_gen import (
-    dump_private_key_as_pem,
-    generate_private_key,
-    generate_self_signed_app_certificate,
-)
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -28,6 +23,13 @@ def make_certificate(
     cert_path, key_path = directory / f"{common_name}.der", directory / f"{common_name}.pem"
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path
+    # asyncua's generator writes the extensions OPC UA wants; loaded only to make one
+    from asyncua.crypto.cert_gen import (
+        dump_private_key_as_pem,
+        generate_private_key,
+        generate_self_signed_app_certificate,
+    )
+
     key = generate_private_key()
     san: list[x509.GeneralName] = [
         x509.UniformResourceIdentifier(app_uri),

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from telemetry.errors import PilotproofError
+
 FieldValue = float | int | bool | str
 """The four field types line protocol (and every store) supports."""
 
@@ -29,8 +31,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 RESERVED_KEYS = frozenset({"time", "_field", "_measurement"})
 
 
-class PointError(ValueError):
+class PointError(PilotproofError, ValueError):
     """A point that line protocol or InfluxDB cannot carry unchanged; names the point and key."""
+
+    code = "E_POINT"
 
 
 def _describe(measurement: object, key: str | None) -> str:

@@ -20,9 +20,9 @@ from pydantic import BaseModel
 
 from telemetry.point import Point
 from telemetry.store.base import Aggregate, AggregateFn, LocalDays, Store
+from telemetry.timegrid import NS
 
 MEASUREMENT = "pp_selfcheck"
-S = 1_000_000_000
 
 
 class CheckResult(BaseModel):
@@ -45,7 +45,7 @@ def _sample(run: str, start_ns: int) -> list[Point]:
                     MEASUREMENT,
                     {"run": run, "element": f"E{e}", "link": link, "设备": f"机床{e}号"},
                     {"online": online, "rsrp": -70.0 - e - (minute % 7) * 0.5, "n": minute},
-                    start_ns + minute * 60 * S,
+                    start_ns + minute * 60 * NS,
                 )
             )
     return points
@@ -55,9 +55,9 @@ async def run_self_check(store: Store, tz: str = "Asia/Shanghai") -> list[CheckR
     run = uuid.uuid4().hex[:12]
     zone = ZoneInfo(tz)
     today = datetime.now(zone).date()
-    start = int(datetime(today.year, today.month, today.day, tzinfo=zone).timestamp()) * S
-    start -= 3 * 86_400 * S  # three local days ago, so the window is complete
-    end = start + 2 * 86_400 * S
+    start = int(datetime(today.year, today.month, today.day, tzinfo=zone).timestamp()) * NS
+    start -= 3 * 86_400 * NS  # three local days ago, so the window is complete
+    end = start + 2 * 86_400 * NS
     pts = _sample(run, start)
     results: list[CheckResult] = []
 

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from pilotproof import __version__
 
@@ -28,6 +27,33 @@ def test_version() -> None:
     r = run("--version")
     assert r.returncode == 0
     assert r.stdout.strip() == f"pilotproof {__version__}"
+
+
+def test_the_version_is_the_packages() -> None:
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert __version__ == project["project"]["version"]
+
+
+def test_the_command_list_shows_each_commands_own_help_without_importing_it() -> None:
+    from pilotproof.cli import COMMANDS, load_command
+
+    listing = run("--help")
+    assert listing.returncode == 0, listing.stderr
+    for name, (_, sentence) in COMMANDS.items():
+        command = load_command(name)
+        assert (command.help or "").startswith(sentence.rstrip(".")), name
+        assert sentence in listing.stdout
+        r = run(name, "--help")  # each group and command, loaded as a user runs it
+        assert r.returncode == 0, (name, r.stderr)
+        assert f" {name} [OPTIONS]" in r.stdout, name
+
+
+def test_an_unknown_command_is_refused_with_the_list() -> None:
+    r = run("agnet", "check")
+    assert r.returncode == 2
+    assert "No such command 'agnet'" in r.stdout + r.stderr
 
 
 def test_help_teaches_the_store_urls() -> None:

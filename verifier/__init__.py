@@ -10,8 +10,10 @@ Depends on `telemetry` and `kpi`.
 * `render_report(evaluation, verification)` / `html_to_pdf(html, pdf)`.
 """
 
-from verifier.archive import ArchiveError, ArchiveLimits, UnsafeArchiveError, pack, unpack
-from verifier.bundle import BuildError, BuildResult, build_bundle
+from typing import TYPE_CHECKING
+
+from telemetry.lazy import lazy_exports
+from verifier.archive import ArchiveError, ArchiveLimits, pack, unpack
 from verifier.codes import CODES, Check, Finding
 from verifier.dsse import (
     IN_TOTO_PAYLOAD_TYPE,
@@ -35,10 +37,20 @@ from verifier.keys import (
     public_key_text,
     trust_entry,
 )
-from verifier.report import find_chromium, html_to_pdf, render_report
 from verifier.statement import PREDICATE_TYPE, STATEMENT_TYPE, Predicate, Statement
-from verifier.verify import verify_bundle
-from verifier.verify_report import VerifyReport
+
+if TYPE_CHECKING:
+    from verifier.build import BuildError, BuildResult, build_bundle
+    from verifier.html_report import find_chromium, html_to_pdf, render_report
+    from verifier.verify import VerifyReport, verify_bundle
+
+# building, verifying and reporting load the KPI engine and the stores: only when used
+__getattr__ = lazy_exports(
+    __name__,
+    build="BuildError BuildResult build_bundle",
+    html_report="find_chromium html_to_pdf render_report",
+    verify="VerifyReport verify_bundle",
+)
 
 __all__ = [
     "CODES",
@@ -59,7 +71,6 @@ __all__ = [
     "TrustError",
     "TrustedKey",
     "TrustedKeys",
-    "UnsafeArchiveError",
     "VerifyReport",
     "build_bundle",
     "find_chromium",

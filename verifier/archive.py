@@ -35,6 +35,7 @@ from typing import IO, Any, cast
 
 from pydantic import BaseModel, Field
 
+from telemetry.errors import PilotproofError
 from verifier.statement import STATEMENT_FILE
 
 _CHUNK = 1 << 20
@@ -56,16 +57,11 @@ class ArchiveLimits(BaseModel):
     )
 
 
-class ArchiveError(ValueError):
+class ArchiveError(PilotproofError, ValueError):
     """An archive refused as a whole; `code` is the verifier's stable error code."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-#: the name this error had before it carried codes
-UnsafeArchiveError = ArchiveError
+        super().__init__(message, code=code)
 
 
 def pack(folder: Path, target: Path) -> Path:

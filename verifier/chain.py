@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from telemetry import Point, Store
+from telemetry.errors import PilotproofError
 from telemetry.seal import KPI_STREAM, BatchRecord, unarchive
 
 #: time bound that reads every record (`pp_batch` and `pp_lines` rows sit at time = seq)
@@ -67,7 +68,9 @@ class Selection:
     with_lines: list[BatchRecord]
 
 
-class ChainSelectionError(ValueError):
+class ChainSelectionError(PilotproofError, ValueError):
+    code = "E_CHAIN_SELECTION"
+
     pass
 
 

@@ -19,17 +19,17 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from telemetry.errors import PilotproofError
 from telemetry.seal import key_id
 
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
 
-class DsseError(ValueError):
+class DsseError(PilotproofError, ValueError):
     """An envelope that does not verify; `code` is the verifier's stable error code."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
 
 
 def pae(payload_type: str, body: bytes) -> bytes:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from telemetry import describe_validation_error
+from telemetry.errors import PilotproofError
 from telemetry.seal import generate_key, key_id, load_key
 
 KeyRole = Literal["agent", "verifier"]
@@ -45,8 +46,10 @@ __all__ = [
 ]
 
 
-class TrustError(ValueError):
+class TrustError(PilotproofError, ValueError):
     """A trusted-keys file that cannot be used; the message names the file and the key."""
+
+    code = "E_TRUST"
 
 
 def public_key_text(public: Ed25519PublicKey) -> str:

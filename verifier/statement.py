@@ -8,6 +8,8 @@ builder's bundle still verifies with an older verifier.
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Any
 
 import rfc8785
@@ -98,3 +100,18 @@ class Statement(BaseModel):
 
     def canonical(self) -> bytes:
         return rfc8785.dumps(self.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+
+def batch_path(stream: str, agent: str, seq: int, epoch: int = 0) -> str:
+    """Where a batch's lines sit in a bundle; a later epoch's in a folder of its own."""
+    if epoch:
+        return f"batches/{stream}/{agent}/epoch-{epoch}/{seq}.lp.gz"
+    return f"batches/{stream}/{agent}/{seq}.lp.gz"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

@@ -14,19 +14,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pymodbus.exceptions import ModbusException
 
-from collectors.config import ModbusDevice, ModbusRegister, SiteConfig
 from collectors.driver import Sink
-from collectors.modbus.decode import BlockDecoder, decode, is_number, width
+from collectors.modbus.codec import BlockDecoder, decode, is_number, width
 from collectors.modbus.link import Client, Link, links_for, serial_link, tcp_link
+from collectors.modbus.settings import ModbusDevice, ModbusRegister
+from collectors.plugin import DriverContext
 from collectors.samples import Samples
 from telemetry import (
     Point,
     encode_line,
+)
+from telemetry.line_protocol import (
     telemetry_head,
     telemetry_line,
     telemetry_prefix,
@@ -35,7 +38,6 @@ from telemetry import (
 from telemetry.timegrid import NS
 
 log = logging.getLogger("pilotproof.modbus")
-logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 MAX_REGS = 125
 MAX_BITS = 2000
@@ -100,20 +102,31 @@ class _Plan:
     other: tuple[_Slot, ...]  # bools, bits and strings, through `decode`
 
 
-def modbus_drivers(config: SiteConfig) -> list[ModbusDriver]:
+def modbus_drivers(devices: Sequence[ModbusDevice], context: DriverContext) -> list[ModbusDriver]:
     """A driver per configured device; devices on one serial port share its link."""
-    devices = config.sources.modbus
     links = links_for(devices)
-    return [ModbusDriver(d, config, link) for d, link in zip(devices, links, strict=True)]
+    return [ModbusDriver(d, context, link) for d, link in zip(devices, links, strict=True)]
 
 
 class ModbusDriver:
-    def __init__(self, device: ModbusDevice, config: SiteConfig, link: Link | None = None) -> None:
+    """Polls one Modbus device (TCP or RTU) at clock-aligned instants: its registers in as
+    few coalesced reads as the protocol allows, decoded per type and byte order.
+
+    Args:
+        device: the `[[sources.modbus]]` table.
+        context: the site id (the `site` tag of every point).
+        link: the connection it polls through; devices on one serial port share one
+            (`modbus_drivers` pairs them). Default: a link of its own.
+    """
+
+    def __init__(
+        self, device: ModbusDevice, context: DriverContext, link: Link | None = None
+    ) -> None:
         self.device = device
         if link is None:
             link = serial_link([device]) if device.serial_port else tcp_link(device)
         self.link = link
-        self.site = config.inventory.site
+        self.site = context.site
         self.name = f"modbus:{device.name}"
         self.reads = plan_reads(device)
         self.elements = sorted({r.element for r in device.registers} | set(device.status_elements))

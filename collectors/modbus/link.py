@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
-from collectors.config import ModbusDevice
+from collectors.modbus.settings import ModbusDevice
 
 Client = AsyncModbusTcpClient | AsyncModbusSerialClient
 

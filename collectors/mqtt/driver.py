@@ -26,9 +26,10 @@ from urllib.parse import urlparse
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collectors.config import MqttSource, SiteConfig
 from collectors.driver import Sink
 from collectors.mqtt.parse import PayloadError, PayloadParser, subscription_filter
+from collectors.mqtt.settings import MqttSource
+from collectors.plugin import DriverContext
 from collectors.samples import Samples
 
 ROUTES_MAX = 10_000
@@ -39,14 +40,24 @@ RECENT_MAX = 20_000
 
 
 class MqttDriver:
-    def __init__(self, source: MqttSource, config: SiteConfig) -> None:
+    """Subscribes to a broker and turns each message into samples or one rejection. paho's
+    network loop runs in a thread of the driver's own; a message is acknowledged (QoS 1)
+    only once what it carried is committed to the buffer.
+
+    Args:
+        source: the `[[sources.mqtt]]` table: broker, credentials, subscriptions.
+        context: the site id, the agent id (the default client id) and the inventory
+            (a message for an undeclared element is rejected).
+    """
+
+    def __init__(self, source: MqttSource, context: DriverContext) -> None:
         self.source = source
         self.name = f"mqtt:{source.name}"
-        self.client_id = source.client_id or f"pilotproof-{config.agent.id}"
-        site = config.inventory.site
-        self.parsers = [(subscription_filter(s.topic, site), PayloadParser(s, config.inventory))
+        self.client_id = source.client_id or f"pilotproof-{context.agent_id}"
+        site = context.site
+        self.parsers = [(subscription_filter(s.topic, site), PayloadParser(s, context.inventory))
                         for s in source.subscriptions]  # fmt: skip
-        self.declared = {e.id for e in config.inventory.elements}
+        self.declared = {e.id for e in context.inventory.elements}
         self.elements: tuple[str, ...] = ()  # push elements are marked by what arrives
         self.rejected: list[tuple[str, str]] = []  # (topic, reason) of the last rejections
         self.sink: Sink | None = None
@@ -107,7 +118,7 @@ class MqttDriver:
             # not get (a reconnect): acknowledge it, do not seal the same samples twice
             with contextlib.suppress(Exception):
                 client.ack(mid, qos)
-            sink.metrics.message(self.name, "duplicate")
+            sink.message("duplicate")
             return
         try:
             topic = msg.topic  # a property that decodes the topic at each access
@@ -132,7 +143,7 @@ class MqttDriver:
 
             # acknowledged by the committer once the points are durable
             sink.submit(points, ack)
-            sink.metrics.message(self.name, "accepted")
+            sink.message("accepted")
         except Exception as e:
             sink.error("callback", e, where=f"on_message {topic}")
 
@@ -151,7 +162,7 @@ class MqttDriver:
     def _reject(self, sink: Sink, client: mqtt.Client, mid: int, qos: int, topic: str,
                 reason: str, detail: str) -> None:  # fmt: skip
         sink.reject(reason, detail, where=f"a payload on {topic!r:.200}")
-        sink.metrics.message(self.name, "rejected")
+        sink.message("rejected")
         self.rejected = [*self.rejected[-99:], (topic, reason)]
         with contextlib.suppress(Exception):  # it would fail again on every redelivery
             client.ack(mid, qos)

@@ -16,13 +16,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.config import MqttSubscription
+from collectors.mqtt.settings import MqttSubscription
 from collectors.samples import Accepted, Samples
 from telemetry import (
     Inventory,
     Point,
     PointError,
     decode_lines,
+)
+from telemetry.errors import PilotproofError
+from telemetry.line_protocol import (
     telemetry_head,
     telemetry_line,
     telemetry_prefix,
@@ -30,12 +33,13 @@ from telemetry import (
 )
 from telemetry.point import TIME_MAX_NS
 from telemetry.schema import LINKS, MEASUREMENTS
+from telemetry.timegrid import NS
 
 _TYPE_NAME = {float: "float", int: "int", bool: "bool", str: "str"}
 
 MAX_PAYLOAD = 1 << 20  # 1 MiB: a telemetry message is a few hundred bytes
-UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
-TIME_EARLIEST_NS = 946_684_800 * 1_000_000_000  # 2000-01-01: earlier is a wrong unit or clock
+UNIT_NS = {"s": NS, "ms": 1_000_000, "us": 1_000, "ns": 1}
+TIME_EARLIEST_NS = 946_684_800 * NS  # 2000-01-01: earlier is a wrong unit or clock
 _PREFIXES_MAX = 50_000  # remembered series prefixes; junk point names only cost a re-check
 
 
@@ -57,7 +61,9 @@ class _Series:
     tags: dict[str, str]
 
 
-class PayloadError(ValueError):
+class PayloadError(PilotproofError, ValueError):
+    code = "E_PAYLOAD"
+
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason

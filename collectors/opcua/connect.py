@@ -10,8 +10,9 @@ from asyncua import Client, ua
 from asyncua.crypto.security_policies import SecurityPolicyBasic256Sha256
 from asyncua.crypto.uacrypto import CertProperties
 
-from collectors.config import OpcUaSource
-from collectors.opcua.pki import ServerTrust, load_user_identity
+from collectors.opcua.identity import load_user_identity
+from collectors.opcua.pki import ServerTrust
+from collectors.opcua.settings import OpcUaSource
 from telemetry.pki import make_certificate
 
 

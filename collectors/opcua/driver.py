@@ -38,26 +38,20 @@ from typing import Any
 from asyncua import Client, ua
 from asyncua.common.subscription import Subscription
 
-from collectors.config import OpcUaNode, OpcUaSource, SiteConfig
 from collectors.driver import Sink
 from collectors.opcua.connect import ClientFactory, client_certificate
+from collectors.opcua.settings import OpcUaNode, OpcUaSource
+from collectors.plugin import DriverContext
 from telemetry import Point, PointError
+from telemetry.timegrid import NS
 
 log = logging.getLogger("pilotproof.opcua")
-for noisy in (
-    "asyncua",
-    "asyncua.client.ua_client",
-    "asyncua.common.subscription",
-    "asyncua.client.client",
-    "asyncua.uaprotocol",
-):
-    logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
 BACKOFF_MAX_S = 60.0
 FLUSH_S = 0.2  # queued values go to the pipeline this often
 TEXT_MAX = 4096  # characters of a String value kept
-_EPOCH_2000 = 946_684_800 * 1_000_000_000
-_FUTURE_NS = 600 * 1_000_000_000  # a source time this far ahead of ours is a wrong clock
+_EPOCH_2000 = 946_684_800 * NS
+_FUTURE_NS = 600 * NS  # a source time this far ahead of ours is a wrong clock
 
 #: status codes that say "this node", not "this server": the point is bad, the rest go on
 NODE_FAULTS = frozenset(
@@ -177,16 +171,26 @@ class _Handler:
 
 
 class OpcUaDriver:
-    def __init__(self, source: OpcUaSource, config: SiteConfig) -> None:
+    """Reads an OPC UA server by subscription (report by exception) or by polling, over
+    one or more sessions, with a watchdog that notices a lost server within about
+    `watchdog_s + timeout_s`. A node the server refuses costs only that point.
+
+    Args:
+        source: the `[[sources.opcua]]` table: endpoint, security, identity, nodes.
+        context: the site id and the agent id (its application URI and certificate).
+            The user identity is loaded now, so a wrong file fails at start.
+    """
+
+    def __init__(self, source: OpcUaSource, context: DriverContext) -> None:
         self.source = source
-        self.site = config.inventory.site
-        self.agent_id = config.agent.id
+        self.site = context.site
+        self.agent_id = context.agent_id
         self.name = f"opcua:{source.name}"
         self.elements = sorted({n.element for n in source.nodes})
         self._queue: list[Point] = []
         self.sessions_started = 0
         self.polls = 0  # mode = poll: rounds that read every node
-        self.factory = ClientFactory(source, config.agent.id)  # loads the user identity now
+        self.factory = ClientFactory(source, context.agent_id)  # loads the user identity now
         self.sink: Sink | None = None
         self._noted: set[tuple[str, str]] = set()
         self._last: dict[tuple[str, str], tuple[int, tuple[tuple[str, object], ...]]] = {}

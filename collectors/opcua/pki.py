@@ -13,7 +13,6 @@ takes effect without a restart — the way UaExpert and most OPC UA stacks keep 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -22,17 +21,11 @@ from asyncua.common.utils import ServiceError
 from asyncua.crypto.truststore import TrustStore
 from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    load_der_private_key,
-    load_pem_private_key,
-)
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from collectors.opcua.identity import thumbprint
 
 log = logging.getLogger("pilotproof.opcua")
-# asyncua's trust store logs every untrusted certificate as an exception with a traceback;
-# the refusal is reported once, below, with what to do about it
-logging.getLogger("asyncuagds.validate").setLevel(logging.CRITICAL)
 
 # the URI check ties the certificate to the server's own application description; key
 # usage flags are left out because many real servers' certificates omit some of them
@@ -52,38 +45,6 @@ REASONS = {
     "BadCertificateUseNotAllowed": "is not a server certificate",
     "BadCertificateInvalid": "has no subjectAltName",
 }
-
-
-def _pem(data: bytes) -> bool:
-    return data.lstrip().startswith(b"-----BEGIN")
-
-
-def load_user_identity(certificate: Path, key: Path) -> tuple[x509.Certificate, RSAPrivateKey]:
-    """The user certificate and its RSA private key (each DER or PEM), checked to match."""
-    try:
-        raw = certificate.read_bytes()
-        cert = (
-            x509.load_pem_x509_certificate(raw)
-            if _pem(raw)
-            else x509.load_der_x509_certificate(raw)
-        )
-    except (OSError, ValueError) as e:
-        raise ValueError(f"user_certificate {certificate}: not a readable certificate: {e}") from e
-    try:
-        raw = key.read_bytes()
-        private = load_pem_private_key(raw, None) if _pem(raw) else load_der_private_key(raw, None)
-    except (OSError, ValueError, TypeError) as e:
-        raise ValueError(f"user_key {key}: not a readable, unencrypted private key: {e}") from e
-    if not isinstance(private, RSAPrivateKey):
-        raise ValueError(f"user_key {key}: OPC UA Basic256Sha256 needs an RSA key")
-    if private.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
-        raise ValueError(f"user_key {key} does not belong to user_certificate {certificate}")
-    return cert, private
-
-
-def thumbprint(cert: x509.Certificate) -> str:
-    """SHA-1 of the DER certificate, as OPC UA tools show and name files by it."""
-    return hashlib.sha1(cert.public_bytes(Encoding.DER)).hexdigest()
 
 
 class ServerTrust:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -23,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from kpi import Declarations, Evaluation, KpiParams, Window, evaluate, get_profile
 from telemetry import InfluxConfig, Inventory, SqliteConfig, Store, open_store
+from telemetry.errors import PilotproofError
 from verifier import (
     ArchiveLimits,
     BuildResult,
@@ -64,8 +68,10 @@ class JobSpec(BaseModel):
         )  # fmt: skip
 
 
-class JobsBusyError(Exception):
+class JobsBusyError(PilotproofError):
     """More jobs are waiting than the service accepts; retry after a while."""
+
+    code = "E_BUSY"
 
 
 class Jobs:
@@ -140,10 +146,23 @@ class _Worker:
 
 
 def _start(spec: JobSpec) -> None:
+    _watch_parent(os.getppid())
     _Worker.spec = spec
     _Worker.loop = asyncio.new_event_loop()
     asyncio.set_event_loop(_Worker.loop)
     _Worker.store = open_store(spec.store)
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the service dies: a service killed (SIGKILL, OOM) cannot shut its pool
+    down, and its workers would otherwise live on, orphaned, holding their store."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _ready() -> bool:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from pilotproof.web.app import WebSettings, create_app
+from pilotproof.web.app import create_app
 from pilotproof.web.jobs import Jobs, JobSpec
+from pilotproof.web.settings import WebSettings
 from pilotproof.web.tokens import TokenStore
 from telemetry import open_store
 

@@ -21,14 +21,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Literal, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from telemetry.block import SeriesBlock
+from telemetry.errors import PilotproofError
 from telemetry.point import FieldValue, Point
+from telemetry.timegrid import NS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 AggregateFn = Literal["last", "first", "sum", "count", "mean", "min", "max"]
 FieldType = Literal["float", "int", "bool", "str"]
@@ -36,20 +40,28 @@ FieldType = Literal["float", "int", "bool", "str"]
 NUMERIC_FNS = frozenset({"sum", "mean", "min", "max"})
 
 
-class StoreError(Exception):
+class StoreError(PilotproofError):
     """Base of every store error."""
+
+    code = "E_STORE"
 
 
 class StoreAuthError(StoreError):
     """The store refused our credentials: retrying cannot help, a person must fix the config."""
 
+    code = "E_STORE_AUTH"
+
 
 class StoreUnavailableError(StoreError):
     """The store could not be reached or kept failing after every retry; data was not written."""
 
+    code = "E_STORE_UNAVAILABLE"
+
 
 class StoreQueryError(StoreError):
     """A read failed; the message carries the query and the store's reason."""
+
+    code = "E_STORE_QUERY"
 
 
 class FixedBuckets(BaseModel):
@@ -83,7 +95,7 @@ class LocalDays(BaseModel):
         """[start, end) of every local day that overlaps the window, in UTC ns."""
         zone = ZoneInfo(self.tz)
         # floor to whole seconds: a float would round 1 ns before midnight up to midnight
-        day = datetime.fromtimestamp(start_ns // 1_000_000_000, zone).date()
+        day = datetime.fromtimestamp(start_ns // NS, zone).date()
         out: list[tuple[int, int]] = []
         while True:
             lo = _local_midnight_ns(day, zone)
@@ -99,10 +111,20 @@ def _local_midnight_ns(day: object, zone: ZoneInfo) -> int:
 
     assert isinstance(day, date)
     dt = datetime.combine(day, time(0), zone)
-    return int(dt.timestamp()) * 1_000_000_000
+    return int(dt.timestamp()) * NS
 
 
 Buckets = FixedBuckets | LocalDays
+
+
+class Span(Protocol):
+    """A half-open time range `[start_ns, end_ns)`: a KPI window, a scenario period."""
+
+    @property
+    def start_ns(self) -> int: ...
+
+    @property
+    def end_ns(self) -> int: ...
 
 
 class Aggregate(BaseModel):
@@ -126,6 +148,20 @@ class Aggregate(BaseModel):
     field_equals: FieldValue | None = None
     buckets: Buckets | None = Field(default=None, discriminator="kind")
     keep_time: bool = False
+
+    @classmethod
+    def over(
+        cls, span: Span, measurement: str, field: str, fn: AggregateFn, **options: Any
+    ) -> Self:
+        """`fn(field)` of `measurement` over the whole of `span`; `options` are its other fields."""
+        return cls(
+            measurement=measurement,
+            field=field,
+            fn=fn,
+            start_ns=span.start_ns,
+            end_ns=span.end_ns,
+            **options,
+        )
 
     @property
     def has_time(self) -> bool:
@@ -218,6 +254,8 @@ def result_frame(
 ) -> pd.DataFrame:
     """Build the contract's DataFrame (column order, dtypes, sorting) from raw rows."""
     columns = [*group_by, *(["time"] if timed else []), "value"]
+    import pandas as pd
+
     df = pd.DataFrame(rows, columns=columns)
     for g in group_by:
         df[g] = df[g].fillna("").astype(str)

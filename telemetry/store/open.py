@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import SecretStr
 
-from telemetry.store.base import Store
-from telemetry.store.influx import InfluxConfig, InfluxStore
-from telemetry.store.sqlite import SqliteConfig, SqliteStore
+from telemetry.store.config import InfluxConfig, SqliteConfig
+
+if TYPE_CHECKING:
+    from telemetry.store.base import Store
 
 TOKEN_ENV = "PILOTPROOF_INFLUX_TOKEN"
 
@@ -69,5 +71,9 @@ def open_store(target: str | InfluxConfig | SqliteConfig) -> Store:
     """A store from a URL or a config model."""
     config = config_from_url(target) if isinstance(target, str) else target
     if isinstance(config, SqliteConfig):
+        from telemetry.store.sqlite import SqliteStore
+
         return SqliteStore(config)
+    from telemetry.store.influx import InfluxStore
+
     return InfluxStore(config)

@@ -19,10 +19,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, Any
 
 from telemetry.block import SeriesBlock
 from telemetry.line_protocol import encode_line, series_key
@@ -39,6 +36,10 @@ from telemetry.store.base import (
     check_limit,
     result_frame,
 )
+from telemetry.store.config import SqliteConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS series_tag (
     value TEXT NOT NULL,
     PRIMARY KEY (series_id, key)
 ) WITHOUT ROWID;
+
 CREATE INDEX IF NOT EXISTS series_tag_kv ON series_tag (key, value, series_id);
 CREATE TABLE IF NOT EXISTS field (
     id INTEGER PRIMARY KEY,
@@ -80,11 +82,6 @@ _INFLUX_NAME: dict[FieldType, str] = {
     "bool": "boolean",
     "str": "string",
 }
-
-
-class SqliteConfig(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    path: Path = Field(description="the database file; created with its folder if missing")
 
 
 class SqliteStore:

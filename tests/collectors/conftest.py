@@ -10,8 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from collectors import Agent, SiteConfig
-from collectors.config import AgentSection, BufferSection, Sources, StoreSection
+from collectors import Agent, AgentSection, BufferSection, SiteConfig, Sources, StoreSection
 from simulators import Scenario, load_scenario
 from telemetry import Aggregate, Inventory, Store
 from telemetry.seal import generate_key

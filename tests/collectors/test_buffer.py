@@ -207,8 +207,7 @@ def test_a_full_disk_is_survived_and_said(tmp_path: Path) -> None:
     systemd it never came back. SQLite's page limit gives the same SQLITE_FULL."""
     import sqlite3
 
-    from collectors import Agent
-    from collectors.config import Sources
+    from collectors import Agent, Sources
     from telemetry.timegrid import NS
     from tests.collectors.conftest import site_config
     from tests.collectors.test_resilience import INVENTORY

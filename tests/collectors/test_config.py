@@ -45,8 +45,7 @@ def test_errors_name_file_key_and_value(tmp_path: Path) -> None:
 async def test_metrics_endpoint_and_pp_agent_rows(tmp_path: Path) -> None:
     import httpx
 
-    from collectors import Agent
-    from collectors.config import MetricsSection, Sources
+    from collectors import Agent, MetricsSection, Sources
     from telemetry import SqliteStore
     from telemetry.localserver import free_port
     from tests.collectors.conftest import running, site_config, wait_for

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
 
-from collectors import Agent
-from collectors.config import ModbusDevice, ModbusRegister, Sources
-from collectors.modbus import ModbusDriver, decode, plan_reads
+from collectors import Agent, Sources
+from collectors.modbus import ModbusDevice, ModbusDriver, ModbusRegister, decode, plan_reads
+from pilotproof.sim_sources import modbus_registers
 from simulators import FactoryModel, ModbusSimServer, Scenario
 from telemetry import Aggregate, SqliteStore, encode_line
 from telemetry.localserver import free_port
@@ -24,28 +24,13 @@ S = 1_000_000_000
 
 @pytest.fixture(scope="module")
 async def server(types_scenario: Scenario) -> AsyncIterator[ModbusSimServer]:
-    srv = ModbusSimServer(types_scenario)
-    await srv.start()
-    yield srv
-    await srv.stop()
+    async with ModbusSimServer(types_scenario) as srv:
+        yield srv
 
 
 def mb_registers(server: ModbusSimServer) -> tuple[ModbusRegister, ...]:
     """The agent's registers for the simulated device, from its documented register map."""
-    return tuple(
-        ModbusRegister(
-            element=x.element,
-            point=x.point,
-            table=x.table,  # type: ignore[arg-type]
-            address=x.address,
-            type="bool" if x.type == "bool" else x.type,  # type: ignore[arg-type]
-            order=x.order,  # type: ignore[arg-type]
-            scale=x.scale,
-            length=x.count if x.type == "string" else None,
-        )
-        for x in server.map.points
-        if x.element == "mb-types"
-    )
+    return modbus_registers(x for x in server.map.points if x.element == "mb-types")
 
 
 def device(server: ModbusSimServer, **kw: object) -> ModbusDevice:
@@ -76,7 +61,7 @@ async def test_decoding_equals_the_simulator_for_every_type_and_order(
     await server.update(t)
     dev = device(server)
     config = site_config(tmp_path, types_scenario.inventory(), Sources(modbus=(dev,)))
-    driver = ModbusDriver(dev, config)
+    driver = ModbusDriver(dev, config.driver_context)
     model = FactoryModel(types_scenario)
     client = AsyncModbusTcpClient("127.0.0.1", port=server.port, timeout=2, retries=0)
     await client.connect()
@@ -133,8 +118,8 @@ async def test_a_bad_point_is_bad_and_the_others_are_read(
 ) -> None:
     await server.update(BAD)
     dev = device(server)
-    driver = ModbusDriver(dev, site_config(tmp_path, types_scenario.inventory(),
-                                           Sources(modbus=(dev,))))  # fmt: skip
+    config = site_config(tmp_path, types_scenario.inventory(), Sources(modbus=(dev,)))
+    driver = ModbusDriver(dev, config.driver_context)
     client = AsyncModbusTcpClient("127.0.0.1", port=server.port, timeout=2, retries=0)
     await client.connect()
     try:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
-from collectors.config import ModbusRegister
-from collectors.modbus import BlockDecoder, decode, is_number, width
+from collectors.modbus import BlockDecoder, ModbusRegister, decode, is_number, width
 
 NUMERIC = ["int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"]
 ORDERS = ["ABCD", "DCBA", "BADC", "CDAB"]

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors import Agent, SiteConfigError, load_site_config
-from collectors.config import ModbusDevice, ModbusRegister, Sources
-from collectors.modbus import ModbusDriver
+from collectors import Agent, SiteConfigError, Sources, load_site_config
+from collectors.modbus import ModbusDevice, ModbusDriver, ModbusRegister
 from simulators import FactoryModel, ModbusSimServer, Scenario
 from simulators.serial_link import NullModem
 from telemetry import SqliteStore

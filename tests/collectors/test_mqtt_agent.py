@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from collectors import Agent
-from collectors.config import MqttSource, MqttSubscription, Sources
+from collectors import Agent, Sources
+from collectors.mqtt import MqttSource, MqttSubscription
 from simulators import MqttSimPublisher, Scenario
 from telemetry import Aggregate
 from telemetry.localserver import LocalInfluxd, LocalMosquitto

@@ -7,12 +7,10 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from collectors import Agent, Samples
-from collectors.config import MqttSubscription
-from collectors.mqtt import PayloadError, PayloadParser
+from collectors.mqtt import MqttSubscription, PayloadError, PayloadParser
 from telemetry import SqliteStore, decode_lines, encode_line
 from telemetry.localserver import LocalMosquitto
 from tests.collectors.conftest import running, site_config, wait_for

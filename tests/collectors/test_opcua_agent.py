@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from collectors import Agent
-from collectors.config import OpcUaNode, OpcUaSource, Sources
-from collectors.opcua import load_user_identity
+from collectors import Agent, Sources
+from collectors.opcua import OpcUaNode, OpcUaSource, load_user_identity
 from simulators import FactoryModel, OpcUaSimServer, Scenario, parse_scenario
 from telemetry import SqliteStore
 from telemetry.pki import make_certificate
@@ -38,6 +37,15 @@ def source(server: OpcUaSimServer, **kw: object) -> OpcUaSource:
     )
 
 
+def agent_on(
+    tmp_path: Path, scenario: Scenario, *sources: OpcUaSource
+) -> tuple[Agent, SqliteStore]:
+    """An agent of the scenario's site reading `sources` into a new SQLite store."""
+    store = SqliteStore(tmp_path / "store.db")
+    config = site_config(tmp_path, scenario.inventory(), Sources(opcua=sources))
+    return Agent(config, store=store), store
+
+
 async def stored_at(store: SqliteStore, t: int) -> dict[str, dict[str, object]]:
     rows = await store.read("telemetry", t, t + 1, where={"element": "ua-types"})
     return {p.tags["point"]: dict(p.fields) for p in rows}
@@ -48,9 +56,7 @@ async def test_values_arrive_with_status_and_resume_after_a_server_restart(
 ) -> None:
     server = OpcUaSimServer(types_scenario)
     await server.start()
-    store = SqliteStore(tmp_path / "store.db")
-    agent = Agent(site_config(tmp_path, types_scenario.inventory(),
-                              Sources(opcua=(source(server),))), store=store)  # fmt: skip
+    agent, store = agent_on(tmp_path, types_scenario, source(server))
     model = FactoryModel(types_scenario)
     before = [NORMAL + k * S for k in range(3)]
     after = [NORMAL + 100 * S + k * S for k in range(3)]
@@ -95,18 +101,12 @@ BAD_STATUS = at("2026-10-02T12:00:00")
 async def test_a_bad_status_becomes_bad_quality_and_the_others_flow(
     tmp_path: Path, types_scenario: Scenario
 ) -> None:
-    server = OpcUaSimServer(types_scenario)
-    await server.start()
-    store = SqliteStore(tmp_path / "store.db")
-    agent = Agent(site_config(tmp_path, types_scenario.inventory(),
-                              Sources(opcua=(source(server),))), store=store)  # fmt: skip
-    try:
+    async with OpcUaSimServer(types_scenario) as server:
+        agent, store = agent_on(tmp_path, types_scenario, source(server))
         async with running(agent):
             await wait_for(lambda: agent.metrics.connected.get("opcua:ua") == 1, 30, "connect")
             await server.update(BAD_STATUS)
             await asyncio.sleep(0.6)
-    finally:
-        await server.stop()
     got = await stored_at(store, BAD_STATUS)
     assert got["faulty"] == {"quality": 2}
     assert got["v_float64"]["quality"] == 0
@@ -115,23 +115,17 @@ async def test_a_bad_status_becomes_bad_quality_and_the_others_flow(
 
 async def test_sign_and_encrypt_with_a_username(tmp_path: Path) -> None:
     scenario = parse_scenario(SECURE)
-    server = OpcUaSimServer(scenario, cert_dir=tmp_path / "server")
-    await server.start()
-    store = SqliteStore(tmp_path / "store.db")
-    src = OpcUaSource(
-        name="ua", url=server.url, security="SignAndEncrypt", auth="username",
-        username="operator", password="s3cret-pw", cert_dir=tmp_path / "pki",
-        sampling_interval_ms=50,
-        nodes=(OpcUaNode(element="m1", point="speed", node=server.node_id("m1", "speed")),),
-    )  # fmt: skip
-    agent = Agent(site_config(tmp_path, scenario.inventory(), Sources(opcua=(src,))), store=store)
-    t = at("2026-10-01T08:00:00")
-    try:
+    async with OpcUaSimServer(scenario, cert_dir=tmp_path / "server") as server:
+        src = OpcUaSource(
+            name="ua", url=server.url, security="SignAndEncrypt", auth="username",
+            username="operator", password="s3cret-pw", cert_dir=tmp_path / "pki",
+            sampling_interval_ms=50,
+            nodes=(OpcUaNode(element="m1", point="speed", node=server.node_id("m1", "speed")),),
+        )  # fmt: skip
+        agent, store = agent_on(tmp_path, scenario, src)
         async with running(agent):
-            await server.update(t)
+            await server.update(at("2026-10-01T08:00:00"))
             await wait_for(lambda: agent.metrics.points_in >= 1, 30, "a value")
-    finally:
-        await server.stop()
     cert = tmp_path / "pki" / "pilotproof-agent.der"
     assert cert.exists()  # generated once and kept for the next start
     rows = await store.read("telemetry", 0, 2**62, where={"element": "m1"})
@@ -156,20 +150,17 @@ async def test_a_user_certificate_signs_in_and_an_unknown_one_is_refused(
     users = tmp_path / "users"
     op_cert, op_key = make_certificate("urn:user:operator", "operator", users, client=True)
     other_cert, other_key = make_certificate("urn:user:other", "other", users, client=True)
-    server = OpcUaSimServer(parse_scenario(SECURE), cert_dir=tmp_path / "server",
-                            user_certificates=(op_cert,))  # fmt: skip
-    await server.start()
-    store = SqliteStore(tmp_path / "store.db")
-    sources = Sources(opcua=(
-        secure_source(server, "operator", tmp_path, auth="certificate",
-                      user_certificate=op_cert, user_key=op_key),
-        secure_source(server, "other", tmp_path, auth="certificate",
-                      user_certificate=other_cert, user_key=other_key,
-                      nodes=(OpcUaNode(element="m1", point="torque",
-                                       node=server.node_id("m1", "torque")),)),
-    ))  # fmt: skip
-    agent = Agent(site_config(tmp_path, parse_scenario(SECURE).inventory(), sources), store=store)
-    try:
+    async with OpcUaSimServer(parse_scenario(SECURE), cert_dir=tmp_path / "server",
+                              user_certificates=(op_cert,)) as server:  # fmt: skip
+        sources = (
+            secure_source(server, "operator", tmp_path, auth="certificate",
+                          user_certificate=op_cert, user_key=op_key),
+            secure_source(server, "other", tmp_path, auth="certificate",
+                          user_certificate=other_cert, user_key=other_key,
+                          nodes=(OpcUaNode(element="m1", point="torque",
+                                           node=server.node_id("m1", "torque")),)),
+        )  # fmt: skip
+        agent, store = agent_on(tmp_path, parse_scenario(SECURE), *sources)
         caplog.set_level(logging.WARNING, logger="pilotproof.opcua")
         async with running(agent):
             await server.update(at("2026-10-01T08:00:00"))
@@ -183,8 +174,6 @@ async def test_a_user_certificate_signs_in_and_an_unknown_one_is_refused(
         operator, other = agent.drivers
         assert getattr(operator, "sessions_started", 0) >= 1
         assert getattr(other, "sessions_started", 0) == 0  # never got a session
-    finally:
-        await server.stop()
     rows = await store.read("telemetry", 0, 2**62, where={"element": "m1"})
     assert {(p.tags["point"], p.fields.get("value")) for p in rows} == {("speed", 42.0)}
     await store.close()
@@ -205,17 +194,13 @@ async def test_an_untrusted_server_is_refused_until_its_certificate_is_trusted(
     """The trust list starts empty: the server is refused and its certificate saved to
     pki/rejected; moved into the trust dir, it is accepted at the next attempt, no restart."""
     caplog.set_level(logging.WARNING, logger="pilotproof.opcua")
-    server = OpcUaSimServer(parse_scenario(SECURE), cert_dir=tmp_path / "server")
-    await server.start()
     trusted = tmp_path / "trusted"
     trusted.mkdir()
     rejected = tmp_path / "pki" / "rejected"
-    store = SqliteStore(tmp_path / "store.db")
-    src = secure_source(server, "ua", tmp_path, auth="username", username="operator",
-                        password="s3cret-pw", trust_dir=trusted)  # fmt: skip
-    agent = Agent(site_config(tmp_path, parse_scenario(SECURE).inventory(), Sources(opcua=(src,))),
-                  store=store)  # fmt: skip
-    try:
+    async with OpcUaSimServer(parse_scenario(SECURE), cert_dir=tmp_path / "server") as server:
+        src = secure_source(server, "ua", tmp_path, auth="username", username="operator",
+                            password="s3cret-pw", trust_dir=trusted)  # fmt: skip
+        agent, store = agent_on(tmp_path, parse_scenario(SECURE), src)
         async with running(agent):
             await server.update(at("2026-10-01T08:00:00"))
             await wait_for(lambda: any(rejected.glob("*.der")), 30, "the certificate rejected")
@@ -230,8 +215,6 @@ async def test_an_untrusted_server_is_refused_until_its_certificate_is_trusted(
             )
             saved.rename(trusted / saved.name)
             await wait_for(lambda: agent.metrics.points_in >= 1, 30, "a value once trusted")
-    finally:
-        await server.stop()
     rows = await store.read("telemetry", 0, 2**62, where={"element": "m1"})
     assert {p.fields.get("value") for p in rows} == {42.0}
     await store.close()
@@ -240,17 +223,12 @@ async def test_an_untrusted_server_is_refused_until_its_certificate_is_trusted(
 async def test_discover_finds_every_variable_by_namespace_uri(types_scenario: Scenario) -> None:
     import tomllib
 
-    from collectors.config import OpcUaNode, OpcUaSource
-    from collectors.opcua import discover, toml_snippet
+    from collectors.opcua import OpcUaNode, OpcUaSource, discover, toml_snippet
 
-    server = OpcUaSimServer(types_scenario)
-    await server.start()
-    source = OpcUaSource(name="found", url=server.url,
-                         nodes=(OpcUaNode(element="-", point="-", node="i=2258"),))  # fmt: skip
-    try:
+    async with OpcUaSimServer(types_scenario) as server:
+        source = OpcUaSource(name="found", url=server.url,
+                             nodes=(OpcUaNode(element="-", point="-", node="i=2258"),))  # fmt: skip
         found = await discover(source)
-    finally:
-        await server.stop()
     by_point = {(f.element, f.point): f.node for f in found}
     for p in [*NUMERIC, "v_string"]:
         assert by_point[("ua-types", p)] == server.node_id("ua-types", p)
@@ -264,21 +242,15 @@ async def test_discover_finds_every_variable_by_namespace_uri(types_scenario: Sc
 async def test_poll_mode_reads_every_node_each_interval(
     tmp_path: Path, types_scenario: Scenario
 ) -> None:
-    server = OpcUaSimServer(types_scenario)
-    await server.start()
-    store = SqliteStore(tmp_path / "store.db")
-    src = source(server, mode="poll").model_copy(update={"sampling_interval_ms": 100})
-    agent = Agent(site_config(tmp_path, types_scenario.inventory(), Sources(opcua=(src,))),
-                  store=store)  # fmt: skip
-    model = FactoryModel(types_scenario)
-    driver = agent.drivers[0]
-    try:
+    async with OpcUaSimServer(types_scenario) as server:
+        src = source(server, mode="poll").model_copy(update={"sampling_interval_ms": 100})
+        agent, store = agent_on(tmp_path, types_scenario, src)
+        model = FactoryModel(types_scenario)
+        driver = agent.drivers[0]
         async with running(agent):
             await server.update(NORMAL)
             polled = getattr(driver, "polls", 0)
             await wait_for(lambda: getattr(driver, "polls", 0) >= polled + 3, 30, "3 reads")
-    finally:
-        await server.stop()
     # an unchanged value read again keeps its source timestamp: one sample, stored once
     got = await stored_at(store, NORMAL)
     for p in NUMERIC:
@@ -295,7 +267,6 @@ async def test_a_deadband_is_filtered_at_the_server(
     falls back to every change."""
     server = OpcUaSimServer(types_scenario)
     await server.start()
-    store = SqliteStore(tmp_path / "store.db")
 
     def src(name: str, points: list[str], deadband: float) -> OpcUaSource:
         nodes = tuple(OpcUaNode(element="ua-types", point=p, node=server.node_id("ua-types", p))
@@ -303,10 +274,8 @@ async def test_a_deadband_is_filtered_at_the_server(
         return OpcUaSource(name=name, url=server.url, sampling_interval_ms=50, reconnect_s=0.5,
                            deadband=deadband, nodes=nodes)  # fmt: skip
 
-    sources = Sources(
-        opcua=(src("db", ["v_float64", "v_bool"], 1e12), src("all", ["v_float32"], 0))
-    )
-    agent = Agent(site_config(tmp_path, types_scenario.inventory(), sources), store=store)
+    both = src("db", ["v_float64", "v_bool"], 1e12), src("all", ["v_float32"], 0)
+    agent, store = agent_on(tmp_path, types_scenario, *both)
     updates = [NORMAL + k * S for k in range(1, 6)]
     try:
         await server.update(NORMAL)

@@ -16,8 +16,8 @@ import paho.mqtt.client as mqtt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.enums import CallbackAPIVersion
 
-from collectors import Agent
-from collectors.config import MqttSource, MqttSubscription, Sources
+from collectors import Agent, Sources
+from collectors.mqtt import MqttSource, MqttSubscription
 from telemetry import (
     Aggregate,
     DeclaredElement,

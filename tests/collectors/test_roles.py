@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors import Agent
-from collectors.config import PointRole
+from collectors import Agent, PointRole
 from collectors.roles import RoleMapper
 from telemetry import DeclaredElement, DeclaredPoint, Inventory, Point, SqliteStore
 from telemetry.localserver import LocalMosquitto

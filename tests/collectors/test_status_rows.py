@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
-from collectors import Agent, Samples
-from collectors.config import Sources
+from collectors import Agent, Samples, Sources
 from collectors.health import HealthTracker
 from simulators import Scenario
 from telemetry import DeclaredElement, DeclaredPoint, Inventory, Point

@@ -30,7 +30,7 @@ from tests.field.conftest import Field
 from tests.field.harness import PILOTPROOF
 
 SCENARIO = "constant-tags"
-HEALTH_S = 10
+HEALTH_S = 5  # two whole health intervals are measured: 10 s of data
 KPIS = ("process_data_auto_collection_rate", "scada_auto_upload_rate")
 
 

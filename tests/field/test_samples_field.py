@@ -44,6 +44,13 @@ def adapt(field: Field, sample: Path, replacements: dict[str, str], name: str) -
     return site
 
 
+def adapt_sample(field: Field, protocol: str, replacements: dict[str, str]) -> Path:
+    """`collectors/<protocol>/sample.toml` adapted as `adapt` does, writing to the test's store."""
+    store = {'url = "sqlite:pilotproof.db"': f'url = "{field.store_url}"'}
+    sample = REPO / "collectors" / protocol / "sample.toml"
+    return adapt(field, sample, {**store, **replacements}, f"{protocol}.toml")
+
+
 def with_metrics(site: Path, port: int) -> None:
     """A `[metrics]` table added to a sample that has none (how a test sees the agent)."""
     site.write_text(site.read_text() + f'\n[metrics]\nlisten = "127.0.0.1:{port}"\n')
@@ -75,10 +82,9 @@ def now_ms() -> int:
 
 async def test_the_mqtt_sample(field: Field) -> None:
     with LocalMosquitto() as broker:
-        site = adapt(field, REPO / "collectors/mqtt/sample.toml", {
-            'url = "sqlite:pilotproof.db"': f'url = "{field.store_url}"',
-            'url = "mqtt://127.0.0.1:1883"': f'url = "{broker.url}"',
-        }, "mqtt.toml")  # fmt: skip
+        site = adapt_sample(
+            field, "mqtt", {'url = "mqtt://127.0.0.1:1883"': f'url = "{broker.url}"'}
+        )
         # (the sample has no [metrics]: added, to see when the agent has subscribed —
         # messages published before a first subscription are nobody's)
         with_metrics(site, field.metrics_port)
@@ -123,10 +129,9 @@ async def test_the_opcua_sample(field: Field) -> None:
         trusted = field.tmp / "pki" / "trusted"
         trusted.mkdir(parents=True)
         shutil.copy(ua.certificate, trusted / "press-line.pem")
-        site = adapt(field, REPO / "collectors/opcua/sample.toml", {
-            'url = "sqlite:pilotproof.db"': f'url = "{field.store_url}"',
-            'url = "opc.tcp://192.168.10.30:4840"': f'url = "{ua.url}"',
-        }, "opcua.toml")  # fmt: skip
+        site = adapt_sample(
+            field, "opcua", {'url = "opc.tcp://192.168.10.30:4840"': f'url = "{ua.url}"'}
+        )
         with_metrics(site, field.metrics_port)
         agent = field.agent(site).start()
         try:
@@ -162,8 +167,7 @@ async def test_the_modbus_sample(field: Field) -> None:
             high, low = struct.unpack(">HH", struct.pack(">f", kwh))
             await rtu.async_setValues(unit, 4, 0x0100, [high, low])
         try:
-            site = adapt(field, REPO / "collectors/modbus/sample.toml", {
-                'url = "sqlite:pilotproof.db"': f'url = "{field.store_url}"',
+            site = adapt_sample(field, "modbus", {
                 'host = "192.168.10.17"\nport = 502': f'host = "127.0.0.1"\nport = {mb.port}',
                 '"/dev/ttyUSB0"': f'"{cable.ports[1]}"',
                 # a pseudo-terminal refuses parity bits (termios EINVAL): 8N1 here
@@ -173,7 +177,7 @@ async def test_the_modbus_sample(field: Field) -> None:
                 # status instants every 2 s instead of 60, to see the role's rows in a
                 # short run (the first instant only sets the counter's baseline)
                 'site = "ningbo-plant-1"': 'site = "ningbo-plant-1"\nstatus_interval_s = 2',
-            }, "modbus.toml")  # fmt: skip
+            })  # fmt: skip
             site.write_text(site.read_text().replace(
                 "[inventory]", f'[metrics]\nlisten = "127.0.0.1:{field.metrics_port}"\n\n'
                 "[inventory]", 1))  # fmt: skip

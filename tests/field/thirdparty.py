@@ -18,14 +18,14 @@ import json
 import os
 import shutil
 import signal
-import socket
 import struct
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal, Self
+
+from telemetry.localserver import StartStop, free_port
 
 SERVERS_DIR = Path(__file__).parent / "servers"
 PACKAGE_FILES = ("package.json", "package-lock.json")
@@ -78,12 +78,6 @@ def ensure_node_modules() -> Path:
     return target
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 WordKind = Literal["float32", "int32", "uint32"]
 _FORMATS: dict[str, str] = {"float32": ">f", "int32": ">i", "uint32": ">I"}
 
@@ -101,7 +95,7 @@ def registers(
     return {str(address + i): w for i, w in enumerate(words(value, kind, order))}
 
 
-class _NodeServer:
+class _NodeServer(StartStop):
     """A Node.js server in its own process group, configured by `<workdir>/<name>.json`."""
 
     name = ""
@@ -201,17 +195,6 @@ class _NodeServer:
         """What the server printed: stdout, then stderr."""
         files = (self.workdir / f"{self.name}.{ext}" for ext in ("out", "err"))
         return "".join(f.read_text(errors="replace") for f in files if f.exists())
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class NodeOpcUaServer(_NodeServer):

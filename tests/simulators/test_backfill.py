@@ -20,25 +20,11 @@ async def test_loops_and_collection_match_truth(store: Store) -> None:
     assert report.rows["control_loop"] > 0
     truth = compute_truth(s, w)
     auto = await store.aggregate(
-        Aggregate(
-            measurement="control_loop",
-            field="auto",
-            fn="count",
-            field_equals=True,
-            start_ns=w.start_ns,
-            end_ns=w.end_ns,
-        )
+        Aggregate.over(w, "control_loop", "auto", "count", field_equals=True)
     )
     assert int(auto["value"].sum()) == truth["auto_control_utilization_rate"].numerator
     per_point = await store.aggregate(
-        Aggregate(
-            measurement="point_health",
-            field="good",
-            fn="sum",
-            start_ns=w.start_ns,
-            end_ns=w.end_ns,
-            group_by=("element", "point"),
-        )
+        Aggregate.over(w, "point_health", "good", "sum", group_by=("element", "point"))
     )
     model = FactoryModel(s)
     for row in per_point.itertuples():
@@ -46,14 +32,8 @@ async def test_loops_and_collection_match_truth(store: Store) -> None:
         assert row.value == good, (row.element, row.point)
     # the 15 loops' DCS-3 mode points lost 6 h of 24: received 18 h of 1 Hz samples
     received = await store.aggregate(
-        Aggregate(
-            measurement="point_health",
-            field="received",
-            fn="sum",
-            where={"element": "dcs-3"},
-            start_ns=w.start_ns,
-            end_ns=w.end_ns,
-            group_by=("point",),
+        Aggregate.over(
+            w, "point_health", "received", "sum", where={"element": "dcs-3"}, group_by=("point",)
         )
     )
     assert set(received["value"]) == {18 * 3600}
@@ -64,14 +44,8 @@ async def test_status_and_links_match_truth(store: Store) -> None:
     w = window("2026-10-02", "2026-10-03")
     await backfill(s, store, w.start_ns, w.end_ns)
     online = await store.aggregate(
-        Aggregate(
-            measurement="element_status",
-            field="online",
-            fn="count",
-            field_equals=True,
-            start_ns=w.start_ns,
-            end_ns=w.end_ns,
-            group_by=("element", "link"),
+        Aggregate.over(
+            w, "element_status", "online", "count", field_equals=True, group_by=("element", "link")
         )
     )
     by_element = dict(zip(online["element"], online["value"], strict=True))
@@ -91,14 +65,7 @@ async def test_identifier_days_with_a_day_without_data(store: Store) -> None:
     w = window("2026-10-14", "2026-10-17")
     await backfill(s, store, w.start_ns, w.end_ns)
     days = await store.aggregate(
-        Aggregate(
-            measurement="identifier",
-            field="resolutions",
-            fn="sum",
-            start_ns=w.start_ns,
-            end_ns=w.end_ns,
-            buckets=LocalDays(tz="Asia/Shanghai"),
-        )
+        Aggregate.over(w, "identifier", "resolutions", "sum", buckets=LocalDays(tz="Asia/Shanghai"))
     )
     assert list(days["value"]) == [120000, 120000]  # 15 October is missing, not zero rows
     assert list(days["time"]) == [at("2026-10-14T00:00:00"), at("2026-10-16T00:00:00")]
@@ -110,14 +77,7 @@ async def test_production_counters_match_closed_form(store: Store) -> None:
     w = window("2026-10-01", "2026-10-03")
     await backfill(s, store, w.start_ns, w.end_ns)
     out = await store.aggregate(
-        Aggregate(
-            measurement="production",
-            field="output",
-            fn="sum",
-            start_ns=w.start_ns,
-            end_ns=w.end_ns,
-            group_by=("line",),
-        )
+        Aggregate.over(w, "production", "output", "sum", group_by=("line",))
     )
     assert dict(zip(out["line"], out["value"], strict=True)) == {"A": 252 * 48, "B": 126 * 48}
 

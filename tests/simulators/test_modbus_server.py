@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
@@ -46,10 +47,8 @@ def client_decode(regs: list[int], loc: RegisterLocation) -> object:
 
 @pytest.fixture(scope="module")
 async def server(types_scenario: Scenario) -> AsyncIterator[ModbusSimServer]:
-    srv = ModbusSimServer(types_scenario)
-    await srv.start()
-    yield srv
-    await srv.stop()
+    async with ModbusSimServer(types_scenario) as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -109,13 +108,20 @@ async def test_values_move_with_time(server: ModbusSimServer, client: AsyncModbu
     assert len(seen) == 5
 
 
+async def exception_code(
+    server: ModbusSimServer, client: AsyncModbusTcpClient, t: int, point: str
+) -> int:
+    """The exception the server answers at `t` to a read of `point` (which must fail)."""
+    await server.update(t)
+    rr: Any = await read(client, server.map.location("mb-types", point))
+    assert rr.isError()
+    return int(rr.exception_code)
+
+
 async def test_bad_point_answers_device_failure_and_others_still_read(
     server: ModbusSimServer, client: AsyncModbusTcpClient
 ) -> None:
-    await server.update(BAD)
-    rr = await read(client, server.map.location("mb-types", "faulty"))
-    assert rr.isError()
-    assert rr.exception_code == 4
+    assert await exception_code(server, client, BAD, "faulty") == 4
     ok = await read(client, server.map.location("mb-types", "int32_abcd"))
     assert not hasattr(ok, "isError")
     await server.update(UNCERTAIN)  # Modbus has no "uncertain": the value is served
@@ -126,10 +132,7 @@ async def test_bad_point_answers_device_failure_and_others_still_read(
 async def test_offline_element_answers_gateway_no_response(
     server: ModbusSimServer, client: AsyncModbusTcpClient
 ) -> None:
-    await server.update(OFFLINE)
-    rr = await read(client, server.map.location("mb-types", "int16_abcd"))
-    assert rr.isError()
-    assert rr.exception_code == 11
+    assert await exception_code(server, client, OFFLINE, "int16_abcd") == 11
     await server.update(NORMAL)
     assert not hasattr(await read(client, server.map.location("mb-types", "int16_abcd")), "isError")
 
@@ -158,9 +161,7 @@ elements:
 
 async def test_delay_exception_injection_and_gateway_link_block() -> None:
     scenario = parse_scenario(SMALL)
-    srv = ModbusSimServer(scenario)
-    await srv.start()
-    try:
+    async with ModbusSimServer(scenario) as srv:
         await srv.update(at("2026-10-01T10:00:00"))
         c = AsyncModbusTcpClient("127.0.0.1", port=srv.port, timeout=2, retries=0)
         await c.connect()
@@ -179,23 +180,15 @@ async def test_delay_exception_injection_and_gateway_link_block() -> None:
             assert regs[4:6] == [0, 6]  # b: offline, wired
         finally:
             c.close()
-    finally:
-        await srv.stop()
 
 
 async def test_restart_on_the_same_port(types_scenario: Scenario) -> None:
-    srv = ModbusSimServer(types_scenario)
-    await srv.start()
-    port = srv.port
-    await srv.stop()
-    srv2 = ModbusSimServer(types_scenario, port=port)
-    await srv2.start()
-    try:
+    async with ModbusSimServer(types_scenario) as srv:
+        port = srv.port
+    async with ModbusSimServer(types_scenario, port=port) as srv2:
         await srv2.update(NORMAL)
         async with AsyncModbusTcpClient("127.0.0.1", port=port) as c:
             loc = srv2.map.location("mb-types", "uint32_cdab")
             assert await read(c, loc) == FactoryModel(types_scenario).value(
                 "mb-types", "uint32_cdab", NORMAL
             )
-    finally:
-        await srv2.stop()

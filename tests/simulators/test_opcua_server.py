@@ -30,10 +30,8 @@ def resolve(node_id: str, namespaces: list[str]) -> ua.NodeId:
 
 @pytest.fixture(scope="module")
 async def server(types_scenario: Scenario) -> AsyncIterator[OpcUaSimServer]:
-    srv = OpcUaSimServer(types_scenario, extra_namespaces=("urn:other:vendor",))
-    await srv.start()
-    yield srv
-    await srv.stop()
+    async with OpcUaSimServer(types_scenario, extra_namespaces=("urn:other:vendor",)) as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -117,29 +115,24 @@ async def test_subscription_sees_bad_status(server: OpcUaSimServer, client: Clie
     assert ua.StatusCodes.BadSensorFailure in seen
 
 
+async def read_int32(srv: OpcUaSimServer) -> tuple[ua.NodeId, object]:
+    """Where `v_int32` is at NORMAL (resolved by its namespace URI), and its value."""
+    await srv.update(NORMAL)
+    async with Client(srv.url, timeout=5) as c:
+        ns = await c.get_namespace_array()
+        node = resolve(srv.node_id("ua-types", "v_int32"), ns)
+        return node, (await c.get_node(node).read_data_value()).Value.Value
+
+
 async def test_namespace_uri_survives_renumbering(types_scenario: Scenario) -> None:
     """A restarted server registers namespaces in another order; `nsu=` still finds the node."""
-    srv = OpcUaSimServer(types_scenario)
-    await srv.start()
-    try:
-        await srv.update(NORMAL)
-        async with Client(srv.url, timeout=5) as c:
-            ns = await c.get_namespace_array()
-            first = resolve(srv.node_id("ua-types", "v_int32"), ns)
-            v1 = (await c.get_node(first).read_data_value()).Value.Value
-    finally:
-        await srv.stop()
-    srv2 = OpcUaSimServer(types_scenario, port=srv.port, extra_namespaces=("urn:a", "urn:b"))
-    await srv2.start()
-    try:
-        await srv2.update(NORMAL)
-        async with Client(srv2.url, timeout=5) as c:
-            ns = await c.get_namespace_array()
-            second = resolve(srv2.node_id("ua-types", "v_int32"), ns)
-            assert second.NamespaceIndex == first.NamespaceIndex + 2
-            assert (await c.get_node(second).read_data_value()).Value.Value == v1
-    finally:
-        await srv2.stop()
+    async with OpcUaSimServer(types_scenario) as srv:
+        first, v1 = await read_int32(srv)
+    renumbered = OpcUaSimServer(types_scenario, port=srv.port, extra_namespaces=("urn:a", "urn:b"))
+    async with renumbered as srv2:
+        second, v2 = await read_int32(srv2)
+    assert second.NamespaceIndex == first.NamespaceIndex + 2
+    assert v2 == v1
 
 
 SECURE = """
@@ -159,9 +152,7 @@ elements:
 
 async def test_sign_and_encrypt_with_username(tmp_path: Path) -> None:
     scenario = parse_scenario(SECURE)
-    srv = OpcUaSimServer(scenario, cert_dir=tmp_path / "server")
-    await srv.start()
-    try:
+    async with OpcUaSimServer(scenario, cert_dir=tmp_path / "server") as srv:
         await srv.update(NORMAL)
         cert, key = make_certificate(CLIENT_URI, "client", tmp_path / "client", client=True)
 
@@ -189,5 +180,3 @@ async def test_sign_and_encrypt_with_username(tmp_path: Path) -> None:
         with pytest.raises(ua.UaError):
             async with plain:
                 pass
-    finally:
-        await srv.stop()

@@ -6,8 +6,7 @@ import itertools
 import random
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from telemetry import (
     LineProtocolError,
@@ -19,6 +18,8 @@ from telemetry import (
     encode_line,
     encode_lines,
     series_key,
+)
+from telemetry.line_protocol import (
     telemetry_head,
     telemetry_line,
     telemetry_prefix,

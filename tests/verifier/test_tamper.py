@@ -23,8 +23,7 @@ from typing import Any
 
 import pytest
 import rfc8785
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from simulators import load_scenario
 from telemetry.seal import BatchRecord
@@ -169,14 +168,8 @@ def test_resigning_alone_changes_nothing(bundle: Path, keys: Keys) -> None:
     assert verify(folder, keys).ok
 
 
-@SLOW
-@given(data=st.data())
-def test_a_value_changed_by_one_unit_in_the_last_place_is_rejected(
-    bundle: Path, keys: Keys, data: Any
-) -> None:
-    folder = copy_of(bundle)
-    name = data.draw(st.sampled_from(batch_files(folder)), label="batch")
-    lines = read_lines(folder, name)
+def _one_ulp_up(lines: list[bytes], data: Any) -> bool:
+    """A value changed by one unit in the last place (a boolean flipped)."""
     i = data.draw(st.integers(0, len(lines) - 1), label="row")
     head, fields, t = lines[i].decode().rsplit(" ", 2)
     key, value = fields.split(",")[0].split("=", 1)
@@ -188,65 +181,62 @@ def test_a_value_changed_by_one_unit_in_the_last_place_is_rejected(
         value = repr(math.nextafter(float(value), math.inf))
     rest = fields.split(",")[1:]
     lines[i] = " ".join([head, ",".join([f"{key}={value}", *rest]), t]).encode()
-    write_lines(folder, name, lines)
-    resign(folder, keys)
-    rejected(verify(folder, keys), "E_BATCH_ROOT")
+    return True
 
 
-@SLOW
-@given(data=st.data())
-def test_a_dropped_row_is_rejected(bundle: Path, keys: Keys, data: Any) -> None:
-    folder = copy_of(bundle)
-    name = data.draw(st.sampled_from(batch_files(folder)), label="batch")
-    lines = read_lines(folder, name)
+def _drop_row(lines: list[bytes], data: Any) -> bool:
     del lines[data.draw(st.integers(0, len(lines) - 1), label="row")]
-    write_lines(folder, name, lines)
-    resign(folder, keys)
-    rejected(verify(folder, keys), "E_BATCH_COUNT")
+    return True
 
 
-@SLOW
-@given(data=st.data())
-def test_an_inserted_row_is_rejected(bundle: Path, keys: Keys, data: Any) -> None:
-    folder = copy_of(bundle)
-    name = data.draw(st.sampled_from(batch_files(folder)), label="batch")
-    lines = read_lines(folder, name)
+def _insert_row(lines: list[bytes], data: Any) -> bool:
     row = data.draw(st.sampled_from(lines), label="copied row")
     lines.insert(data.draw(st.integers(0, len(lines)), label="at"), row)
-    write_lines(folder, name, lines)
-    resign(folder, keys)
-    rejected(verify(folder, keys), "E_BATCH_COUNT")
+    return True
 
 
-@SLOW
-@given(data=st.data())
-def test_swapped_rows_are_rejected(bundle: Path, keys: Keys, data: Any) -> None:
-    folder = copy_of(bundle)
-    name = data.draw(st.sampled_from(batch_files(folder)), label="batch")
-    lines = read_lines(folder, name)
+def _swap_rows(lines: list[bytes], data: Any) -> bool:
     i = data.draw(st.integers(0, len(lines) - 2), label="row")
     j = data.draw(st.integers(i + 1, len(lines) - 1), label="other row")
     if lines[i] == lines[j]:
-        return
+        return False
     lines[i], lines[j] = lines[j], lines[i]
-    write_lines(folder, name, lines)
-    resign(folder, keys)
-    rejected(verify(folder, keys), "E_BATCH_ROOT")
+    return True
 
 
-@SLOW
-@given(data=st.data())
-def test_an_edited_line_time_is_rejected(bundle: Path, keys: Keys, data: Any) -> None:
-    folder = copy_of(bundle)
-    name = data.draw(st.sampled_from(batch_files(folder)), label="batch")
-    lines = read_lines(folder, name)
+def _shift_line_time(lines: list[bytes], data: Any) -> bool:
     i = data.draw(st.integers(0, len(lines) - 1), label="row")
     delta = data.draw(st.sampled_from([-60 * 10**9, -1, 1, 3600 * 10**9]), label="delta")
     head, t = lines[i].rsplit(b" ", 1)
     lines[i] = head + b" " + str(int(t) + delta).encode()
+    return True
+
+
+@pytest.mark.parametrize(
+    ("edit", "code"),
+    [
+        pytest.param(_one_ulp_up, "E_BATCH_ROOT", id="a-value-one-unit-in-the-last-place-up"),
+        pytest.param(_drop_row, "E_BATCH_COUNT", id="a-dropped-row"),
+        pytest.param(_insert_row, "E_BATCH_COUNT", id="an-inserted-row"),
+        pytest.param(_swap_rows, "E_BATCH_ROOT", id="swapped-rows"),
+        pytest.param(_shift_line_time, "E_BATCH_ROOT", id="an-edited-line-time"),
+    ],
+)
+@SLOW
+@given(data=st.data())
+def test_an_edited_batch_line_is_rejected(
+    bundle: Path, keys: Keys, data: Any, edit: Callable[[list[bytes], Any], bool], code: str
+) -> None:
+    """Rows of one batch edited beneath the agent's signed record: its count or its
+    Merkle root no longer matches (`edit` says False when its draw changed nothing)."""
+    folder = copy_of(bundle)
+    name = data.draw(st.sampled_from(batch_files(folder)), label="batch")
+    lines = read_lines(folder, name)
+    if not edit(lines, data):
+        return
     write_lines(folder, name, lines)
     resign(folder, keys)
-    rejected(verify(folder, keys), "E_BATCH_ROOT")
+    rejected(verify(folder, keys), code)
 
 
 def test_a_dropped_batch_is_rejected(bundle: Path, keys: Keys) -> None:
@@ -287,22 +277,59 @@ def test_a_dropped_record_is_rejected(bundle: Path, keys: Keys, data: Any) -> No
     rejected(verify(folder, keys), "E_CHAIN_GAP")
 
 
-def test_reordered_records_are_rejected(bundle: Path, keys: Keys) -> None:
-    folder = copy_of(bundle)
-    rows = records(folder)
+def _reorder(rows: list[dict[str, Any]], keys: Keys) -> None:
     rows[2], rows[3] = rows[3], rows[2]
-    write_records(folder, rows)
-    resign(folder, keys)
-    rejected(verify(folder, keys), "E_CHAIN_ORDER")
 
 
-def test_a_duplicated_record_is_rejected(bundle: Path, keys: Keys) -> None:
+def _duplicate(rows: list[dict[str, Any]], keys: Keys) -> None:
+    rows.insert(3, rows[2])
+
+
+def _unsign(rows: list[dict[str, Any]], keys: Keys) -> None:
+    rows[2]["sig"] = ""
+
+
+def _sign_by_the_other_agent(rows: list[dict[str, Any]], keys: Keys) -> None:
+    """A valid signature over the very record — by the other agent's key."""
+    record = BatchRecord.model_validate(rows[2])
+    sig = keys.other_agent.sign(record.canonical())
+    rows[2]["sig"] = base64.urlsafe_b64encode(sig).rstrip(b"=").decode()
+
+
+def _one_ns_later(field: str) -> Callable[[list[dict[str, Any]], Keys], None]:
+    def edit(rows: list[dict[str, Any]], keys: Keys) -> None:
+        rows[2][field] += 1
+
+    return edit
+
+
+def _break_prev(rows: list[dict[str, Any]], keys: Keys) -> None:
+    """Re-signed by the agent's own key (a stolen key): the link still breaks."""
+    record = BatchRecord.model_validate(rows[3]).model_copy(update={"prev": "ab" * 32})
+    rows[3] = _agent_resigned(keys, record)
+
+
+@pytest.mark.parametrize(
+    ("edit", "code"),
+    [
+        pytest.param(_reorder, "E_CHAIN_ORDER", id="reordered"),
+        pytest.param(_duplicate, "E_CHAIN_DUPLICATE", id="duplicated"),
+        pytest.param(_unsign, "E_RECORD_UNSIGNED", id="removed-signature"),
+        pytest.param(_sign_by_the_other_agent, "E_RECORD_SIG", id="signed-by-another-key"),
+        pytest.param(_one_ns_later("first_ns"), "E_RECORD_SIG", id="edited-first_ns"),
+        pytest.param(_one_ns_later("last_ns"), "E_RECORD_SIG", id="edited-last_ns"),
+        pytest.param(_break_prev, "E_CHAIN_PREV", id="broken-prev-link"),
+    ],
+)
+def test_edited_records_are_rejected(
+    bundle: Path, keys: Keys, edit: Callable[[list[dict[str, Any]], Keys], None], code: str
+) -> None:
     folder = copy_of(bundle)
     rows = records(folder)
-    rows.insert(3, rows[2])
+    edit(rows, keys)
     write_records(folder, rows)
     resign(folder, keys)
-    rejected(verify(folder, keys), "E_CHAIN_DUPLICATE")
+    rejected(verify(folder, keys), code)
 
 
 def test_a_truncated_tail_is_rejected(bundle: Path, keys: Keys) -> None:
@@ -332,53 +359,6 @@ def test_a_dropped_anchor_is_rejected(bundle: Path, keys: Keys) -> None:
     write_records(folder, rows[1:])
     resign(folder, keys, lambda pred: pred["chains"][0].update(first_seq=rows[1]["seq"]))
     rejected(verify(folder, keys), "E_WINDOW_START")
-
-
-def test_a_removed_record_signature_is_rejected(bundle: Path, keys: Keys) -> None:
-    folder = copy_of(bundle)
-    rows = records(folder)
-    rows[2]["sig"] = ""
-    write_records(folder, rows)
-    resign(folder, keys)
-    rejected(verify(folder, keys), "E_RECORD_UNSIGNED")
-
-
-def test_a_record_signed_by_another_key_is_rejected(bundle: Path, keys: Keys) -> None:
-    """A valid signature over the very record — by the other agent's key."""
-    folder = copy_of(bundle)
-    rows = records(folder)
-    record = BatchRecord.model_validate(rows[2])
-    sig = keys.other_agent.sign(record.canonical())
-    rows[2]["sig"] = base64.urlsafe_b64encode(sig).rstrip(b"=").decode()
-    write_records(folder, rows)
-    resign(folder, keys)
-    rejected(verify(folder, keys), "E_RECORD_SIG")
-
-
-@pytest.mark.parametrize("field", ["first_ns", "last_ns"])
-def test_an_edited_record_time_is_rejected(bundle: Path, keys: Keys, field: str) -> None:
-    folder = copy_of(bundle)
-    rows = records(folder)
-    rows[2][field] += 1
-    write_records(folder, rows)
-    resign(folder, keys)
-    rejected(verify(folder, keys), "E_RECORD_SIG")
-
-
-def test_a_broken_prev_link_is_rejected(bundle: Path, keys: Keys) -> None:
-    """Re-signed by the agent's own key (a stolen key): the link still breaks."""
-    folder = copy_of(bundle)
-    rows = records(folder)
-    record = BatchRecord.model_validate(rows[3]).model_copy(update={"prev": "ab" * 32})
-    sig = keys.agent.sign(record.canonical())
-    rows[3] = json.loads(
-        record.model_copy(
-            update={"sig": base64.urlsafe_b64encode(sig).rstrip(b"=").decode()}
-        ).model_dump_json()
-    )
-    write_records(folder, rows)
-    resign(folder, keys)
-    rejected(verify(folder, keys), "E_CHAIN_PREV")
 
 
 def test_another_agents_valid_chain_is_rejected(
@@ -926,11 +906,13 @@ def test_any_archive_is_refused_with_a_code_or_unpacked(
 
 def test_every_error_code_is_exercised() -> None:
     """Each stable code is provoked and expected by a test of this suite or of
-    test_bundle.py — as `rejected(report, CODE)` or `assert CODE in report.codes`."""
+    test_bundle.py — as `rejected(report, CODE)`, `assert CODE in report.codes` or the
+    code of a `pytest.param(edit, CODE, id=...)` case."""
     text = Path(__file__).read_text(encoding="utf-8")
     text += (Path(__file__).parent / "test_bundle.py").read_text(encoding="utf-8")
     provoked = set(re.findall(r'rejected\([^()]*(?:\([^()]*\))?[^()]*"(E_[A-Z_]+)"\)', text))
     provoked |= set(re.findall(r'assert "(E_[A-Z_]+)" in report\.codes', text))
+    provoked |= set(re.findall(r'pytest\.param\(\w+(?:\("\w+"\))?, "(E_[A-Z_]+)", id=', text))
     assert [c for c in CODES if c not in provoked] == []
 
 

@@ -125,6 +125,13 @@ def local(dt: object) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
+async def choose_profile_and_window(page: Page) -> None:
+    """The overview and the evidence page share the profile and window inputs."""
+    await page.select_option("#profile", PROFILE)
+    await page.fill("#from", local(WINDOW.start))
+    await page.fill("#to", local(WINDOW.end))
+
+
 async def test_an_auditor_walks_through_the_dashboard(
     page: Page, server: str, site: tuple[Path, str], tmp_path: Path
 ) -> None:
@@ -144,9 +151,7 @@ async def test_an_auditor_walks_through_the_dashboard(
 
     # overview: pick the profile and the window, see the failing 5G share
     await page.wait_for_selector("#profile")
-    await page.select_option("#profile", PROFILE)
-    await page.fill("#from", local(WINDOW.start))
-    await page.fill("#to", local(WINDOW.end))
+    await choose_profile_and_window(page)
     await page.click("#show")
     failing = page.locator(".card.fail[data-kpi='fiveg_wireless_networking_rate']")
     await failing.wait_for()
@@ -165,9 +170,7 @@ async def test_an_auditor_walks_through_the_dashboard(
     # evidence: build, download, upload, verified
     await page.click("a[href='#/evidence']")
     await page.wait_for_selector("#build")
-    await page.select_option("#profile", PROFILE)
-    await page.fill("#from", local(WINDOW.start))
-    await page.fill("#to", local(WINDOW.end))
+    await choose_profile_and_window(page)
     await page.click("#build")
     await page.wait_for_selector("#download", timeout=60_000)
     async with page.expect_download() as info:

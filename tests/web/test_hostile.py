@@ -28,6 +28,7 @@ import pytest
 from tests.evidence_fixtures import SCENARIO, WINDOW, Keys
 from tests.web.hostile import (
     PROFILE,
+    RawAnswer,
     Served,
     Watch,
     chunked,
@@ -62,6 +63,13 @@ def served(
         yield s
 
 
+def declared_gigabyte(served: Served, path: str, headers: dict[str, str]) -> RawAnswer:
+    """POST that declares a gigabyte: each refusal must come before the body is read."""
+    return raw_request(
+        served.port, "POST", path, {**headers, "Content-Length": str(GiB)}, zeros(GiB)
+    )
+
+
 def window_params() -> dict[str, str]:
     return {"profile": PROFILE, "from": WINDOW.start.isoformat(), "to": WINDOW.end.isoformat()}
 
@@ -74,10 +82,7 @@ def test_an_anonymous_gigabyte_is_refused_before_it_is_read(served: Served, path
     with Watch(served) as watch:
         kind = "multipart/form-data; boundary=pp-boundary" if path == "/api/verify" else (
             "application/json")  # fmt: skip
-        answer = raw_request(
-            served.port, "POST", path,
-            {"Content-Type": kind, "Content-Length": str(GiB)}, zeros(GiB),
-        )  # fmt: skip
+        answer = declared_gigabyte(served, path, {"Content-Type": kind})
     assert answer.status == 401, answer.head
     assert answer.sent < SOCKET_SLACK
     assert watch.spooled_max == 0
@@ -98,20 +103,14 @@ def test_an_anonymous_chunked_upload_is_refused_before_it_is_read(served: Served
 
 def test_a_revoked_or_made_up_token_is_refused_before_the_body(served: Served) -> None:
     for token in ("pp_made-up", "", "Basic abc"):
-        answer = raw_request(
-            served.port, "POST", "/api/evidence",
-            {"Authorization": f"Bearer {token}" if "Basic" not in token else token,
-             "Content-Length": str(GiB)}, zeros(GiB),
-        )  # fmt: skip
+        auth = f"Bearer {token}" if "Basic" not in token else token
+        answer = declared_gigabyte(served, "/api/evidence", {"Authorization": auth})
         assert answer.status == 401, (token, answer.head)
         assert answer.sent < SOCKET_SLACK
 
 
 def test_a_role_that_may_not_upload_is_refused_before_the_body(served: Served) -> None:
-    answer = raw_request(
-        served.port, "POST", "/api/verify",
-        {**served.auth("operator"), "Content-Length": str(GiB)}, zeros(GiB),
-    )  # fmt: skip
+    answer = declared_gigabyte(served, "/api/verify", served.auth("operator"))
     assert answer.status == 403, answer.head
     assert answer.sent < SOCKET_SLACK
 
@@ -120,11 +119,11 @@ def test_a_role_that_may_not_upload_is_refused_before_the_body(served: Served) -
 
 
 def test_a_declared_body_over_the_limit_is_refused_at_once(served: Served) -> None:
-    answer = raw_request(
-        served.port, "POST", "/api/verify",
-        {**served.auth("auditor"), "Content-Type": "multipart/form-data; boundary=pp-boundary",
-         "Content-Length": str(GiB)}, zeros(GiB),
-    )  # fmt: skip
+    answer = declared_gigabyte(
+        served,
+        "/api/verify",
+        {**served.auth("auditor"), "Content-Type": "multipart/form-data; boundary=pp-boundary"},
+    )
     assert answer.status == 413, answer.head
     assert answer.sent < SOCKET_SLACK
 
@@ -327,12 +326,14 @@ def test_a_lone_surrogate_in_json_is_a_422_not_a_500(served: Served) -> None:
 
 
 def test_two_authorization_headers_are_refused_before_the_body(served: Served) -> None:
-    answer = raw_request(
-        served.port, "POST", "/api/tokens",
-        {"Authorization": f"Bearer {served.tokens['operator']}",
-         "authorization": f"Bearer {served.tokens['admin']}", "Content-Length": str(GiB)},
-        zeros(GiB),
-    )  # fmt: skip
+    answer = declared_gigabyte(
+        served,
+        "/api/tokens",
+        {
+            "Authorization": f"Bearer {served.tokens['operator']}",
+            "authorization": f"Bearer {served.tokens['admin']}",
+        },
+    )
     assert answer.status == 400, answer.head
     assert answer.sent < SOCKET_SLACK
 

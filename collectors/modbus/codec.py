@@ -17,7 +17,8 @@ from typing import Literal
 
 from pymodbus.client.mixin import ModbusClientMixin
 
-from collectors.config import WIDTH, ModbusRegister
+from collectors.modbus.settings import ModbusRegister
+from telemetry.modbus import WIDTH
 
 DATATYPE = ModbusClientMixin.DATATYPE
 _TYPES = {

@@ -8,6 +8,7 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -21,9 +22,9 @@ from verifier.codes import Check, Finding
 from verifier.statement import (
     Predicate,
 )
-from verifier.verify_chains import split_lines
-from verifier.verify_report import Progress, VerifyReport, jcs, warn
-from verifier.verify_statement import Inputs
+from verifier.verify.report import Progress, jcs, warn
+from verifier.verify.step1_statement import Inputs
+from verifier.verify.step3_chains import split_lines
 
 #: lines decoded and written to the scratch store at a time
 LOAD_LINES = 200_000
@@ -31,13 +32,41 @@ LOAD_LINES = 200_000
 NOT_COMPARED = ("queries",)
 
 
+@dataclass
+class Recomputed:
+    """What step 4 found.
+
+    Args:
+        check: the `kpis` check, with a finding per KPI that differs from the statement.
+        evaluation: the KPIs as recomputed (None when the lines could not be loaded).
+        warnings: what does not fail the bundle (elements in the data but not declared).
+    """
+
+    check: Check
+    evaluation: Evaluation | None = None
+    warnings: list[Finding] = field(default_factory=list)
+
+
 async def recompute(
     inputs: Inputs,
     verified: dict[tuple[str, int, int], tuple[Path, str]],
-    check: Check,
-    report: VerifyReport,
     progress: Progress | None,
-) -> None:
+) -> Recomputed:
+    """Step 4: the verified batches' lines into a scratch store, every KPI evaluated by
+    the same `kpi` code and compared whole with the statement."""
+    out = Recomputed(check=Check(name="kpis", name_zh="指标复算", ok=True))
+    out.evaluation = await _recompute(inputs, verified, out.check, out.warnings, progress)
+    out.check.ok = not out.check.findings
+    return out
+
+
+async def _recompute(
+    inputs: Inputs,
+    verified: dict[tuple[str, int, int], tuple[Path, str]],
+    check: Check,
+    notes: list[Finding],
+    progress: Progress | None,
+) -> Evaluation | None:
     add = check.findings.append
     seen_elements: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="pilotproof-recompute-") as tmp:
@@ -55,7 +84,7 @@ async def recompute(
                             message="changed while being verified",
                         )
                     )
-                    return
+                    return None
                 try:
                     pending += [x.decode() for x in split_lines(gzip.decompress(data))]
                     # many batches per load: a series' samples from consecutive batches
@@ -80,7 +109,7 @@ async def recompute(
                                     ),
                                 )
                             )
-                            return
+                            return None
                         pending = []
                 except (LineProtocolError, UnicodeDecodeError) as e:
                     add(
@@ -90,7 +119,7 @@ async def recompute(
                             message=str(e),
                         )
                     )
-                    return
+                    return None
                 if progress is not None:
                     progress("loading lines", i + 1, total)
             try:
@@ -111,14 +140,13 @@ async def recompute(
                         message=f"the KPIs cannot be evaluated with these inputs: {e}",
                     )
                 )
-                return
+                return None
         finally:
             await store.close()
-    report.evaluation = evaluation
     declared = {e.id for e in inputs.inventory.elements}
     if extra := sorted(seen_elements - declared):
         warn(
-            report,
+            notes,
             "W_UNDECLARED_ELEMENTS",
             "predicate.inventory",
             f"{len(extra)} element(s) report status in the sealed data but are not in the "
@@ -126,6 +154,7 @@ async def recompute(
         )
     _compare(inputs.pred, evaluation, add)
     check.detail = f"{len(evaluation.results)} KPIs recomputed"
+    return evaluation
 
 
 def _compare(pred: Predicate, evaluation: Evaluation, add: Callable[[Finding], None]) -> None:

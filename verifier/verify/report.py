@@ -16,6 +16,12 @@ Progress = Callable[[str, int, int], None]
 
 
 class VerifyReport(BaseModel):
+    """What `verify_bundle` found: `ok` when the four stages (`checks`: statement, files,
+    chains, kpis) all passed; each failure a `Finding` with a stable code; `warnings`
+    (`W_…`) that do not fail the bundle; what the statement says it covers (profile,
+    site, window, parameters, inventory digest); and the KPIs as recomputed
+    (`evaluation`)."""
+
     bundle: str
     ok: bool
     checks: list[Check] = Field(default_factory=list)
@@ -41,8 +47,10 @@ class VerifyReport(BaseModel):
         return {f.code for f in self.findings}
 
 
-def warn(report: VerifyReport, code: str, where: str, message: str) -> None:
-    report.warnings.append(Finding(code=code, where=where, message=message))
+def warn(notes: list[Finding], code: str, where: str, message: str) -> None:
+    """Add a warning (`W_…`): it does not fail the bundle, it points the auditor at what
+    the signature cannot prove."""
+    notes.append(Finding(code=code, where=where, message=message))
 
 
 def jcs(v: object) -> bytes:

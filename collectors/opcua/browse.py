@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from asyncua import Node, ua
 
-from collectors.config import OpcUaSource
 from collectors.opcua.connect import ClientFactory
+from collectors.opcua.settings import OpcUaSource
 
 SERVER_NODE = ua.NodeId(ua.ObjectIds.Server)
 

@@ -23,18 +23,18 @@ import tempfile
 from pathlib import Path
 
 from telemetry import Inventory
-from verifier.archive import ArchiveError, ArchiveLimits, safe_member_name, unpack
-from verifier.bundle import sha256_file
+from verifier.archive import ArchiveError, ArchiveLimits, unpack
 from verifier.codes import Check, Finding
 from verifier.keys import TrustedKeys
-from verifier.recompute import recompute
 from verifier.statement import (
     STATEMENT_FILE,
     Statement,
 )
-from verifier.verify_chains import check_chains
-from verifier.verify_report import Progress, VerifyReport
-from verifier.verify_statement import Inputs, StatementError, read_statement
+from verifier.verify.report import Progress, VerifyReport
+from verifier.verify.step1_statement import Inputs, StatementError, read_statement
+from verifier.verify.step2_files import check_files
+from verifier.verify.step3_chains import check_chains
+from verifier.verify.step4_kpis import recompute
 
 #: the stages of a verification, in order; a bundle is verified when all four pass
 STAGES = ("statement", "files", "chains", "kpis")
@@ -71,10 +71,10 @@ async def verify_bundle(
             limits or ArchiveLimits(),
         )  # fmt: skip
         if checked is not None:
-            kpis = Check(name="kpis", name_zh="指标复算", ok=True)
-            await recompute(*checked, kpis, report, progress)
-            kpis.ok = not kpis.findings
-            report.checks.append(kpis)
+            kpis = await recompute(*checked, progress)
+            report.checks.append(kpis.check)
+            report.warnings += kpis.warnings
+            report.evaluation = kpis.evaluation
     report.ok = [c.name for c in report.checks] == list(STAGES) and all(c.ok for c in report.checks)
     return report
 
@@ -153,53 +153,13 @@ def _static_checks(
         return None
     statement, inputs = checked
 
-    files = _check_files(folder, statement)
+    files = check_files(folder, statement)
     report.checks.append(files)
     if not files.ok:
         return None
 
-    chains = Check(name="chains", name_zh="批次哈希链", ok=True)
-    verified = check_chains(folder, inputs, trust, chains, report, progress)
-    chains.ok = not chains.findings
-    chains.detail = f"{report.batches} batches, {report.lines:,} lines"
-    report.checks.append(chains)
-    return (inputs, verified) if chains.ok else None
-
-
-def _check_files(folder: Path, statement: Statement) -> Check:
-    files = Check(name="files", name_zh="文件摘要", ok=True)
-    add = files.findings.append
-    listed: dict[str, str] = {}
-    for s in statement.subject:
-        name = safe_member_name(s.name)
-        if name is None or name == STATEMENT_FILE or name in listed:
-            add(
-                Finding(
-                    code="E_STATEMENT_FORMAT",
-                    where=s.name,
-                    message="unsafe or repeated subject name",
-                )
-            )
-            continue
-        listed[name] = s.digest.get("sha256", "")
-    present = {
-        p.relative_to(folder).as_posix()
-        for p in folder.rglob("*")
-        if p.is_file() and p.relative_to(folder).as_posix() != STATEMENT_FILE
-    }
-    for name in sorted(present - listed.keys()):
-        add(Finding(code="E_FILE_UNLISTED", where=name, message="not a subject of the statement"))
-    for name, digest in sorted(listed.items()):
-        if name not in present:
-            add(Finding(code="E_SUBJECT_MISSING", where=name, message="listed but absent"))
-        elif (got := sha256_file(folder / name)) != digest:
-            add(
-                Finding(
-                    code="E_SUBJECT_DIGEST",
-                    where=name,
-                    message=f"sha256 {got}, statement says {digest}",
-                )
-            )
-    files.ok = not files.findings
-    files.detail = f"{len(listed)} files"
-    return files
+    chains = check_chains(folder, inputs, trust, progress)
+    report.checks.append(chains.check)
+    report.warnings += chains.warnings
+    report.batches, report.lines = chains.batches, chains.lines
+    return (inputs, chains.verified) if chains.check.ok else None

@@ -37,6 +37,7 @@ from kpi import (
     read_ranges,
 )
 from telemetry import Inventory, Store
+from telemetry.errors import PilotproofError
 from telemetry.merkle import merkle_root
 from telemetry.seal import KPI_STREAM, BatchRecord
 from verifier.chain import (
@@ -48,7 +49,7 @@ from verifier.chain import (
     select,
 )
 from verifier.dsse import sign_envelope
-from verifier.report import render_report
+from verifier.html_report import render_report
 from verifier.statement import (
     RECORDS_FILE,
     REPORT_FILE,
@@ -60,13 +61,16 @@ from verifier.statement import (
     Statement,
     Subject,
     WindowText,
+    batch_path,
 )
 
 Progress = Callable[[str, int, int], None]
 
 
-class BuildError(RuntimeError):
+class BuildError(PilotproofError, RuntimeError):
     """The store cannot back a bundle for this window; the message says why and what to do."""
+
+    code = "E_BUILD"
 
 
 class BuildResult(BaseModel):
@@ -85,21 +89,6 @@ def software_version() -> str:
         return version("pilotproof")
     except PackageNotFoundError:
         return "0.0.0+unknown"
-
-
-def batch_path(stream: str, agent: str, seq: int, epoch: int = 0) -> str:
-    """Where a batch's lines sit in a bundle; a later epoch's in a folder of its own."""
-    if epoch:
-        return f"batches/{stream}/{agent}/epoch-{epoch}/{seq}.lp.gz"
-    return f"batches/{stream}/{agent}/{seq}.lp.gz"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def window_text(w: Window) -> WindowText:

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kpi import VERDICT_LABELS, Coverage, Evaluation, KpiResult
+from telemetry.timegrid import NS
 
 if TYPE_CHECKING:
-    from verifier.verify_report import VerifyReport
+    from verifier.verify.report import VerifyReport
 
 CSS = """
 body{font-family:"Noto Sans CJK SC","WenQuanYi Zen Hei","Microsoft YaHei","PingFang SC",
@@ -270,7 +271,7 @@ def coverage_chart(cov: Coverage) -> str:
 
 def _iso_ns(text: str) -> int:
     d = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return int(d.timestamp()) * 10**9
+    return int(d.timestamp()) * NS
 
 
 # --- PDF -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import io
 import itertools
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -15,13 +16,13 @@ from pydantic import ValidationError
 
 from telemetry.merkle import merkle_root
 from telemetry.seal import GENESIS, KPI_STREAM, BatchRecord
-from verifier.bundle import batch_path
+from telemetry.timegrid import NS
 from verifier.chain import SAFE_NAME, ChainKey, intersects
 from verifier.codes import Check, Finding
 from verifier.keys import TrustedKeys
-from verifier.statement import RECORDS_FILE, ChainHead, EpochChange
-from verifier.verify_report import Progress, VerifyReport, warn
-from verifier.verify_statement import Inputs, StatementError, strict_json
+from verifier.statement import RECORDS_FILE, ChainHead, EpochChange, batch_path
+from verifier.verify.report import Progress, warn
+from verifier.verify.step1_statement import Inputs, StatementError, strict_json
 
 
 def _read_records(folder: Path, add: Callable[[Finding], None]) -> list[BatchRecord]:
@@ -69,15 +70,32 @@ def _first_error(e: ValidationError) -> str:
     return f"{place}: {err['msg']}"
 
 
+@dataclass
+class Chains:
+    """What step 3 found.
+
+    Args:
+        check: the `chains` check, with a finding per fault.
+        warnings: what does not fail the bundle (a declared new epoch …).
+        verified: the batches whose lines verified, by (agent, epoch, seq): their file
+            and its digest (read again for the recomputation instead of held: a month of
+            a large site is 10^7–10^8 lines).
+        batches: how many batches verified, and `lines` how many lines they hold.
+    """
+
+    check: Check
+    warnings: list[Finding] = field(default_factory=list)
+    verified: dict[tuple[str, int, int], tuple[Path, str]] = field(default_factory=dict)
+    batches: int = 0
+    lines: int = 0
+
+
 def check_chains(
-    folder: Path,
-    inputs: Inputs,
-    trust: TrustedKeys,
-    check: Check,
-    report: VerifyReport,
-    progress: Progress | None,
-) -> dict[tuple[str, int, int], tuple[Path, str]]:
-    add = check.findings.append
+    folder: Path, inputs: Inputs, trust: TrustedKeys, progress: Progress | None
+) -> Chains:
+    """Step 3: every chain the statement names, against the records and batch files."""
+    out = Chains(check=Check(name="chains", name_zh="批次哈希链", ok=True))
+    add, notes, verified = out.check.findings.append, out.warnings, out.verified
     pred = inputs.pred
     records = _read_records(folder, add)
     windows = inputs.ranges
@@ -116,12 +134,8 @@ def check_chains(
                 message="records of a chain the statement does not name",
             )
         )
-    ended = _check_epochs(pred.epoch_changes or [], heads, by_chain, windows, add, report)
+    ended = _check_epochs(pred.epoch_changes or [], heads, by_chain, windows, add, notes)
     expected_files: set[str] = set()
-    # verified batches by (agent, epoch, seq): their file and its digest. The lines are
-    # read again for the recomputation instead of held: a month of a large site is
-    # 10^7–10^8 lines.
-    verified: dict[tuple[str, int, int], tuple[Path, str]] = {}
     for (agent, epoch), head in sorted(heads.items()):
         chain = by_chain.get((agent, epoch), [])
         where = f"agent {agent}{_epoch_label(epoch)}"
@@ -135,7 +149,7 @@ def check_chains(
             )
             continue
         _check_chain(chain, head, where, trust.agent_keys(agent), windows,
-                     (agent, epoch) in ended, add, report)  # fmt: skip
+                     (agent, epoch) in ended, add, notes)  # fmt: skip
         in_range = [r for r in chain if intersects(r, windows)]
         for i, r in enumerate(in_range):
             name = batch_path(r.stream, agent, r.seq, epoch)
@@ -143,8 +157,8 @@ def check_chains(
             result = _check_batch(folder, name, r, add)
             if result is not None:
                 verified[(agent, epoch, r.seq)] = result
-                report.batches += 1
-                report.lines += r.n
+                out.batches += 1
+                out.lines += r.n
             if progress is not None:
                 progress(f"batches of {agent}", i + 1, len(in_range))
     batches = folder / "batches"
@@ -161,7 +175,9 @@ def check_chains(
                 message="no record in the data range owns this file",
             )
         )
-    return verified
+    out.check.ok = not out.check.findings
+    out.check.detail = f"{out.batches} batches, {out.lines:,} lines"
+    return out
 
 
 def _epoch_label(epoch: int) -> str:
@@ -174,7 +190,7 @@ def _check_epochs(
     by_chain: dict[ChainKey, list[BatchRecord]],
     windows: list[tuple[int, int]],
     add: Callable[[Finding], None],
-    report: VerifyReport,
+    notes: list[Finding],
 ) -> set[ChainKey]:
     """An agent whose chain restarted inside the evidence range: every change between
     the chains the bundle carries must be declared, and match their records; a later
@@ -208,7 +224,7 @@ def _check_epochs(
                 continue
             ended.add((agent, a))
             warn(
-                report,
+                notes,
                 "W_CHAIN_EPOCH",
                 where,
                 f"the agent's buffer was lost and a new chain begun (agent run --new-chain): "
@@ -232,7 +248,7 @@ def _check_epochs(
 def _utc(ns: int) -> str:
     from datetime import UTC, datetime
 
-    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(ns / NS, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _check_chain(
@@ -243,7 +259,7 @@ def _check_chain(
     windows: list[tuple[int, int]],
     ended: bool,
     add: Callable[[Finding], None],
-    report: VerifyReport,
+    notes: list[Finding],
 ) -> None:
     """One chain: signatures, seq continuity, links, times, head, window coverage."""
     start = min(s for s, _ in windows)
@@ -331,7 +347,7 @@ def _check_chain(
     if first.seq == 0 and start <= first.first_ns < end:  # (a chain born after: no data)
         if not first.epoch:  # a later epoch's start is the epoch change's to report
             warn(
-                report,
+                notes,
                 "W_CHAIN_STARTS_INSIDE",
                 f"{where} batch 0",
                 "this agent's chain begins inside the data range: it was installed then, or "

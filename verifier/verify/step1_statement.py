@@ -23,6 +23,7 @@ from kpi import (
     read_ranges,
 )
 from telemetry import Inventory
+from telemetry.errors import PilotproofError
 from verifier.codes import Finding
 from verifier.dsse import DsseError, parse_envelope, verify_envelope
 from verifier.keys import TrustedKeys
@@ -33,7 +34,7 @@ from verifier.statement import (
     Predicate,
     Statement,
 )
-from verifier.verify_report import VerifyReport, jcs, warn
+from verifier.verify.report import VerifyReport, jcs, warn
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,11 @@ class Inputs:
     ranges: list[tuple[int, int]]
 
 
-class StatementError(Exception):
+class StatementError(PilotproofError):
+    """The statement cannot be read or checked; `finding` says where and why."""
+
     def __init__(self, code: str, where: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(message, code=code)
         self.finding = Finding(code=code, where=where, message=message)
 
 
@@ -151,7 +154,7 @@ def read_statement(
         )
     if pinned is None:
         warn(
-            report,
+            report.warnings,
             "W_INVENTORY_NOT_PINNED",
             "predicate.inventory",
             "the KPIs are computed against the inventory the bundle signer supplied "
@@ -159,7 +162,7 @@ def read_statement(
         )
     if params != KpiParams():
         warn(
-            report,
+            report.warnings,
             "W_PARAMS_NOT_DEFAULT",
             "predicate.params",
             f"parameters differ from the documented defaults: {pred.params}",
