@@ -262,24 +262,36 @@ def _check_chain(
     notes: list[Finding],
 ) -> None:
     """One chain: signatures, seq continuity, links, times, head, window coverage."""
-    start = min(s for s, _ in windows)
-    end = max(e for _, e in windows)
-    agent = head.agent
     if not keys:
         add(
             Finding(
                 code="E_AGENT_UNTRUSTED",
                 where=where,
-                message=f'no [[key]] with name = "{agent}" and role = "agent" in the '
+                message=f'no [[key]] with name = "{head.agent}" and role = "agent" in the '
                 "trusted-keys file",
             )
         )
+    for finding in (
+        *_record_faults(chain, where, keys),
+        *_link_faults(chain, where),
+        *_coverage_faults(chain, head, where, windows, ended, notes),
+    ):
+        add(finding)
+
+
+def _record_faults(
+    chain: list[BatchRecord], where: str, keys: list[Ed25519PublicKey]
+) -> list[Finding]:
+    """Each record on its own: signed by a trusted agent key, its times in order."""
+    out: list[Finding] = []
     for r in chain:
         w = f"{where} batch {r.seq}"
         if not r.sig:
-            add(Finding(code="E_RECORD_UNSIGNED", where=w, message="the record has no signature"))
+            out.append(
+                Finding(code="E_RECORD_UNSIGNED", where=w, message="the record has no signature")
+            )
         elif keys and not any(r.verify(k) for k in keys):
-            add(
+            out.append(
                 Finding(
                     code="E_RECORD_SIG",
                     where=w,
@@ -287,21 +299,31 @@ def _check_chain(
                 )
             )
         if r.first_ns > r.last_ns:
-            add(
+            out.append(
                 Finding(
                     code="E_CHAIN_TIME",
                     where=w,
                     message=f"first_ns {r.first_ns} > last_ns {r.last_ns}",
                 )
             )
+    return out
+
+
+def _link_faults(chain: list[BatchRecord], where: str) -> list[Finding]:
+    """Each record after the one before: the next seq, linked by hash, time not going back."""
+    out: list[Finding] = []
     for a, b in itertools.pairwise(chain):
         w = f"{where} batch {b.seq}"
         if b.seq == a.seq:
-            add(Finding(code="E_CHAIN_DUPLICATE", where=w, message=f"seq {b.seq} appears twice"))
+            out.append(
+                Finding(code="E_CHAIN_DUPLICATE", where=w, message=f"seq {b.seq} appears twice")
+            )
         elif b.seq < a.seq:
-            add(Finding(code="E_CHAIN_ORDER", where=w, message=f"seq {b.seq} follows {a.seq}"))
+            out.append(
+                Finding(code="E_CHAIN_ORDER", where=w, message=f"seq {b.seq} follows {a.seq}")
+            )
         elif b.seq != a.seq + 1:
-            add(
+            out.append(
                 Finding(
                     code="E_CHAIN_GAP",
                     where=w,
@@ -309,7 +331,7 @@ def _check_chain(
                 )
             )
         elif b.prev != a.digest():
-            add(
+            out.append(
                 Finding(
                     code="E_CHAIN_PREV",
                     where=w,
@@ -317,16 +339,32 @@ def _check_chain(
                 )
             )
         if b.last_ns < a.last_ns:
-            add(
+            out.append(
                 Finding(
                     code="E_CHAIN_TIME",
                     where=w,
                     message=f"last_ns {b.last_ns} goes back from {a.last_ns}",
                 )
             )
+    return out
+
+
+def _coverage_faults(
+    chain: list[BatchRecord],
+    head: ChainHead,
+    where: str,
+    windows: list[tuple[int, int]],
+    ended: bool,
+    notes: list[Finding],
+) -> list[Finding]:
+    """The chain against the statement: its head, an anchor before and a checkpoint after
+    the windows, and the batches and lines in range."""
+    out: list[Finding] = []
+    start = min(s for s, _ in windows)
+    end = max(e for _, e in windows)
     first, last = chain[0], chain[-1]
     if first.seq == 0 and first.prev != GENESIS:
-        add(
+        out.append(
             Finding(
                 code="E_CHAIN_PREV",
                 where=f"{where} batch 0",
@@ -334,7 +372,7 @@ def _check_chain(
             )
         )
     if (first.seq, last.seq, last.digest()) != (head.first_seq, head.last_seq, head.head):
-        add(
+        out.append(
             Finding(
                 code="E_CHAIN_HEAD",
                 where=where,
@@ -354,7 +392,7 @@ def _check_chain(
                 "its buffer was reset — ask for the agent's earlier records",
             )
     elif not (first.seq == 0 or first.last_ns < start):
-        add(
+        out.append(
             Finding(
                 code="E_WINDOW_START",
                 where=f"{where} batch {first.seq}",
@@ -364,7 +402,7 @@ def _check_chain(
             )
         )
     if not ended and (last.first_ns < end or intersects(last, windows)):
-        add(
+        out.append(
             Finding(
                 code="E_CHAIN_TRUNCATED",
                 where=f"{where} batch {last.seq}",
@@ -373,7 +411,7 @@ def _check_chain(
         )
     in_range = [r for r in chain if intersects(r, windows)]
     if (head.batches, head.lines) != (len(in_range), sum(r.n for r in in_range)):
-        add(
+        out.append(
             Finding(
                 code="E_CHAIN_HEAD",
                 where=where,
@@ -383,6 +421,7 @@ def _check_chain(
                 ),
             )
         )
+    return out
 
 
 def _check_batch(
