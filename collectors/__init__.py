@@ -11,54 +11,57 @@ pipeline (durable buffer → sealed batches → forwarder) and its runtime. Depe
   under the supervisor (collectors/supervisor.py).
 * `Buffer`: the durable store-and-forward buffer; `Metrics`: self-metrics.
 
-The agent and its runtime load on first use, so that `import collectors` (the config and
-the registry) stays light for `pilotproof agent check`.
+Every name loads its module on first use, so that `pilotproof agent check` loads the
+config and the registry but not the agent's runtime.
 """
 
 from typing import TYPE_CHECKING
 
-from collectors.plugin import PLUGINS, DriverContext, DriverPlugin, register
-from collectors.settings import Settings
-
-# what a driver plugin imports comes first: an installed plugin is loaded while the
-# config below is built, and imports these from `collectors`
 from telemetry.lazy import lazy_exports
-
-# isort: split
-from collectors.config import (
-    AgentSection,
-    BufferSection,
-    MetricsSection,
-    PointRole,
-    SiteConfig,
-    SiteConfigError,
-    Sources,
-    StoreSection,
-    load_site_config,
-)
 
 if TYPE_CHECKING:
     from collectors.agent import Agent, AgentStartError, build_drivers
     from collectors.buffer import Buffer, BufferFullError, BufferOpenError, SealedBatch
+    from collectors.config import (
+        AgentSection,
+        BufferSection,
+        MetricsSection,
+        SiteConfig,
+        SiteConfigError,
+        Sources,
+        StoreSection,
+        load_site_config,
+    )
     from collectors.continuity import ChainConflictError, check_continuity
     from collectors.driver import Driver, Sink
     from collectors.forwarder import Forwarder
     from collectors.metrics import Metrics, serve_metrics
     from collectors.pipeline import Pipeline
+    from collectors.plugin import PLUGINS, DriverContext, DriverPlugin, register
+    from collectors.roles import PointRole
     from collectors.samples import Samples
+    from collectors.settings import Settings
 
+# Every name loads its module on first use. Besides a fast start, this lets a driver
+# plugin import `from collectors import DriverPlugin, register, Settings, Sink` at its top:
+# importing `collectors` loads nothing, and the site-config model, which loads every
+# installed plugin, is only built when a config name is first asked for.
 __getattr__ = lazy_exports(
     __name__,
     agent="Agent AgentStartError build_drivers",
     buffer="Buffer BufferFullError BufferOpenError SealedBatch",
+    config="AgentSection BufferSection MetricsSection SiteConfig SiteConfigError Sources "
+    "StoreSection load_site_config",
     continuity="ChainConflictError check_continuity",
     driver="Driver Sink",
     forwarder="Forwarder",
     metrics="Metrics serve_metrics",
     pipeline="Pipeline",
+    plugin="PLUGINS DriverContext DriverPlugin register",
+    roles="PointRole",
     samples="Samples",
+    settings="Settings",
 )
-
 
 __all__ = [
     "PLUGINS",

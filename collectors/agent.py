@@ -63,8 +63,7 @@ def build_drivers(config: SiteConfig) -> list[Driver]:
     for plugin, sources in config.sources.each():
         if sources:
             drivers += plugin.build(sources, context)
-            for name in plugin.quiet:
-                logging.getLogger(name).setLevel(logging.CRITICAL)
+            plugin.silence()
     return drivers
 
 

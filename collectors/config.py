@@ -22,7 +22,8 @@ from pydantic import (
 )
 
 import collectors.installed  # noqa: F401  (registers every driver)
-from collectors.plugin import PLUGINS, DriverContext, DriverPlugin
+from collectors.plugin import PLUGINS, DriverContext, DriverPlugin, seal_registry
+from collectors.roles import PointRole
 from collectors.settings import Settings, relative_to
 from telemetry import (
     Inventory,
@@ -91,37 +92,6 @@ class MetricsSection(Settings):
         return v
 
 
-class PointRole(Settings):
-    """A raw point that feeds a KPI measurement, e.g. "this register is line 2's good-part
-    counter". Counters are read as running totals; the agent writes the increase per
-    status interval (a decrease is a counter reset: the new value is the increase)."""
-
-    element: str
-    point: str
-    role: Literal[
-        "production.output",
-        "production.defects",
-        "production.energy_kwh",
-        "production.runtime_s",
-        "control_loop.auto",
-        "identifier.resolutions",
-        "identifier.registrations",
-    ]
-    line: str | None = Field(default=None, description="production roles: the line id")
-    loop: str | None = Field(default=None, description="control_loop.auto: the loop id")
-    node: str | None = Field(default=None, description="identifier roles: the node")
-    enterprise: str | None = Field(default=None, description="identifier roles")
-
-    @model_validator(mode="after")
-    def _target(self) -> PointRole:
-        need = {"production": ("line",), "control_loop": ("loop",),
-                "identifier": ("node", "enterprise")}[self.role.split(".")[0]]  # fmt: skip
-        missing = [k for k in need if not getattr(self, k)]
-        if missing:
-            raise ValueError(f"role {self.role!r} needs {' and '.join(missing)}")
-        return self
-
-
 class SourcesBase(Settings):
     """`[sources]`: a list of tables per registered driver, `[[sources.<driver>]]`."""
 
@@ -132,7 +102,7 @@ class SourcesBase(Settings):
 
     def each(self) -> list[tuple[DriverPlugin[Any], tuple[BaseModel, ...]]]:
         """Every driver with its configured sources (possibly none), in registry order."""
-        return [(p, getattr(self, p.name)) for p in PLUGINS.values()]
+        return [(PLUGINS[name], getattr(self, name)) for name in type(self).model_fields]
 
     @model_validator(mode="after")
     def _together(self) -> SourcesBase:
@@ -152,6 +122,7 @@ def _sources_model() -> type[SourcesBase]:
         for name, p in PLUGINS.items()
     }
     model: type[SourcesBase] = create_model("Sources", __base__=SourcesBase, **fields)
+    seal_registry()  # a driver registered from now on would have no table: refused
     return model
 
 

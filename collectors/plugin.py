@@ -12,6 +12,8 @@ models; its `build` imports the protocol library when the agent starts the drive
 from __future__ import annotations
 
 import importlib
+import logging
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -69,8 +71,8 @@ class DriverPlugin(Generic[S]):
         warnings: what `agent check` should warn about in a source that is valid but
             risky.
         preflight: what `agent run` checks before it connects, without loading the
-            protocol library (user certificates …), for `agent check`; raises
-            ValueError or OSError.
+            protocol library (user certificates …); raises ValueError or OSError.
+            `agent check` runs it, or `build` for a driver that has none.
         quiet: loggers of the protocol library that the agent silences while the
             driver runs: they report, with tracebacks, faults the driver already
             counts and logs (rate-limited) itself.
@@ -92,6 +94,11 @@ class DriverPlugin(Generic[S]):
     def table(self) -> str:
         return f"[[sources.{self.name}]]"
 
+    def silence(self) -> None:
+        """Silence the `quiet` loggers (the agent does, while the driver runs)."""
+        for name in self.quiet:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
     def points_of(self, source: S) -> Iterable[tuple[str, str]]:
         """The `(element, point)` pairs `source` reads (see `points`)."""
         if self.points is not None:
@@ -102,6 +109,11 @@ class DriverPlugin(Generic[S]):
             for row in getattr(source, key)
             if hasattr(row, "element") and hasattr(row, "point")
         ]
+
+
+def settings_only(_sources: Sequence[Any]) -> None:
+    """A `preflight` for a driver whose construction cannot fail once its settings have
+    validated: nothing to check, and no protocol library to load for `agent check`."""
 
 
 def each_source(target: str) -> Callable[[Sequence[Any], DriverContext], Sequence[Driver]]:
@@ -117,11 +129,38 @@ def each_source(target: str) -> Callable[[Sequence[Any], DriverContext], Sequenc
 
 
 PLUGINS: dict[str, DriverPlugin[Any]] = {}
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+#: set once the site-config model has its field per registered driver
+_sealed: list[bool] = []
 
 
 def register(plugin: DriverPlugin[S]) -> DriverPlugin[S]:
-    """Add a driver to the registry (in its `plugin.py`, at import)."""
-    if plugin.name in PLUGINS:
-        raise ValueError(f"two drivers register as {plugin.name!r}")
-    PLUGINS[plugin.name] = plugin
+    """Add a driver to the registry (in its `plugin.py`, at import).
+
+    Raises:
+        ValueError: the name is not a lower-case identifier of up to 32 characters, is
+            taken (by another driver, or by a method of the `[sources]` model), or the
+            site-config model was already built without it.
+    """
+    name = plugin.name
+    if not _NAME.match(name) or hasattr(BaseModel, name) or name in ("of", "each"):
+        raise ValueError(
+            f"a driver cannot be named {name!r}: use a lower-case identifier (a-z, 0-9, _) "
+            "that is not a method of the [sources] table"
+        )
+    if name in PLUGINS:
+        raise ValueError(f"two drivers register as {name!r}")
+    if _sealed:
+        raise ValueError(
+            f"driver {name!r} registered after the site-config model was built without it: "
+            "install it under the `pilotproof.drivers` entry point, or import it before "
+            "anything reads a site config"
+        )
+    PLUGINS[name] = plugin
     return plugin
+
+
+def seal_registry() -> None:
+    """The site-config model is built: later registrations are refused (they would have
+    no `[[sources.<name>]]` table)."""
+    _sealed.append(True)

@@ -14,11 +14,11 @@ from collectors.config import (
     AgentSection,
     BufferSection,
     MetricsSection,
-    PointRole,
     SiteConfig,
     StoreSection,
 )
 from collectors.plugin import PLUGINS
+from collectors.roles import PointRole
 from telemetry import Inventory
 
 

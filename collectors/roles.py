@@ -13,10 +13,44 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from typing import Literal
 
-from collectors.config import PointRole
+from pydantic import Field, model_validator
+
 from collectors.samples import Accepted, Samples
+from collectors.settings import Settings
 from telemetry import Point
+
+
+class PointRole(Settings):
+    """A raw point that feeds a KPI measurement, e.g. "this register is line 2's good-part
+    counter". Counters are read as running totals; the agent writes the increase per
+    status interval (a decrease is a counter reset: the new value is the increase)."""
+
+    element: str
+    point: str
+    role: Literal[
+        "production.output",
+        "production.defects",
+        "production.energy_kwh",
+        "production.runtime_s",
+        "control_loop.auto",
+        "identifier.resolutions",
+        "identifier.registrations",
+    ]
+    line: str | None = Field(default=None, description="production roles: the line id")
+    loop: str | None = Field(default=None, description="control_loop.auto: the loop id")
+    node: str | None = Field(default=None, description="identifier roles: the node")
+    enterprise: str | None = Field(default=None, description="identifier roles")
+
+    @model_validator(mode="after")
+    def _target(self) -> PointRole:
+        need = {"production": ("line",), "control_loop": ("loop",),
+                "identifier": ("node", "enterprise")}[self.role.split(".")[0]]  # fmt: skip
+        missing = [k for k in need if not getattr(self, k)]
+        if missing:
+            raise ValueError(f"role {self.role!r} needs {' and '.join(missing)}")
+        return self
 
 
 class RoleMapper:

@@ -11,7 +11,6 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from collectors import SiteConfigError, load_site_config
 from pilotproof.options import console, esc, fail
 from telemetry import describe_validation_error
 
@@ -34,6 +33,8 @@ def check(config: ConfigArg) -> None:
 
     Everything `agent run` checks before it connects is checked here too: the key, the
     buffer file, OPC UA user certificates, node ids and Modbus addresses."""
+    from collectors import SiteConfigError, load_site_config
+
     try:
         c = load_site_config(config)
     except SiteConfigError as e:
@@ -49,9 +50,11 @@ def check(config: ConfigArg) -> None:
             name = getattr(s, "name", plugin.name)
             table.add_row(f"{plugin.name} {esc(name)}", esc(plugin.summary(s)))
             warnings += [f"{plugin.table} {name!r}: {w}" for w in plugin.warnings(s)]
-        try:
+        try:  # what `run` checks before it connects
             if sources and plugin.preflight is not None:
-                plugin.preflight(sources)  # what `run` checks before it connects
+                plugin.preflight(sources)
+            elif sources:
+                plugin.build(sources, c.driver_context)
         except (ValueError, OSError) as e:
             raise fail(f"{config}: {e}") from None
     console.print(table)
@@ -110,9 +113,10 @@ def discover_cmd(
     """
     if protocol != "opcua":
         raise fail("only `opcua` servers can be browsed; Modbus maps come from device manuals")
-    from collectors.opcua import OpcUaNode, OpcUaSource, discover, toml_snippet
+    from collectors.opcua import OPCUA, OpcUaNode, OpcUaSource, discover, toml_snippet
     from collectors.opcua.driver import classify
 
+    OPCUA.silence()  # asyncua's tracebacks for what `classify` says in one line
     auth = "certificate" if user_certificate else "username" if username else "anonymous"
     try:
         source = OpcUaSource(
@@ -159,7 +163,14 @@ def run(
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(CollapseRepeats())
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
-    from collectors import Agent, AgentStartError, BufferOpenError, ChainConflictError
+    from collectors import (
+        Agent,
+        AgentStartError,
+        BufferOpenError,
+        ChainConflictError,
+        SiteConfigError,
+        load_site_config,
+    )
 
     try:
         c = load_site_config(config)

@@ -42,7 +42,7 @@ def load_command(name: str) -> click.Command:
     module, attr = target.split(":")
     obj: Any = getattr(importlib.import_module(module), attr)
     if not isinstance(obj, typer.Typer):
-        single = typer.Typer()
+        single = typer.Typer(add_completion=False)
         single.command(name)(obj)
         obj = single
     command = typer.main.get_command(obj)

@@ -158,3 +158,21 @@ def test_every_registered_driver_is_one_folder_with_its_parts() -> None:
 def test_a_site_config_gets_one_sources_field_per_driver() -> None:
     assert SiteConfig.model_fields["sources"].annotation is Sources
     assert collectors.Sources is Sources
+
+
+@pytest.mark.parametrize("driver", ["mqtt", "modbus", "opcua"])
+def test_agent_check_loads_no_protocol_library(driver: str) -> None:
+    """`agent check` validates everything `run` checks before connecting, from the settings
+    and the files they name: it never needs paho, pymodbus or asyncua."""
+    result = _run(
+        "import json, sys\n"
+        "from pilotproof.cli import main\n"
+        f"sys.argv = ['pilotproof', 'agent', 'check', 'collectors/{driver}/sample.toml']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as e:\n"
+        "    assert not e.code, e.code\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    loaded = {str(m).split(".")[0] for m in result}  # type: ignore[attr-defined]
+    assert not loaded & {"paho", "pymodbus", "asyncua", "pandas", "httpx"}

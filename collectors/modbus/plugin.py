@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from collectors.modbus.settings import ModbusDevice, ModbusRegister, check_shared_buses
-from collectors.plugin import DriverContext, DriverPlugin, register
+from collectors.plugin import DriverContext, DriverPlugin, register, settings_only
 
 if TYPE_CHECKING:
     from collectors.driver import Driver
@@ -32,6 +32,7 @@ MODBUS = register(
         summary=_summary,
         nested=(("registers", ModbusRegister),),
         check_all=check_shared_buses,
+        preflight=settings_only,  # a client is made, and can fail, only when it runs
         quiet=("pymodbus",),  # it logs every exception PDU and lost connection
     )
 )

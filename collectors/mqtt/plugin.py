@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collectors.mqtt.settings import MqttSource, MqttSubscription
-from collectors.plugin import DriverPlugin, each_source, register
+from collectors.plugin import DriverPlugin, each_source, register, settings_only
 
 
 def _summary(s: MqttSource) -> str:
@@ -18,5 +18,6 @@ MQTT = register(
         summary=_summary,
         nested=(("subscriptions", MqttSubscription),),
         paths=("ca_file",),
+        preflight=settings_only,  # a client is made, and can fail, only when it runs
     )
 )

@@ -96,7 +96,7 @@ class Jobs:
                 self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start,
-                initargs=(self.spec,),
+                initargs=(self.spec, os.getpid()),
             )
         return self._pool
 
@@ -145,8 +145,8 @@ class _Worker:
     store: Store
 
 
-def _start(spec: JobSpec) -> None:
-    _watch_parent(os.getppid())
+def _start(spec: JobSpec, parent: int) -> None:
+    _watch_parent(parent)
     _Worker.spec = spec
     _Worker.loop = asyncio.new_event_loop()
     asyncio.set_event_loop(_Worker.loop)

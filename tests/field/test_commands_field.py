@@ -116,6 +116,17 @@ def test_discover_connects_as_a_source_would_and_prints_a_block_check_accepts(
         anonymous = subprocess.run(base, capture_output=True, text=True, timeout=120,
                                    cwd=field.tmp)  # fmt: skip
         assert anonymous.returncode == 1, anonymous.stdout + anonymous.stderr
+        (field.tmp / "trusted").mkdir()
+        untrusted = subprocess.run(
+            [*base, "--security", "SignAndEncrypt", "--username", "pilotproof", "--password",
+             "secret", "--cert-dir", "pki", "--trust-dir", str(field.tmp / "trusted")],
+            capture_output=True, text=True, timeout=120, cwd=field.tmp,
+        )  # fmt: skip
+        said = untrusted.stdout + untrusted.stderr
+        assert untrusted.returncode == 1, said
+        assert "certificate" in said, said  # one line saying which certificate to trust …
+        assert "Traceback" not in said  # … not the library's tracebacks about it
+        assert len(untrusted.stderr.strip().splitlines()) <= 3, said
         found = subprocess.run(
             [*base, "--security", "SignAndEncrypt", "--username", "pilotproof", "--password",
              "secret", "--cert-dir", "pki"],

@@ -9,13 +9,16 @@ descriptor, its code (README and sample aside). Nothing in pilotproof is edited.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.field.conftest import SITE, Field
-from tests.field.harness import assert_sealed_exactly_once, check, count
+from tests.field.harness import PILOTPROOF, assert_sealed_exactly_once, check, count
 
 SETTINGS = '''
 from pydantic import Field
@@ -32,13 +35,18 @@ class TickSource(Settings):
 '''
 
 PLUGIN = """
-from collectors import DriverPlugin, register
+# what a plugin author writes at the top: the contract, from the package and its modules
+# (loaded while the agent builds its site-config model: no import cycle may bite)
+from collectors import DriverPlugin, Samples, Sink, register
+from collectors.driver import Driver
 from pp_tick.settings import TickSource
 
 
-def build(sources, context):
+def build(sources, context) -> list[Driver]:
     from pp_tick.driver import TickDriver
 
+    if any(s.name == "explode" for s in sources):
+        raise ValueError(f"tick source 'explode': cannot open /dev/tick ({Sink}, {Samples})")
     return [TickDriver(s, context) for s in sources]
 
 
@@ -154,6 +162,49 @@ def test_its_mistakes_are_refused_by_name(
     assert "Traceback" not in done.stdout + done.stderr
 
 
+def test_agent_check_runs_the_build_of_a_driver_without_a_preflight(
+    field: Field, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `agent run` would refuse before connecting, `agent check` refuses too."""
+    monkeypatch.setenv("PYTHONPATH", str(install(field.tmp / "site-packages")))
+    done = check(field.site(tick().replace('name = "t1"', 'name = "explode"'), INVENTORY))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "tick source 'explode': cannot open /dev/tick" in done.stdout + done.stderr
+
+
+def test_a_plugin_module_imported_first_is_still_a_driver(
+    field: Field, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plugin's own test imports its module before anything of the agent's: the
+    registry still has it when the site-config model is built."""
+    root = install(field.tmp / "site-packages")
+    site = field.site(tick(), INVENTORY)
+    code = (
+        "import pathlib, pp_tick.plugin\n"
+        "from collectors import load_site_config\n"
+        f"c = load_site_config(pathlib.Path({str(site)!r}))\n"
+        "print([s.name for s in c.sources.tick])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['t1']"
+
+
+def test_a_driver_cannot_take_a_name_of_the_sources_table(
+    field: Field, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = install(field.tmp / "site-packages")
+    plugin = root / "pp_tick" / "plugin.py"
+    plugin.write_text(plugin.read_text().replace('name="tick"', 'name="each"'))
+    monkeypatch.setenv("PYTHONPATH", str(root))
+    done = check(field.site("", INVENTORY))
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
+    assert "a driver cannot be named 'each'" in out
+    assert "Traceback" not in out
+
+
 def test_a_plugin_that_fails_to_load_is_named(
     field: Field, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -165,3 +216,7 @@ def test_a_plugin_that_fails_to_load_is_named(
     out = done.stdout + done.stderr
     assert "the driver plugin 'tick' (from pp-tick 0.1)" in out
     assert "half installed" in out
+    # what needs no site config still works: the key can be made
+    keygen = subprocess.run([str(PILOTPROOF), "agent", "keygen", str(field.tmp / "k.pem")],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert keygen.returncode == 0, keygen.stdout + keygen.stderr
