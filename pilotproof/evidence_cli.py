@@ -196,18 +196,16 @@ def verify_cmd(
     else:
         print_report(result)
     if report is not None or pdf is not None:
-        if result.evaluation is None:
-            console.print("[yellow]no report: the KPIs were not recomputed[/yellow]")
-        else:
-            html = report or pdf.with_suffix(".html")  # type: ignore[union-attr]
-            html.write_text(render_report(result.evaluation, result), encoding="utf-8")
-            console.print(f"wrote {esc(html)}", highlight=False)
-            if pdf is not None:
-                if find_chromium() is None:
-                    console.print("[yellow]no PDF: Chromium is not installed[/yellow]")
-                else:
-                    asyncio.run(html_to_pdf(html, pdf))
-                    console.print(f"wrote {esc(pdf)}", highlight=False)
+        # a refused bundle gets a report too: the document a rejection is filed with
+        html = report or pdf.with_suffix(".html")  # type: ignore[union-attr]
+        html.write_text(render_report(result.evaluation, result), encoding="utf-8")
+        console.print(f"wrote {esc(html)}", highlight=False)
+        if pdf is not None:
+            if find_chromium() is None:
+                console.print("[yellow]no PDF: Chromium is not installed[/yellow]")
+            else:
+                asyncio.run(html_to_pdf(html, pdf))
+                console.print(f"wrote {esc(pdf)}", highlight=False)
     raise typer.Exit(0 if result.ok else 1)
 
 

@@ -53,6 +53,16 @@ class ElementView(BaseModel):
     last_seen: datetime | None = Field(description="when that status was reported")
 
 
+class SiteView(BaseModel):
+    """The site the service reads: what the dashboard needs to show times as the plant
+    does."""
+
+    site: str
+    timezone: str = Field(description="IANA zone of the site: local days and the dashboard")
+    status_interval_s: int = Field(description="how often elements report their status")
+    elements: int
+
+
 class ProfileView(BaseModel):
     id: str
     name_zh: str
@@ -74,7 +84,10 @@ class KpiSeries(BaseModel):
 
 class EvidenceRequest(BaseModel):
     profile: str
-    start: datetime = Field(alias="from", description="window start, ISO 8601 with offset")
+    start: datetime = Field(
+        alias="from",
+        description="window start, ISO 8601; without an offset it is the site's local time",
+    )
     end: datetime = Field(alias="to", description="window end (exclusive)")
 
     model_config = {"populate_by_name": True}

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -140,11 +141,17 @@ class Service:
         return self.jobs.spec.inventory
 
     def window(self, start: datetime | None, end: datetime | None) -> Window:
-        """The window a request asks for (default: the last `default_days`), or 400."""
+        """The window a request asks for (default: the last `default_days`), or 400. A time
+        without an offset is the site's local time (the inventory's `timezone`), as on the
+        command line: `from=2026-10-29` is midnight in the plant, whatever the browser's
+        zone."""
+        zone = ZoneInfo(self.inventory.timezone)
+        if start is not None and start.tzinfo is None:
+            start = start.replace(tzinfo=zone)
+        if end is not None and end.tzinfo is None:
+            end = end.replace(tzinfo=zone)
         end = end or self.now()
         start = start or end - timedelta(days=self.settings.default_days)
-        if start.tzinfo is None or end.tzinfo is None:
-            raise HTTPException(400, "times need an offset, e.g. 2026-10-01T00:00:00+08:00")
         if end <= start:
             raise HTTPException(400, f"window end {end} must be after its start {start}")
         if start < EARLIEST or end > LATEST:

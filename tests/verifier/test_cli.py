@@ -44,10 +44,17 @@ def test_keys_evidence_build_and_verify_end_to_end(tmp_path: Path) -> None:
     assert "通过 · verified" in html.read_text(encoding="utf-8")
 
     (out / "report.html").write_text("edited", encoding="utf-8")
-    r = run("evidence", "verify", str(out), "--trust", str(trust))
+    rejected = tmp_path / "rejected.html"
+    r = run("evidence", "verify", str(out), "--trust", str(trust), "--report", str(rejected))
     assert r.returncode == 1
     assert "E_SUBJECT_DIGEST" in r.stdout
     assert "NOT VERIFIED" in r.stdout
+    # a refused bundle still gets its report: the document a rejection is filed with
+    text = rejected.read_text(encoding="utf-8")
+    assert "未通过 · NOT verified" in text
+    assert "E_SUBJECT_DIGEST" in text
+    assert "report.html" in text  # the file whose digest differs
+    assert "statement not read" not in text  # the statement verified: its profile is named
 
     bad = tmp_path / "bad.toml"
     bad.write_text('[[key]]\nname = "x"\nrole = "boss"\npublic_key = "AA=="\n')

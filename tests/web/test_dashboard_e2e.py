@@ -5,6 +5,7 @@ test-artifacts/dashboard/ (kept by CI as artefacts)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -118,11 +119,12 @@ async def shot(page: Page, name: str) -> None:
 
 
 def local(dt: object) -> str:
-    """The value a datetime-local input takes: the window in the browser's zone (UTC)."""
-    from datetime import UTC, datetime
+    """What a plant engineer types: the time in the site's zone (the browser's is UTC)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
     assert isinstance(dt, datetime)
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+    return dt.astimezone(ZoneInfo(load_scenario(SCENARIO).timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 async def choose_profile_and_window(page: Page) -> None:
@@ -200,3 +202,46 @@ async def test_an_auditor_walks_through_the_dashboard(
     await shot(page, "5-api-reference")
     assert blocked == []
     assert elsewhere == []
+
+
+async def test_a_window_picked_in_local_dates_is_the_one_kpi_evaluate_gets(
+    page: Page, server: str, site: tuple[Path, str]
+) -> None:
+    """The browser runs in UTC, the plant in Asia/Shanghai. Picking 29 Oct to 30 Oct must
+    evaluate the plant's 29 Oct — exactly what `pilotproof kpi evaluate --from 2026-10-29
+    --to 2026-10-30` gives — and show that window in the plant's time."""
+    import json
+
+    tmp, token = site
+    await page.goto(server + "/")
+    await page.fill("#token", token)
+    await page.click("#signin")
+    await page.wait_for_selector("#profile")
+    await page.select_option("#profile", PROFILE)
+    await page.fill("#from", "2026-10-29")
+    await page.fill("#to", "2026-10-30")
+    await page.click("#show")
+    await page.wait_for_selector("#window:has-text('2026-10-29 00:00 → 2026-10-30 00:00')")
+    assert "Asia/Shanghai" in await page.inner_text("#zone")
+    await shot(page, "6-local-dates-zh")
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "pilotproof.cli", "kpi", "evaluate", "--profile", PROFILE,
+         "--scenario", SCENARIO, "--store", f"sqlite:{tmp / 'store.db'}",
+         "--from", "2026-10-29", "--to", "2026-10-30", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr  # 1: a required KPI fails
+    expected = {r["id"]: r for r in json.loads(done.stdout)["results"] if r["source"] != "rule"}
+    cards = page.locator(".card")
+    assert await cards.count() == len(expected)
+    compared = 0
+    for i in range(await cards.count()):
+        card = cards.nth(i)
+        r = expected[str(await card.get_attribute("data-kpi"))]
+        assert r["verdict"] in str(await card.get_attribute("class")).split(), r["id"]
+        if r["numerator"] is not None:
+            text = await card.locator(".muted").inner_text()
+            assert f"{r['numerator']} / {r['denominator']}" in text, (r["id"], text)
+            compared += 1
+    assert compared >= 1  # a counted KPI, not only verdicts

@@ -18,11 +18,19 @@ router = APIRouter(tags=["kpis"])
 
 ProfileQ = Annotated[str | None, Query(description="profile id (`/api/profiles`)")]
 StartQ = Annotated[
-    datetime | None, Query(alias="from", description="window start, ISO 8601 with offset")
+    datetime | None,
+    Query(
+        alias="from",
+        description="window start, ISO 8601 (`2026-10-29`, `2026-10-29T08:00`); without an "
+        "offset it is the site's local time",
+    ),
 ]
 EndQ = Annotated[
     datetime | None,
-    Query(alias="to", description="window end (exclusive); at most `max_window_days`"),
+    Query(
+        alias="to",
+        description="window end (exclusive), like `from`; at most `max_window_days` after it",
+    ),
 ]
 
 

@@ -5,12 +5,21 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, HTTPException
 
 from kpi import Window
-from pilotproof.web.models import ElementView
+from pilotproof.web.models import ElementView, SiteView
 from pilotproof.web.state import Reader, ServiceDep
 from telemetry import Aggregate, StoreError
 from telemetry.timegrid import NS
 
 router = APIRouter(tags=["site"])
+
+
+@router.get("/api/site")
+async def site(svc: ServiceDep, _: Reader) -> SiteView:
+    """The site, its time zone and status interval: times without an offset in a request
+    are local times of this zone."""
+    inv = svc.inventory
+    return SiteView(site=inv.site, timezone=inv.timezone, status_interval_s=inv.status_interval_s,
+                    elements=len(inv.elements))  # fmt: skip
 
 
 @router.get("/api/elements")

@@ -13,6 +13,7 @@ const T = {
     build: "生成证据包", download: "下载证据包", verify: "上传并验证", verified: "验证通过",
     not_verified: "验证未通过", loading: "加载中…", badtoken: "令牌无效或已撤销",
     role: "角色", numden: "分子/分母", notes: "说明", checks: "检查项", file: "证据包文件 (.tar.gz)",
+    when: "YYYY-MM-DD 或 YYYY-MM-DD HH:MM（工厂当地时间）", localtime: "工厂当地时间",
   },
   en: {
     overview: "Overview", evidence: "Evidence", signout: "Sign out", signin: "Sign in",
@@ -24,6 +25,7 @@ const T = {
     build: "Build bundle", download: "Download bundle", verify: "Upload and verify", verified: "Verified",
     not_verified: "NOT verified", loading: "Loading…", badtoken: "Unknown or revoked token",
     role: "Role", numden: "n / d", notes: "Notes", checks: "Checks", file: "Bundle file (.tar.gz)",
+    when: "YYYY-MM-DD or YYYY-MM-DD HH:MM (the plant's local time)", localtime: "plant local time",
   },
 };
 
@@ -34,6 +36,7 @@ const state = {
   from: localStorage.getItem("pp.from") || "",
   to: localStorage.getItem("pp.to") || "",
   evaluation: null,
+  site: null,  // /api/site: the plant's time zone, in which every time is shown and typed
   view: 0,  // bumped by every render: a slow answer for an older view is dropped
 };
 const $ = (sel) => document.querySelector(sel);
@@ -53,12 +56,32 @@ async function api(path, options = {}) {
   return r;
 }
 
+// Times are typed and shown in the plant's zone, never the browser's: a window picked as
+// 29–31 Oct must be the one `kpi evaluate --from 2026-10-29 --to 2026-10-31` evaluates. A
+// time is sent as typed, without an offset, and the service reads it as site-local time.
+function typed(text) { return (text || "").trim().replace(" ", "T"); }
+
 function query() {
   const q = new URLSearchParams();
   if (state.profile) q.set("profile", state.profile);
-  if (state.from) q.set("from", new Date(state.from).toISOString());
-  if (state.to) q.set("to", new Date(state.to).toISOString());
+  if (state.from) q.set("from", typed(state.from));
+  if (state.to) q.set("to", typed(state.to));
   return q.toString();
+}
+
+// "2026-10-29 08:00" in the site's zone, from an ISO time with an offset
+function siteTime(iso) {
+  const zone = state.site ? state.site.timezone : "UTC";
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-CA", {
+    timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  }).formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}`;
+}
+
+async function site() {
+  if (!state.site) state.site = await (await api("/api/site")).json();
+  return state.site;
 }
 
 function translate() {
@@ -91,12 +114,13 @@ function renderLogin(message = "") {
 }
 
 async function controls() {
-  const profiles = await (await api("/api/profiles")).json();
+  const [profiles, s] = await Promise.all([(async () => (await api("/api/profiles")).json())(), site()]);
   const options = profiles.map((p) => `<option value="${esc(p.id)}" ${p.id === state.profile ? "selected" : ""}>${esc(name(p))} (${esc(p.id)})</option>`).join("");
   return `<div class="controls">
     <label>${t("profile")}<select id="profile"><option value="">—</option>${options}</select></label>
-    <label>${t("from")}<input id="from" type="datetime-local" value="${esc(state.from)}"></label>
-    <label>${t("to")}<input id="to" type="datetime-local" value="${esc(state.to)}"></label>
+    <label>${t("from")}<input id="from" type="text" inputmode="numeric" placeholder="2026-10-01" title="${esc(t("when"))}" value="${esc(state.from)}"></label>
+    <label>${t("to")}<input id="to" type="text" inputmode="numeric" placeholder="2026-11-01" title="${esc(t("when"))}" value="${esc(state.to)}"></label>
+    <span class="muted" id="zone">${esc(t("localtime"))}: ${esc(s.timezone)}</span>
     <button id="show" class="primary" type="button">${t("show")}</button></div>`;
 }
 
@@ -128,6 +152,8 @@ async function renderOverview() {
     const ev = await (await api(`/api/kpis?${query()}`)).json();
     const again = await controls();
     if (view !== state.view) return;
+    // what was typed while the evaluation ran survives the re-render below
+    const kept = ["profile", "from", "to"].map((k) => [k, $(`#${k}`) ? $(`#${k}`).value : null]);
     state.evaluation = ev;
     if (!state.profile) state.profile = ev.profile;
     const cards = ev.results.filter((r) => r.source !== "rule").map((r) => `
@@ -139,8 +165,9 @@ async function renderOverview() {
       </div>`).join("");
     $("#main").innerHTML = `${again}
       <div class="panel"><strong>${esc(state.lang === "zh" ? ev.profile_name_zh : ev.profile_name_en)}</strong>
-      · ${esc(ev.site)} · ${esc(ev.window.start)} → ${esc(ev.window.end)} · ${t("overall")}: ${verdictLabel(ev.verdict === "incomplete" ? "insufficient_data" : ev.verdict)}</div>
+      · ${esc(ev.site)} · <span id="window">${esc(siteTime(ev.window.start))} → ${esc(siteTime(ev.window.end))}</span> (${esc(state.site.timezone)}) · ${t("overall")}: ${verdictLabel(ev.verdict === "incomplete" ? "insufficient_data" : ev.verdict)}</div>
       <div class="cards" id="cards">${cards}</div>`;
+    for (const [k, v] of kept) if (v != null && $(`#${k}`)) $(`#${k}`).value = v;
     bindControls();
     document.querySelectorAll(".card").forEach((c) => {
       c.onclick = () => { location.hash = `#/kpi/${c.dataset.kpi}`; };
@@ -195,11 +222,10 @@ async function renderEvidence() {
     $("#built").textContent = t("loading");
     try {
       const ev = state.evaluation;
-      const toText = $("#to").value || state.to;
-      const fromText = $("#from").value || state.from;
-      const to = toText ? new Date(toText) : (ev ? new Date(ev.window.end) : new Date());
-      const from = fromText ? new Date(fromText) : (ev ? new Date(ev.window.start) : new Date(to - 30 * 864e5));
-      const body = {profile: $("#profile").value || (ev && ev.profile), from: from.toISOString(), to: to.toISOString()};
+      // typed times are the plant's (sent without an offset); else the window on show
+      const to = typed($("#to").value || state.to) || (ev ? ev.window.end : new Date().toISOString());
+      const from = typed($("#from").value || state.from) || (ev ? ev.window.start : new Date(new Date(to) - 30 * 864e5).toISOString());
+      const body = {profile: $("#profile").value || (ev && ev.profile), from, to};
       const b = await (await api("/api/evidence", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)})).json();
       $("#built").innerHTML = ` ${esc(b.id)} · ${b.lines.toLocaleString()} lines · ${b.bytes.toLocaleString()} bytes · <a id="download" href="#" data-id="${esc(b.id)}">${t("download")}</a>`;
       $("#download").onclick = async (e) => {
