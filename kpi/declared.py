@@ -36,7 +36,7 @@ class Declaration(BaseModel):
         default=(), description="for 'at least k of' lists: the options implemented"
     )
     attachment: str = Field(min_length=1, description="the document that proves it")
-    note: str = ""
+    note: str = Field(default="", description="shown with the entry in the report")
 
     @field_validator("value", mode="before")
     @classmethod

@@ -14,6 +14,39 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+def _declarations_section() -> list[str]:
+    """The declarations file: its form, and each field from the model itself."""
+    from kpi.declared import Declaration
+
+    rows = [
+        "## The declarations file — 申报材料",
+        "",
+        "What telemetry cannot show (patents, staff, plans, cost savings …) the operator",
+        "declares in a YAML file, one entry per KPI id of the profile (`pilotproof kpi list",
+        "--profile P` lists them), each with the document that proves it. The evaluation",
+        "shows them as *declared, not measured*, checks the value against the threshold, and",
+        "a declared entry missing from the file is *not declared*. Pass it to `kpi evaluate`",
+        "and `evidence build` with `--declared declared.yaml`; the bundle carries it,",
+        "so the auditor sees exactly what was declared.",
+        "",
+        "```yaml",
+        "declarations:",
+        '  operating_cost_reduction: {value: 0.22, attachment: "附件3 财务审计报告.pdf p.12"}',
+        '  it_ot_convergence_plan: {value: true, attachment: "附件5 IT/OT融合方案.pdf"}',
+        "  fiveg_data_exchange_business_links:",
+        "    options: [研发设计, 生产控制]",
+        '    attachment: "附件6 5G应用清单.xlsx"',
+        "```",
+        "",
+        "| key | meaning |",
+        "|---|---|",
+    ]
+    for key, field in Declaration.model_fields.items():
+        need = "**required**; " if field.is_required() else ""
+        rows.append(f"| `{key}` | {need}{_cell(field.description or '')} |")
+    return [*rows, ""]
+
+
 def render_kpi_docs() -> str:
     catalog = load_catalog()
     params = KpiParams()
@@ -27,6 +60,7 @@ def render_kpi_docs() -> str:
         "in a declarations file with a reference to an attachment (`pilotproof kpi evaluate",
         "--declared FILE`).",
         "",
+        *_declarations_section(),
         "## Semantics and parameters",
         "",
         "Every parameter has a documented default and can be overridden (`KpiParams`):",

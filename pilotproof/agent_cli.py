@@ -60,10 +60,21 @@ def check(config: ConfigArg) -> None:
     console.print(table)
     for w in warnings:
         console.print(w, style="yellow", markup=False, highlight=False)
+    # what `run` refuses at start, `check` refuses too (systemd's ExecStartPre runs it)
     if not c.agent.key.exists():
-        console.print(f"the key {esc(c.agent.key)} does not exist yet: run "
-                      f"`pilotproof agent keygen {esc(c.agent.key)}`", style="yellow",
-                      markup=False)  # fmt: skip
+        raise fail(
+            f"{config}: the key {c.agent.key} does not exist yet: run "
+            f"`pilotproof agent keygen {c.agent.key}` (as the user the agent runs as)"
+        )
+    from collectors.settings import unwritable
+    from telemetry.seal import load_key
+
+    try:
+        load_key(c.agent.key)
+    except (ValueError, OSError) as e:
+        raise fail(f"{config}: [agent] key = {c.agent.key}: {e}") from None
+    if problem := unwritable(c.buffer.path):
+        raise fail(f"{config}: [buffer] path = {c.buffer.path}: {problem}")
 
 
 @app.command("keygen")

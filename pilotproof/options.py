@@ -19,9 +19,10 @@ console = Console()
 
 #: `--store`, as every command that reads or writes a store takes it
 StoreOpt = Annotated[str, typer.Option(help="sqlite:PATH or http://host:8086/?db=NAME")]
-#: `--inventory`, the site's element inventory (YAML or JSON)
+#: `--inventory`: the inventory file, or the site config that holds it
 InventoryOpt = Annotated[
-    Path | None, typer.Option(help="the site's element inventory (YAML or JSON)")
+    Path | None,
+    typer.Option(help="the site's inventory (YAML or JSON), or the site config (TOML) holding it"),
 ]
 
 

@@ -168,12 +168,25 @@ def file_errors(
 
 
 def load_inventory(path: Path) -> Inventory:
-    """An inventory from YAML or JSON: the model itself, or under an `inventory:` key."""
+    """An inventory from YAML, JSON or TOML: the model itself, or under an `inventory` key
+    — so a site config (`site.toml`, whose `[inventory]` is the site's, or whose
+    `inventory = "file.yaml"` names the file beside it) serves as the inventory too."""
+    import tomllib
+
     from telemetry import yamlfile
 
-    with file_errors(path, InventoryError, "the inventory", syntax="YAML or JSON"):
-        raw = yamlfile.load(path.read_text(encoding="utf-8"))
+    toml = path.suffix == ".toml"
+    with file_errors(
+        path, InventoryError, "the inventory", syntax="TOML" if toml else "YAML or JSON"
+    ):
+        text = path.read_text(encoding="utf-8")
+        try:
+            raw = tomllib.loads(text) if toml else yamlfile.load(text)
+        except tomllib.TOMLDecodeError as e:
+            raise InventoryError(f"{path}: not valid TOML: {e}") from e
         if isinstance(raw, dict) and "inventory" in raw:
             raw = raw["inventory"]
+            if isinstance(raw, str):  # a site config naming its inventory file
+                return load_inventory(path.parent / raw)
         inventory = Inventory.model_validate(raw)
     return inventory

@@ -150,6 +150,37 @@ def test_kpi_evaluate_table_json_and_exit_codes(tmp_path: Path) -> None:
     assert "--inventory FILE or --scenario NAME" in missing.stdout
 
 
+def test_kpi_evaluate_reads_the_inventory_from_a_site_config(tmp_path: Path) -> None:
+    """Every sample keeps the inventory in the site config: `--inventory site.toml` reads
+    it there (a table, or a file the config names), and gives what the YAML file gives."""
+    import yaml
+
+    from simulators import load_scenario
+
+    db = f"sqlite:{tmp_path / 'kpi.db'}"
+    assert (
+        run("simulate", "backfill", "fiveg-factory-pass", "--store", db, "--days", "1").returncode
+        == 0
+    )
+    inventory = load_scenario("fiveg-factory-pass").inventory().model_dump(mode="json")
+    (tmp_path / "inventory.yaml").write_text(yaml.safe_dump(inventory, allow_unicode=True))
+    (tmp_path / "site.toml").write_text(
+        'inventory = "inventory.yaml"\n[agent]\nid = "gw"\nkey = "k.pem"\n'
+        '[store]\nurl = "sqlite:x.db"\n'
+    )
+    window = ("--from", "2026-10-30", "--to", "2026-10-31")
+    results = []
+    for source in ("inventory.yaml", "site.toml"):
+        r = run("kpi", "evaluate", "--profile", "miit2021-5g-factory", "--store", db,
+                "--inventory", str(tmp_path / source), "--json", *window)  # fmt: skip
+        assert r.returncode in (0, 1), r.stdout + r.stderr
+        results.append(
+            [(x["id"], x["value"], x["verdict"]) for x in json.loads(r.stdout)["results"]]
+        )
+    assert results[0] == results[1]
+    assert any(value for _, value, _ in results[0])
+
+
 def test_help_shows_toml_tables_as_written() -> None:
     """Rich markup must not eat `[[sources.opcua]]` (it once printed `[]`)."""
     r = run("agent", "--help")

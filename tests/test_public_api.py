@@ -8,6 +8,7 @@ import importlib
 import inspect
 import json
 import pkgutil
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -161,13 +162,18 @@ def test_a_site_config_gets_one_sources_field_per_driver() -> None:
 
 
 @pytest.mark.parametrize("driver", ["mqtt", "modbus", "opcua"])
-def test_agent_check_loads_no_protocol_library(driver: str) -> None:
+def test_agent_check_loads_no_protocol_library(driver: str, tmp_path: Path) -> None:
     """`agent check` validates everything `run` checks before connecting, from the settings
     and the files they name: it never needs paho, pymodbus or asyncua."""
+    from telemetry.seal import generate_key
+
+    sample = tmp_path / "sample.toml"
+    shutil.copy(ROOT / "collectors" / driver / "sample.toml", sample)
+    generate_key(tmp_path / "keys" / "agent.pem")  # as `agent keygen` makes it
     result = _run(
         "import json, sys\n"
         "from pilotproof.cli import main\n"
-        f"sys.argv = ['pilotproof', 'agent', 'check', 'collectors/{driver}/sample.toml']\n"
+        f"sys.argv = ['pilotproof', 'agent', 'check', {str(sample)!r}]\n"
         "try:\n"
         "    main()\n"
         "except SystemExit as e:\n"

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from collectors.opcua.identity import load_user_identity
 from collectors.opcua.settings import OPCUA_PATHS, OpcUaNode, OpcUaSource, node_id_warning
 from collectors.plugin import DriverPlugin, each_source, register
+from collectors.settings import unwritable
 
 
 def _summary(o: OpcUaSource) -> str:
@@ -29,6 +30,9 @@ def _preflight(sources: Sequence[OpcUaSource]) -> None:
     for o in sources:
         if o.user_certificate and o.user_key:
             load_user_identity(o.user_certificate, o.user_key)
+        # a secured session makes the agent's certificate there on first connect
+        if o.security != "None" and (problem := unwritable(o.cert_dir / "rejected")):
+            raise ValueError(f"OPC UA source {o.name!r}: cert_dir = {o.cert_dir}: {problem}")
 
 
 #: asyncua logs a lost session, an ended subscription and every untrusted certificate

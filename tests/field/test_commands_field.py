@@ -92,10 +92,15 @@ def test_check_refuses_what_run_could_not_do(
         assert "Traceback" not in out, out
 
 
-def test_run_without_its_key_says_how_to_make_one(field: Field) -> None:
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_without_its_key_check_and_run_refuse_and_say_how_to_make_one(
+    field: Field, command: str
+) -> None:
+    """systemd's ExecStartPre runs `agent check`: it must stop a start that `run` would
+    refuse."""
     site = field.site(modbus_register(0, "uint16", 0), MODBUS_INVENTORY)
     (field.tmp / "keys" / "agent.pem").unlink()
-    done = subprocess.run([str(PILOTPROOF), "agent", "run", str(site)], capture_output=True,
+    done = subprocess.run([str(PILOTPROOF), "agent", command, str(site)], capture_output=True,
                           text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})  # fmt: skip
     out = done.stdout + done.stderr
     assert done.returncode == 2, out
