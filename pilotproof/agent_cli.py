@@ -153,7 +153,9 @@ def discover_cmd(
 @app.command("run")
 def run(
     config: ConfigArg,
-    verbose: Annotated[bool, typer.Option("-v", help="log every reconnect and retry")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="log every reconnect and retry")
+    ] = False,
     new_chain: Annotated[
         bool,
         typer.Option(
@@ -167,7 +169,7 @@ def run(
     """Run the agent until SIGTERM or Ctrl-C; then it seals and forwards what it holds.
 
     Repeated warnings (a dead device, a wrong password) are logged once and then at most
-    once a minute with a count; /metrics ([metrics] listen) has every counter."""
+    once a minute with a count; /metrics (\\[metrics] listen) has every counter."""
     from collectors.logs import CollapseRepeats
 
     handler = logging.StreamHandler()

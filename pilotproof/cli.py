@@ -47,7 +47,26 @@ def load_command(name: str) -> click.Command:
         obj = single
     command = typer.main.get_command(obj)
     command.name = name
+    _quiet_flags(command)
     return command
+
+
+def _quiet_flags(command: click.Command) -> None:
+    """No `<bool>` beside a flag in the help, `--help` included: a flag takes no value."""
+    for param in command.params:
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+    make_help = command.get_help_option
+
+    def get_help_option(ctx: click.Context) -> Any:
+        option = make_help(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    setattr(command, "get_help_option", get_help_option)  # noqa: B010 - this instance only
+    for sub in getattr(command, "commands", {}).values():
+        _quiet_flags(sub)
 
 
 class LazyGroup(TyperGroup):
@@ -67,6 +86,7 @@ class LazyGroup(TyperGroup):
         return load_command(cmd_name)
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        _quiet_flags(self)
         self._listing = True
         try:
             super().format_help(ctx, formatter)

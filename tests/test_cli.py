@@ -204,3 +204,23 @@ def test_any_text_a_user_sees_prints_as_it_is(text: str) -> None:
     console = Console(record=True, width=100_000, color_system=None)
     console.print(esc(text), end="", highlight=False, soft_wrap=True)
     assert console.export_text().rstrip("\n") == text.rstrip("\n")
+
+
+def _every_command() -> list[tuple[str, ...]]:
+    from pilotproof.cli import COMMANDS, load_command
+
+    out: list[tuple[str, ...]] = [()]
+    for name in COMMANDS:
+        out.append((name,))
+        out += [(name, sub) for sub in getattr(load_command(name), "commands", {})]
+    return out
+
+
+@pytest.mark.parametrize("words", _every_command(), ids=lambda w: " ".join(w) or "pilotproof")
+def test_every_help_is_clean(words: tuple[str, ...]) -> None:
+    """`--help` of every command as a user types it: no `<bool>` beside a flag, no markup
+    eaten (a `[metrics]` table name printed as `( listen)`)."""
+    r = run(*words, "--help")
+    assert r.returncode == 0, r.stderr
+    assert "<bool>" not in r.stdout, r.stdout
+    assert "( " not in r.stdout, r.stdout
