@@ -52,11 +52,16 @@ def _load(name: str) -> Scenario:
 @app.command("list")
 def list_examples() -> None:
     """The bundled example scenarios — 示例场景."""
-    table = Table("scenario", "标题", "title", "profile", "elements")
+    # the names are what one copies into a command: never cut; the titles fold instead
+    table = Table()
+    table.add_column("scenario", no_wrap=True)
+    table.add_column("profile", no_wrap=True)
+    table.add_column("elements", justify="right", no_wrap=True)
+    table.add_column("标题 / title", ratio=1)
     for name in example_scenarios():
         s = load_scenario(name)
         table.add_row(
-            name, s.title_zh, s.title_en, s.profile or "", str(len(s.expanded_elements()))
+            name, s.profile or "", str(len(s.expanded_elements())), f"{s.title_zh}\n{s.title_en}"
         )
     console.print(table)
 

@@ -224,3 +224,16 @@ def test_every_help_is_clean(words: tuple[str, ...]) -> None:
     assert r.returncode == 0, r.stderr
     assert "<bool>" not in r.stdout, r.stdout
     assert "( " not in r.stdout, r.stdout
+
+
+def test_simulate_list_never_cuts_the_names_one_copies() -> None:
+    from simulators import example_scenarios, load_scenario
+
+    done = subprocess.run([sys.executable, "-m", "pilotproof.cli", "simulate", "list"],
+                          capture_output=True, text=True, timeout=120,
+                          env={"COLUMNS": "80", "PATH": "/usr/bin:/bin"})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    for name in example_scenarios():
+        assert name in done.stdout, name
+        profile = load_scenario(name).profile
+        assert profile is None or profile in done.stdout, profile
