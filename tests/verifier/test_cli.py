@@ -20,11 +20,19 @@ def test_keys_evidence_build_and_verify_end_to_end(tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
     trust = tmp_path / "keys.toml"
+    from simulators import load_scenario
+
+    site = load_scenario("identifier-node").site
     entries = [
         run("keys", "show", str(builder), "--name", "builder").stdout,
+        # the agent pinned to its site: the bundle must carry its chain
         run("keys", "show", str(agent.with_suffix(".pub")), "--name", "node-agent",
-            "--role", "agent").stdout,
+            "--role", "agent", "--site", site).stdout,
     ]  # fmt: skip
+    assert f'site = "{site}"' in entries[1]
+    refused = run("keys", "show", str(builder), "--site", site)  # a verifier has no site
+    assert refused.returncode == 2
+    assert "--role agent" in refused.stdout + refused.stderr
     trust.write_text("\n".join(entries), encoding="utf-8")
     out = tmp_path / "bundle"
     r = run(
