@@ -93,7 +93,7 @@ class Metrics:
         families += [
             Family("pilotproof_driver_connected", "gauge", "1 when the driver is connected",
                    [({**a, "driver": d}, up) for d, up in sorted(self.connected.items())]),
-            Family("pilotproof_parse_errors_by_reason", "counter",
+            Family("pilotproof_parse_errors_by_reason_total", "counter",
                    "payloads rejected, by reason",
                    [({**a, "reason": r}, n) for r, n in sorted(self.errors_by_reason.items())]),
             Family("pilotproof_driver_errors_total", "counter",
