@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,13 +25,13 @@ from rich.progress import (
 
 from collectors import Agent, AgentSection, BufferSection, SiteConfig, StoreSection
 from kpi import Declarations, Evaluation, Window, evaluate
+from pilotproof.broker import embedded_broker
 from pilotproof.evidence_cli import print_report
 from pilotproof.kpi_cli import print_evaluation
 from pilotproof.options import console, progress_bar
 from pilotproof.sim_sources import agent_sources
 from simulators import Scenario, SimulatedFactory, backfill
 from telemetry import SqliteStore
-from telemetry.localserver import free_port
 from telemetry.seal import KPI_STREAM, Sealer, generate_key
 from telemetry.timegrid import NS
 from verifier import VerifyReport, build_bundle, load_trust, pack, trust_entry, verify_bundle
@@ -42,27 +42,6 @@ LIVE_AGENT = "demo-gateway"
 
 def _bar() -> Progress:
     return progress_bar(transient=False)
-
-
-@contextlib.asynccontextmanager
-async def embedded_broker() -> AsyncIterator[str]:
-    """An amqtt broker in this process on a free loopback port; yields its URL."""
-    from amqtt.broker import Broker
-
-    port = free_port()
-    broker = Broker(
-        {
-            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
-            "plugins": {
-                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
-            },
-        }
-    )
-    await broker.start()
-    try:
-        yield f"mqtt://127.0.0.1:{port}"
-    finally:
-        await broker.shutdown()
 
 
 def declarations_of(s: Scenario) -> Declarations:

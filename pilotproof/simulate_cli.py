@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -27,6 +27,9 @@ from simulators import (
 from telemetry import StoreError
 from telemetry.seal import KPI_STREAM, Sealer, generate_key, key_id, load_key
 from telemetry.timegrid import NS
+
+if TYPE_CHECKING:
+    from simulators import SimulatedFactory
 
 console = Console()
 app = typer.Typer(
@@ -221,7 +224,18 @@ def backfill_cmd(
 def serve(
     scenario: ScenarioArg,
     mqtt: Annotated[
-        str | None, typer.Option(help="MQTT broker to publish to, e.g. mqtt://127.0.0.1:1883")
+        str,
+        typer.Option(
+            help="MQTT broker to publish to, e.g. mqtt://127.0.0.1:1883; `embedded` starts one "
+            "in this process on a free port; `none` publishes nothing"
+        ),
+    ] = "embedded",
+    site_config: Annotated[
+        Path | None,
+        typer.Option(
+            help="write an agent site config (YAML) that reads everything served: "
+            "`pilotproof agent check` it, make its key, `agent run` it"
+        ),
     ] = None,
     host: Annotated[
         str, typer.Option(help="address the OPC UA and Modbus servers bind")
@@ -248,10 +262,20 @@ def serve(
     clock = SimClock(start_ns=int(t0.timestamp()) * NS if t0 else None, speed=speed)
 
     async def go() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            if mqtt == "embedded":
+                from pilotproof.broker import embedded_broker
+
+                url: str | None = await stack.enter_async_context(embedded_broker())
+            else:
+                url = None if mqtt == "none" else mqtt
+            await serve_factory(url)
+
+    async def serve_factory(url: str | None) -> None:
         try:
             factory = SimulatedFactory(
                 s,
-                mqtt_url=mqtt,
+                mqtt_url=url,
                 host=host,
                 opcua_port=opcua_port,
                 modbus_port=modbus_port,
@@ -262,10 +286,12 @@ def serve(
             console.print(f"[red]{esc(e)}[/red]")
             raise typer.Exit(2) from None
         async with factory:
-            table = Table("protocol", "endpoint", title=f"serving {s.name} — 模拟中 (Ctrl-C stops)")
-            for proto, url in factory.endpoints().items():
-                table.add_row(proto, url)
-            console.print(table)
+            print_served(factory, url)
+            if site_config is not None:
+                write_site_config(factory, url, site_config)
+                console.print(f"wrote {esc(site_config)}: `pilotproof agent keygen keys/agent.pem`"
+                              f" next to it, then `pilotproof agent run {esc(site_config)}`",
+                              highlight=False)  # fmt: skip
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(factory.run(), duration) if duration else await factory.run()
 
@@ -273,6 +299,60 @@ def serve(
         asyncio.run(go())
     except KeyboardInterrupt:
         console.print("stopped")
+
+
+def print_served(factory: SimulatedFactory, mqtt_url: str | None) -> None:
+    """What a user needs to point an agent at the servers: endpoints, Modbus unit ids and
+    register counts per element, OPC UA namespace, MQTT topics."""
+    from pilotproof.sim_sources import SIM_SUBSCRIPTIONS
+
+    s = factory.scenario
+    table = Table("protocol", "endpoint", title=f"serving {s.name} — 模拟中 (Ctrl-C stops)")
+    for proto, where in factory.endpoints().items():
+        table.add_row(proto, where)
+    console.print(table)
+    if factory.modbus is not None:
+        units = Table("element", "unit id", "registers", "first address",
+                      title="Modbus TCP — 寄存器 (address base 0)")  # fmt: skip
+        by_element: dict[str, list[int]] = {}
+        for loc in factory.modbus.map.points:
+            by_element.setdefault(loc.element, []).append(loc.address)
+        for element, unit in sorted(factory.modbus.units.items(), key=lambda kv: kv[1]):
+            addresses = by_element.get(element, [])
+            first = str(min(addresses)) if addresses else "—"
+            units.add_row(element, str(unit), str(len(addresses)), first)
+        console.print(units)
+    if factory.opcua is not None:
+        console.print(f"OPC UA nodes: nsu={factory.opcua.namespace};s=<element>.<point>",
+                      highlight=False, markup=False)  # fmt: skip
+    if mqtt_url is not None:
+        topics = ", ".join(x.topic for x in SIM_SUBSCRIPTIONS)
+        console.print(f"MQTT {mqtt_url}: {topics}", highlight=False, markup=False)
+    console.print("the whole map: --site-config FILE writes an agent config that reads it all")
+
+
+def write_site_config(factory: SimulatedFactory, mqtt_url: str | None, path: Path) -> None:
+    """An agent site config (YAML) for the served factory, as `agent check` accepts it."""
+    import yaml
+
+    from pilotproof.sim_sources import agent_sources
+
+    s = factory.scenario
+    sources = agent_sources(factory, mqtt_url or "mqtt://127.0.0.1:1883", path.parent)
+    raw = sources.model_dump(mode="json", exclude_defaults=True)
+    if mqtt_url is None:
+        raw.pop("mqtt", None)
+    config = {
+        "agent": {"id": "sim-gateway", "key": "keys/agent.pem"},
+        "store": {"url": "sqlite:pilotproof.db"},
+        "buffer": {"path": "buffer.db"},
+        "inventory": s.inventory().model_dump(mode="json"),
+        "sources": raw,
+    }
+    header = (f"# agent site config for `pilotproof simulate serve {s.name}`: every element "
+              "it serves\n")  # fmt: skip
+    path.write_text(header + yaml.safe_dump(config, allow_unicode=True, sort_keys=False),
+                    encoding="utf-8")  # fmt: skip
 
 
 __all__ = ["app"]
