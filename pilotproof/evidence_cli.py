@@ -215,7 +215,7 @@ def print_report(r: VerifyReport) -> None:
         inputs.add_row("profile 申报类别", esc(r.profile))
         inputs.add_row("site 站点", esc(r.site or ""))
         if r.window:
-            inputs.add_row("window 评估窗口", f"{esc(r.window[0])} → {esc(r.window[1])}")
+            inputs.add_row("window 评估期", f"{esc(r.window[0])} → {esc(r.window[1])}")
         if r.baseline:
             inputs.add_row("baseline 基线窗口", f"{esc(r.baseline[0])} → {esc(r.baseline[1])}")
         if r.inventory_counts:

@@ -223,7 +223,7 @@ def print_evaluation(ev: Evaluation, *, details: bool = False) -> None:
     overall = {
         "pass": "[green]达标 PASS",
         "fail": "[red]未达标 FAIL",
-        "incomplete": "[yellow]未完成 INCOMPLETE",
+        "incomplete": "[yellow]待定 PENDING (缺申报材料或数据 declarations or data missing)",
     }
     console.print(
         f"profile {ev.profile}: {overall[ev.verdict]}[/] — site {ev.site}, store {ev.store}, "

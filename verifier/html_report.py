@@ -37,7 +37,7 @@ blockquote{margin:.3em 0;padding:.3em .8em;border-left:3px solid #ccc;background
 """
 
 ROLE_LABELS = {
-    "required": "必需 required",
+    "required": "必选 required",
     "optional": "可选 optional",
     "component": "组成项 component",
     "conditional": "条件项 conditional",
@@ -68,7 +68,7 @@ def render_report(evaluation: Evaluation | None, verification: VerifyReport | No
             f"<code>{escape(e.profile)}</code>",
         ),
         _row("站点 Site", escape(e.site)),
-        _row("评估窗口 Window", f"{_dt(e.window.start)} — {_dt(e.window.end)}"),
+        _row("评估期 Window", f"{_dt(e.window.start)} — {_dt(e.window.end)}"),
     ]
     if e.baseline is not None:
         parts.append(_row("基线窗口 Baseline", f"{_dt(e.baseline.start)} — {_dt(e.baseline.end)}"))
@@ -118,7 +118,9 @@ def _rejection(v: VerifyReport) -> str:
 def _verdict_words(verdict: str) -> tuple[str, str]:
     if verdict in VERDICT_LABELS:
         return VERDICT_LABELS[verdict]
-    return {"incomplete": ("未完成", "incomplete")}.get(verdict, (verdict, verdict))
+    return {
+        "incomplete": ("待定（缺申报材料或数据）", "pending: declarations or data missing")
+    }.get(verdict, (verdict, verdict))
 
 
 def _cls(verdict: str) -> str:

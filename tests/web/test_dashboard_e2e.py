@@ -245,3 +245,48 @@ async def test_a_window_picked_in_local_dates_is_the_one_kpi_evaluate_gets(
             assert f"{r['numerator']} / {r['denominator']}" in text, (r["id"], text)
             compared += 1
     assert compared >= 1  # a counted KPI, not only verdicts
+
+
+async def sign_in(page: Page, server: str, token: str) -> None:
+    await page.goto(server + "/")
+    await page.fill("#token", token)
+    await page.click("#signin")
+    await page.wait_for_selector("#profile")
+
+
+async def test_the_element_list_shows_every_declared_element(
+    page: Page, server: str, site: tuple[Path, str]
+) -> None:
+    _, token = site
+    await sign_in(page, server, token)
+    await page.click("a[href='#/elements']")
+    await page.wait_for_selector("#elements")
+    declared = load_scenario(SCENARIO).inventory().elements
+    assert await page.locator("#elements tr[data-element]").count() == len(declared)
+    for e in declared[:5]:
+        row = page.locator(f"#elements tr[data-element='{e.id}']")
+        assert e.link in await row.inner_text()
+    assert "Asia/Shanghai" in await page.inner_text("#element-summary")
+    await shot(page, "7-elements-zh")
+    await page.click("#lang")
+    await page.wait_for_selector("th:has-text('Declared link')")
+    await shot(page, "7-elements-en")
+
+
+@pytest.mark.parametrize(("role", "offered", "hidden"), [
+    ("auditor", "#verify", "#build"), ("operator", "#build", "#verify"),
+])  # fmt: skip
+async def test_the_evidence_page_offers_what_the_role_may_do(
+    page: Page, server: str, site: tuple[Path, str], role: str, offered: str, hidden: str
+) -> None:
+    """An auditor is not shown a build button that would answer 403, nor an operator an
+    upload that would."""
+    tmp, _ = site
+    token = TokenStore(tmp / "tokens.db").create(f"e2e-{role}", role)  # type: ignore[arg-type]
+    await sign_in(page, server, token)
+    await page.click("a[href='#/evidence']")
+    await page.wait_for_selector("#whoami")
+    assert role in await page.inner_text("#whoami")
+    assert await page.locator(offered).count() == 1
+    assert await page.locator(hidden).count() == 0
+    await shot(page, f"8-evidence-{role}-zh")

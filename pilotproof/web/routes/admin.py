@@ -3,10 +3,16 @@
 from fastapi import APIRouter, HTTPException
 
 from pilotproof.web.models import TokenCreate, TokenCreated
-from pilotproof.web.state import Admin, ServiceDep
+from pilotproof.web.state import Admin, Reader, ServiceDep
 from pilotproof.web.tokens import TokenInfo
 
 router = APIRouter(tags=["admin"])
+
+
+@router.get("/api/me")
+async def me(who: Reader) -> TokenInfo:
+    """The token's own name and role (any role): what the dashboard shows and offers."""
+    return who
 
 
 @router.get("/api/tokens")

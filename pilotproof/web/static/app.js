@@ -8,24 +8,30 @@ const T = {
     token: "访问令牌", profile: "申报类别", from: "开始", to: "结束", show: "查询",
     threshold: "阈值", value: "值", verdict_pass: "达标", verdict_fail: "未达标",
     verdict_insufficient_data: "数据不足", verdict_not_declared: "未申报",
+    verdict_incomplete: "待定（缺申报材料或数据）",
     verdict_not_applicable: "不适用", overall: "总体结论", back: "返回总览",
     daily: "逐日", breakdown: "分项", coverage: "数据覆盖", clause: "政策条款",
     build: "生成证据包", download: "下载证据包", verify: "上传并验证", verified: "验证通过",
     not_verified: "验证未通过", loading: "加载中…", badtoken: "令牌无效或已撤销",
     role: "角色", numden: "分子/分母", notes: "说明", checks: "检查项", file: "证据包文件 (.tar.gz)",
     when: "YYYY-MM-DD 或 YYYY-MM-DD HH:MM（工厂当地时间）", localtime: "工厂当地时间",
+    elements: "生产要素", element: "要素", kind: "类型", link: "申报链路", online: "在线",
+    last_seen: "最近上报", offline_count: "离线", no_status: "近 24 小时无状态上报",
   },
   en: {
     overview: "Overview", evidence: "Evidence", signout: "Sign out", signin: "Sign in",
     token: "Access token", profile: "Profile", from: "From", to: "To", show: "Show",
     threshold: "Threshold", value: "Value", verdict_pass: "pass", verdict_fail: "fail",
     verdict_insufficient_data: "insufficient data", verdict_not_declared: "not declared",
+    verdict_incomplete: "pending: declarations or data missing",
     verdict_not_applicable: "not applicable", overall: "Verdict", back: "Back to overview",
     daily: "Daily", breakdown: "Breakdown", coverage: "Coverage", clause: "Clause",
     build: "Build bundle", download: "Download bundle", verify: "Upload and verify", verified: "Verified",
     not_verified: "NOT verified", loading: "Loading…", badtoken: "Unknown or revoked token",
     role: "Role", numden: "n / d", notes: "Notes", checks: "Checks", file: "Bundle file (.tar.gz)",
     when: "YYYY-MM-DD or YYYY-MM-DD HH:MM (the plant's local time)", localtime: "plant local time",
+    elements: "Elements", element: "Element", kind: "Kind", link: "Declared link", online: "Online",
+    last_seen: "Last seen", offline_count: "offline", no_status: "no status in the last 24 h",
   },
 };
 
@@ -36,6 +42,7 @@ const state = {
   from: localStorage.getItem("pp.from") || "",
   to: localStorage.getItem("pp.to") || "",
   evaluation: null,
+  me: null,  // /api/me: the token's name and role (what the evidence page offers)
   site: null,  // /api/site: the plant's time zone, in which every time is shown and typed
   view: 0,  // bumped by every render: a slow answer for an older view is dropped
 };
@@ -92,6 +99,7 @@ function translate() {
 
 function signOut(message) {
   state.token = "";
+  state.me = null;
   localStorage.removeItem("pp.token");
   renderLogin(message);
 }
@@ -165,7 +173,7 @@ async function renderOverview() {
       </div>`).join("");
     $("#main").innerHTML = `${again}
       <div class="panel"><strong>${esc(state.lang === "zh" ? ev.profile_name_zh : ev.profile_name_en)}</strong>
-      · ${esc(ev.site)} · <span id="window">${esc(siteTime(ev.window.start))} → ${esc(siteTime(ev.window.end))}</span> (${esc(state.site.timezone)}) · ${t("overall")}: ${verdictLabel(ev.verdict === "incomplete" ? "insufficient_data" : ev.verdict)}</div>
+      · ${esc(ev.site)} · <span id="window">${esc(siteTime(ev.window.start))} → ${esc(siteTime(ev.window.end))}</span> (${esc(state.site.timezone)}) · ${t("overall")}: ${verdictLabel(ev.verdict)}</div>
       <div class="cards" id="cards">${cards}</div>`;
     for (const [k, v] of kept) if (v != null && $(`#${k}`)) $(`#${k}`).value = v;
     bindControls();
@@ -211,14 +219,19 @@ async function renderKpi(id) {
 
 async function renderEvidence() {
   ++state.view;
+  if (!state.me) state.me = await (await api("/api/me")).json();
+  // an operator builds, an auditor verifies, an admin does both: nobody is offered a
+  // button that would only answer 403
+  const builds = state.me.role !== "auditor", verifies = state.me.role !== "operator";
   $("#main").innerHTML = `${await controls()}
-    <div class="panel"><button id="build" class="primary" type="button">${t("build")}</button>
-      <span id="built"></span></div>
-    <div class="panel"><label>${t("file")} <input id="bundle" type="file" accept=".gz,.tgz,application/gzip"></label>
+    <p class="muted" id="whoami">${esc(state.me.name)} · ${t("role")}: ${esc(state.me.role)}</p>
+    ${builds ? `<div class="panel"><button id="build" class="primary" type="button">${t("build")}</button>
+      <span id="built"></span></div>` : ""}
+    ${verifies ? `<div class="panel"><label>${t("file")} <input id="bundle" type="file" accept=".gz,.tgz,application/gzip"></label>
       <button id="verify" class="primary" type="button">${t("verify")}</button>
-      <div id="verdict"></div></div>`;
+      <div id="verdict"></div></div>` : ""}`;
   $("#show").onclick = () => { state.profile = $("#profile").value; state.from = $("#from").value; state.to = $("#to").value; };
-  $("#build").onclick = async () => {
+  if (builds) $("#build").onclick = async () => {
     $("#built").textContent = t("loading");
     try {
       const ev = state.evaluation;
@@ -238,7 +251,7 @@ async function renderEvidence() {
       };
     } catch (e) { $("#built").innerHTML = `<span class="error">${esc(e.message)}</span>`; }
   };
-  $("#verify").onclick = async () => {
+  if (verifies) $("#verify").onclick = async () => {
     const file = $("#bundle").files[0];
     if (!file) return;
     $("#verdict").textContent = t("loading");
@@ -257,6 +270,28 @@ async function renderEvidence() {
   };
 }
 
+async function renderElements() {
+  const view = ++state.view;
+  $("#main").innerHTML = `<p class="muted">${t("loading")}</p>`;
+  try {
+    const [rows] = await Promise.all([(async () => (await api("/api/elements")).json())(), site()]);
+    if (view !== state.view) return;
+    const mark = (e) => (e.online == null ? `<span class="muted">—</span>`
+      : e.online ? `<span class="verdict pass">✔</span>` : `<span class="verdict fail">✘</span>`);
+    const offline = rows.filter((e) => e.online === false).length;
+    const silent = rows.filter((e) => e.online == null).length;
+    const body = rows.map((e) => `<tr class="${e.online === false ? "offline" : ""}" data-element="${esc(e.id)}">
+      <td>${esc(e.id)}</td><td>${esc(e.kind)}</td><td>${esc(e.declared_link)}</td><td>${mark(e)}</td>
+      <td>${e.last_seen ? esc(siteTime(e.last_seen)) : `<span class="muted">${t("no_status")}</span>`}</td></tr>`).join("");
+    $("#main").innerHTML = `<div class="panel"><h2>${t("elements")}</h2>
+      <p id="element-summary">${rows.length} · ${t("offline_count")} <strong>${offline}</strong> · ${esc(t("no_status"))}: ${silent}
+      <span class="muted">(${esc(state.site.timezone)})</span></p>
+      <table id="elements"><tr><th>${t("element")}</th><th>${t("kind")}</th><th>${t("link")}</th><th>${t("online")}</th><th>${t("last_seen")}</th></tr>${body}</table></div>`;
+  } catch (e) {
+    if (view === state.view) $("#main").innerHTML = `<p class="error">${esc(e.message)}</p>`;
+  }
+}
+
 function route() {
   translate();
   if (!state.token) { renderLogin(); return; }
@@ -265,6 +300,7 @@ function route() {
   const hash = location.hash || "#/";
   if (hash.startsWith("#/kpi/")) renderKpi(decodeURIComponent(hash.slice(6)));
   else if (hash === "#/evidence") renderEvidence();
+  else if (hash === "#/elements") renderElements();
   else renderOverview();
 }
 
