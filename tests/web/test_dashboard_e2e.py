@@ -290,3 +290,38 @@ async def test_the_evidence_page_offers_what_the_role_may_do(
     assert await page.locator(offered).count() == 1
     assert await page.locator(hidden).count() == 0
     await shot(page, f"8-evidence-{role}-zh")
+
+
+async def test_the_report_of_a_verified_and_of_a_refused_bundle(
+    page: Page, site: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The auditor's two documents, as `evidence verify --report` writes them, rendered by
+    the browser: screenshots of both land in test-artifacts/report/."""
+    tmp, _ = site
+    window = ("--from", WINDOW.start.isoformat(), "--to", WINDOW.end.isoformat())
+
+    def pp(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pilotproof.cli", *args],
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+
+    built = await asyncio.to_thread(
+        pp, "evidence", "build", "--profile", PROFILE, "--scenario", SCENARIO, "--store",
+        f"sqlite:{tmp / 'store.db'}", "--key", str(tmp / "builder.key"), "--out",
+        str(tmp_path / "bundle"), *window, "--tar",
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    trust = str(tmp / "trust.toml")
+    packed, folder = str(tmp_path / "bundle.tar.gz"), str(tmp_path / "bundle")
+    good = await asyncio.to_thread(pp, "evidence", "verify", packed, "--trust", trust,
+                                   "--report", str(tmp_path / "ok.html"))  # fmt: skip
+    assert good.returncode == 0, good.stdout + good.stderr
+    (tmp_path / "bundle" / "report.html").write_text("edited", encoding="utf-8")
+    bad = await asyncio.to_thread(pp, "evidence", "verify", folder, "--trust", trust,
+                                  "--report", str(tmp_path / "bad.html"))  # fmt: skip
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    out = ARTIFACTS.parent / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, says in (("ok", "通过 · verified"), ("bad", "未通过 · NOT verified")):
+        await page.goto((tmp_path / f"{name}.html").as_uri())
+        assert says in await page.inner_text("body")
+        await page.screenshot(path=str(out / f"report-{name}.png"), full_page=True)
