@@ -325,3 +325,22 @@ async def test_the_report_of_a_verified_and_of_a_refused_bundle(
         await page.goto((tmp_path / f"{name}.html").as_uri())
         assert says in await page.inner_text("body")
         await page.screenshot(path=str(out / f"report-{name}.png"), full_page=True)
+
+
+async def test_a_preset_picks_whole_local_days_ending_today(
+    page: Page, server: str, site: tuple[Path, str]
+) -> None:
+    """ "Last 7 days" is today and the six days before, in the plant's calendar (the
+    browser's is UTC): the window shown runs from midnight 6 days ago to tomorrow's."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    _, token = site
+    await sign_in(page, server, token)
+    await page.select_option("#profile", PROFILE)
+    await page.click(".preset[data-days='7']")
+    today = datetime.now(ZoneInfo(load_scenario(SCENARIO).timezone)).date()
+    first, end = today - timedelta(days=6), today + timedelta(days=1)
+    await page.wait_for_selector(f"#window:has-text('{first} 00:00 → {end} 00:00')")
+    assert await page.input_value("#from") == str(first)
+    assert await page.locator("#refresh").count() == 1

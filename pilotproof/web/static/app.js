@@ -15,6 +15,7 @@ const T = {
     not_verified: "验证未通过", loading: "加载中…", badtoken: "令牌无效或已撤销",
     role: "角色", numden: "分子/分母", notes: "说明", checks: "检查项", file: "证据包文件 (.tar.gz)",
     when: "YYYY-MM-DD 或 YYYY-MM-DD HH:MM（工厂当地时间）", localtime: "工厂当地时间",
+    today: "今天", days7: "近 7 天", days30: "近 30 天", refresh: "每分钟刷新",
     elements: "生产要素", element: "要素", kind: "类型", link: "申报链路", online: "在线",
     last_seen: "最近上报", offline_count: "离线", no_status: "近 24 小时无状态上报",
   },
@@ -30,6 +31,7 @@ const T = {
     not_verified: "NOT verified", loading: "Loading…", badtoken: "Unknown or revoked token",
     role: "Role", numden: "n / d", notes: "Notes", checks: "Checks", file: "Bundle file (.tar.gz)",
     when: "YYYY-MM-DD or YYYY-MM-DD HH:MM (the plant's local time)", localtime: "plant local time",
+    today: "Today", days7: "Last 7 days", days30: "Last 30 days", refresh: "Refresh every minute",
     elements: "Elements", element: "Element", kind: "Kind", link: "Declared link", online: "Online",
     last_seen: "Last seen", offline_count: "offline", no_status: "no status in the last 24 h",
   },
@@ -42,6 +44,7 @@ const state = {
   from: localStorage.getItem("pp.from") || "",
   to: localStorage.getItem("pp.to") || "",
   evaluation: null,
+  refresh: false,
   me: null,  // /api/me: the token's name and role (what the evidence page offers)
   site: null,  // /api/site: the plant's time zone, in which every time is shown and typed
   view: 0,  // bumped by every render: a slow answer for an older view is dropped
@@ -129,7 +132,15 @@ async function controls() {
     <label>${t("from")}<input id="from" type="text" inputmode="numeric" placeholder="2026-10-01" title="${esc(t("when"))}" value="${esc(state.from)}"></label>
     <label>${t("to")}<input id="to" type="text" inputmode="numeric" placeholder="2026-11-01" title="${esc(t("when"))}" value="${esc(state.to)}"></label>
     <span class="muted" id="zone">${esc(t("localtime"))}: ${esc(s.timezone)}</span>
-    <button id="show" class="primary" type="button">${t("show")}</button></div>`;
+    <button id="show" class="primary" type="button">${t("show")}</button>
+    <span class="presets">${[["today", 0], ["days7", 7], ["days30", 30]].map(([k, d]) =>
+      `<button type="button" class="preset" data-days="${d}">${t(k)}</button>`).join("")}</span>
+    <label class="muted"><input id="refresh" type="checkbox" ${state.refresh ? "checked" : ""}> ${t("refresh")}</label></div>`;
+}
+
+// today's date in the site's zone, and whole local days back from it
+function siteDay(offsetDays) {
+  return siteTime(new Date(Date.now() + offsetDays * 864e5).toISOString()).slice(0, 10);
 }
 
 function bindControls() {
@@ -140,7 +151,23 @@ function bindControls() {
     for (const k of ["profile", "from", "to"]) localStorage.setItem(`pp.${k}`, state[k]);
     renderOverview();
   };
+  // presets: whole local days ending with today (the window's end is tomorrow 00:00)
+  document.querySelectorAll(".preset").forEach((b) => {
+    b.onclick = () => {
+      const days = Number(b.dataset.days);
+      $("#from").value = siteDay(days ? 1 - days : 0);  // 7 days: today and the 6 before
+      $("#to").value = siteDay(1);
+      $("#show").onclick();
+    };
+  });
+  $("#refresh").onchange = () => { state.refresh = $("#refresh").checked; };
 }
+
+// auto-refresh: the overview evaluates again every minute while the box is ticked (an
+// evaluation is shared and cached by the service, so this costs little)
+setInterval(() => {
+  if (state.refresh && state.token && (location.hash || "#/") === "#/") renderOverview();
+}, 60_000);
 
 function verdictLabel(v) { return `<span class="verdict ${esc(v)}">${esc(t(`verdict_${v}`))}</span>`; }
 
