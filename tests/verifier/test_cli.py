@@ -50,6 +50,10 @@ def test_keys_evidence_build_and_verify_end_to_end(tmp_path: Path) -> None:
             "--report", str(html))  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
     assert "通过 · verified" in html.read_text(encoding="utf-8")
+    # the signer by the name the auditor gave its key, not only its id
+    assert "签名方 Signer: <strong>builder</strong>" in html.read_text(encoding="utf-8")
+    # the signer by the name the auditor gave its key, not only its id
+    assert "签名方 Signer: <strong>builder</strong>" in html.read_text(encoding="utf-8")
 
     (out / "report.html").write_text("edited", encoding="utf-8")
     rejected = tmp_path / "rejected.html"

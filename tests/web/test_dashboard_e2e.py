@@ -186,6 +186,9 @@ async def test_an_auditor_walks_through_the_dashboard(
     result = page.locator("#verify-result")
     await result.wait_for(timeout=120_000)
     assert await result.inner_text() == "验证通过"
+    # the KPIs as recomputed from the bundle, the failing 5G share among them
+    fiveg = page.locator("#recomputed tr[data-kpi='fiveg_wireless_networking_rate']")
+    assert "未达标" in await fiveg.inner_text()
     await shot(page, "3-evidence-verified")
 
     # 中文 → English

@@ -27,6 +27,9 @@ class VerifyReport(BaseModel):
     checks: list[Check] = Field(default_factory=list)
     warnings: list[Finding] = Field(default_factory=list)
     signer: str | None = Field(default=None, description="key id of the bundle's signer")
+    signer_name: str | None = Field(
+        default=None, description="the trusted-keys file's name for the signer's key"
+    )
     profile: str | None = None
     site: str | None = None
     window: tuple[str, str] | None = None

@@ -90,6 +90,9 @@ def read_statement(
     except DsseError as e:
         raise StatementError(e.code, STATEMENT_FILE, str(e)) from None
     report.signer = signer
+    report.signer_name = next(
+        (k.name for k in trust.key if k.role == "verifier" and k.id() == signer), None
+    )
     doc = strict_json(body, "E_STATEMENT_FORMAT", "payload")
     if jcs(doc) != body:
         # one byte string per statement: what is signed is exactly what is read

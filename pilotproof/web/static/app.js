@@ -15,6 +15,7 @@ const T = {
     not_verified: "验证未通过", loading: "加载中…", badtoken: "令牌无效或已撤销",
     role: "角色", numden: "分子/分母", notes: "说明", checks: "检查项", file: "证据包文件 (.tar.gz)",
     when: "YYYY-MM-DD 或 YYYY-MM-DD HH:MM（工厂当地时间）", localtime: "工厂当地时间",
+    recomputed: "复算指标", verdict: "判定",
     today: "今天", days7: "近 7 天", days30: "近 30 天", refresh: "每分钟刷新",
     elements: "生产要素", element: "要素", kind: "类型", link: "申报链路", online: "在线",
     last_seen: "最近上报", offline_count: "离线", no_status: "近 24 小时无状态上报",
@@ -31,6 +32,7 @@ const T = {
     not_verified: "NOT verified", loading: "Loading…", badtoken: "Unknown or revoked token",
     role: "Role", numden: "n / d", notes: "Notes", checks: "Checks", file: "Bundle file (.tar.gz)",
     when: "YYYY-MM-DD or YYYY-MM-DD HH:MM (the plant's local time)", localtime: "plant local time",
+    recomputed: "KPIs recomputed", verdict: "Verdict",
     today: "Today", days7: "Last 7 days", days30: "Last 30 days", refresh: "Refresh every minute",
     elements: "Elements", element: "Element", kind: "Kind", link: "Declared link", online: "Online",
     last_seen: "Last seen", offline_count: "offline", no_status: "no status in the last 24 h",
@@ -292,9 +294,19 @@ async function renderEvidence() {
       $("#verdict").innerHTML = `<h3 class="verdict ${r.ok ? "pass" : "fail"}" id="verify-result">${r.ok ? t("verified") : t("not_verified")}</h3>
         <table><tr><th>${t("checks")}</th><th></th><th></th></tr>${checks}</table>
         ${findings ? `<table>${findings}</table>` : ""}
-        ${warnings ? `<ul class="muted" id="verify-warnings">${warnings}</ul>` : ""}`;
+        ${warnings ? `<ul class="muted" id="verify-warnings">${warnings}</ul>` : ""}
+        ${r.evaluation ? recomputed(r.evaluation) : ""}`;
     } catch (e) { $("#verdict").innerHTML = `<p class="error">${esc(e.message)}</p>`; }
   };
+}
+
+// the KPIs as the verifier recomputed them from the bundled lines
+function recomputed(ev) {
+  const rows = ev.results.filter((r) => r.source !== "rule").map((r) => `<tr data-kpi="${esc(r.id)}">
+    <td>${esc(name(r))}</td><td>${esc(display(r))}</td><td>${r.numerator != null ? `${r.numerator} / ${r.denominator}` : ""}</td>
+    <td>${esc(r.threshold_text)}</td><td>${verdictLabel(r.verdict)}</td></tr>`).join("");
+  return `<h3>${t("recomputed")} · ${t("overall")}: ${verdictLabel(ev.verdict)}</h3>
+    <table id="recomputed"><tr><th>KPI</th><th>${t("value")}</th><th>${t("numden")}</th><th>${t("threshold")}</th><th>${t("verdict")}</th></tr>${rows}</table>`;
 }
 
 async function renderElements() {
