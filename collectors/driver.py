@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -63,6 +64,11 @@ class Sink:
         self.log = logging.getLogger(f"pilotproof.{driver.split(':', 1)[0]}")
 
     def submit(self, item: Accepted, done: Callable[[], None] | None = None) -> None:
+        if n := len(item):
+            # per driver: what it handed over and when (an operator sees a silent source)
+            m = self._metrics
+            m.driver_points[self.driver] = m.driver_points.get(self.driver, 0) + n
+            m.driver_last_ns[self.driver] = time.time_ns()
         self._pipeline.submit(item, done)
 
     def flush(self, timeout_s: float = 30.0) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass, field
 
 from telemetry import Point
 from telemetry.prometheus import Family, Kind, exposition
+from telemetry.timegrid import NS
 
 
 @dataclass
@@ -45,6 +47,9 @@ class Metrics:
     driver_restarts: dict[str, int] = field(default_factory=dict)
     #: MQTT messages received per (driver, outcome): accepted or rejected
     messages: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: samples each driver handed to the buffer, and when it last did (ns since 1970)
+    driver_points: dict[str, int] = field(default_factory=dict)
+    driver_last_ns: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reject(self, reason: str) -> None:
@@ -63,6 +68,7 @@ class Metrics:
             self.driver_errors[key] = self.driver_errors.get(key, 0) + 1
 
     def prometheus(self) -> str:
+        now = time.time_ns()
         a = {"agent": self.agent}
         scalars: tuple[tuple[str, Kind, str, float], ...] = (
                 ("points_in_total", "counter", "points accepted into the buffer", self.points_in),
@@ -103,6 +109,13 @@ class Metrics:
             Family("pilotproof_messages_total", "counter", "MQTT messages received, by outcome",
                    [({**a, "driver": d, "outcome": o}, n)
                     for (d, o), n in sorted(self.messages.items())]),
+            Family("pilotproof_driver_points_total", "counter",
+                   "samples a driver handed to the buffer",
+                   [({**a, "driver": d}, n) for d, n in sorted(self.driver_points.items())]),
+            Family("pilotproof_driver_last_sample_age_seconds", "gauge",
+                   "seconds since a driver last handed over a sample",
+                   [({**a, "driver": d}, round((now - t) / NS, 3))
+                    for d, t in sorted(self.driver_last_ns.items())]),
             Family("pilotproof_driver_restarts_total", "counter",
                    "driver restarts by the supervisor",
                    [({**a, "driver": d}, n) for d, n in sorted(self.driver_restarts.items())]),

@@ -127,6 +127,9 @@ async def test_a_third_party_driver_is_checked_run_and_sealed(
     try:
         await agent.connected("tick:t1")
         await agent.until(lambda: agent.metric("points_out_total") >= 10, what="ticks stored")
+        # /metrics says, per driver, what it handed over and how long ago
+        assert agent.metric("driver_points_total", driver="tick:t1") >= 10
+        assert 0 <= agent.metric("driver_last_sample_age_seconds", driver="tick:t1") < 5
     finally:
         assert agent.stop() == 0, agent.log()[-3000:]
     assert "Traceback" not in agent.log()
