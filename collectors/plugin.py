@@ -131,7 +131,7 @@ def each_source(target: str) -> Callable[[Sequence[Any], DriverContext], Sequenc
 PLUGINS: dict[str, DriverPlugin[Any]] = {}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 #: set once the site-config model has its field per registered driver
-_sealed: list[bool] = []
+_sealed = False
 
 
 def register(plugin: DriverPlugin[S]) -> DriverPlugin[S]:
@@ -163,4 +163,5 @@ def register(plugin: DriverPlugin[S]) -> DriverPlugin[S]:
 def seal_registry() -> None:
     """The site-config model is built: later registrations are refused (they would have
     no `[[sources.<name>]]` table)."""
-    _sealed.append(True)
+    global _sealed
+    _sealed = True

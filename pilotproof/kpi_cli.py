@@ -22,6 +22,7 @@ from kpi import (
     Profile,
     UnknownProfileError,
     Window,
+    evaluate,
     get_profile,
     list_profiles,
     load_catalog,
@@ -159,8 +160,6 @@ def evaluate_cmd(
     )
 
     async def go() -> Evaluation:
-        from kpi import evaluate
-
         st = await open_store_or_exit(store)
         try:
             with Progress(

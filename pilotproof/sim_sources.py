@@ -58,9 +58,10 @@ def opcua_nodes(
     return tuple(OpcUaNode(element=e, point=p, node=server.node_id(e, p)) for e, p in elements)
 
 
-def agent_sources(factory: SimulatedFactory, mqtt_url: str, work: Path) -> Sources:
-    """Every source of the simulated factory: its MQTT topics, one Modbus device per unit,
-    its OPC UA nodes (the client certificate, if any, under `work/pki`)."""
+def agent_sources(factory: SimulatedFactory, mqtt_url: str | None, work: Path) -> Sources:
+    """Every source of the simulated factory: its MQTT topics (unless `mqtt_url` is None:
+    nothing is published), one Modbus device per unit, its OPC UA nodes (the client
+    certificate, if any, under `work/pki`)."""
     s = factory.scenario
     modbus = modbus_devices(factory.modbus) if factory.modbus is not None else ()
     opcua: tuple[OpcUaSource, ...] = ()
@@ -71,5 +72,5 @@ def agent_sources(factory: SimulatedFactory, mqtt_url: str, work: Path) -> Sourc
             opcua = (OpcUaSource(name="opcua", url=factory.opcua.url, cert_dir=work / "pki",
                                  sampling_interval_ms=1000,
                                  nodes=opcua_nodes(factory.opcua, pairs)),)  # fmt: skip
-    mqtt = (MqttSource(url=mqtt_url, subscriptions=SIM_SUBSCRIPTIONS),)
+    mqtt = (MqttSource(url=mqtt_url, subscriptions=SIM_SUBSCRIPTIONS),) if mqtt_url else ()
     return Sources(mqtt=mqtt, modbus=modbus, opcua=opcua)

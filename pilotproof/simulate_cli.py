@@ -338,10 +338,8 @@ def write_site_config(factory: SimulatedFactory, mqtt_url: str | None, path: Pat
     from pilotproof.sim_sources import agent_sources
 
     s = factory.scenario
-    sources = agent_sources(factory, mqtt_url or "mqtt://127.0.0.1:1883", path.parent)
+    sources = agent_sources(factory, mqtt_url, path.parent)
     raw = sources.model_dump(mode="json", exclude_defaults=True)
-    if mqtt_url is None:
-        raw.pop("mqtt", None)
     config = {
         "agent": {"id": "sim-gateway", "key": "keys/agent.pem"},
         "store": {"url": "sqlite:pilotproof.db"},
