@@ -101,10 +101,12 @@ class Agent:
         self.key = load_key(config.agent.key)  # a missing or wrong key fails now
         self.metrics = Metrics(config.agent.id)
         self.buffer = Buffer(config.buffer.path, config.buffer.max_bytes)
+        self.metrics.buffer_max_bytes = config.buffer.max_bytes
         self.health = HealthTracker(
             config.inventory, config.agent.health_interval_s, clock=clock,
             status_interval_s=config.status_interval_s,
         )  # fmt: skip
+        self.metrics.elements = self.health.elements_now
         self.roles = RoleMapper(config.roles, self.site)
         self.pipeline = Pipeline(self.buffer, self.health, self.metrics, self.roles)
         self.store = store

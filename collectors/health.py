@@ -238,6 +238,24 @@ class HealthTracker:
 
     # --- the agent's rows ------------------------------------------------------------
 
+    def elements_now(self) -> dict[str, tuple[int, int | None]]:
+        """Per element a driver reads: 1 if reachable now else 0, and the start (ns) of the
+        latest slot one of its polled points was sampled in (None before any): what
+        `/metrics` shows per element. Points reported by exception are left out, their
+        slots advance without samples."""
+        with self._lock:
+            last: dict[str, int] = {}
+            for (element, _), st in self._points.items():
+                if st.held or st.slot < 0:
+                    continue
+                t = st.slot * st.period
+                if t > last.get(element, -1):
+                    last[element] = t
+            return {
+                e: (int(self._up.get(e, False)), last.get(e))
+                for e in sorted(self._tracked | set(last))
+            }
+
     def status_points(self, t_ns: int) -> list[Point]:
         """element_status at instant `t_ns` for every tracked element not exported."""
         stale = t_ns - EXPORT_FRESH_INTERVALS * self.status_ns

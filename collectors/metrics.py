@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from telemetry import Point
@@ -33,6 +34,8 @@ class Metrics:
     buffer_sealed: int = 0
     buffer_bytes: int = 0
     buffer_file_bytes: int = 0
+    #: the buffer's size cap (`[buffer] max_bytes`): what `buffer_bytes` fills up
+    buffer_max_bytes: int = 0
     #: MQTT messages refused by a full buffer, waiting in memory for room
     parked: int = 0
     commit_errors: int = 0
@@ -50,6 +53,11 @@ class Metrics:
     #: samples each driver handed to the buffer, and when it last did (ns since 1970)
     driver_points: dict[str, int] = field(default_factory=dict)
     driver_last_ns: dict[str, int] = field(default_factory=dict)
+    #: per element: (1 reachable / 0 not, ns of its latest sampled slot or None); the
+    #: agent hands the health tracker's view (`HealthTracker.elements_now`)
+    elements: Callable[[], dict[str, tuple[int, int | None]]] | None = field(
+        default=None, repr=False
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reject(self, reason: str) -> None:
@@ -69,6 +77,7 @@ class Metrics:
 
     def prometheus(self) -> str:
         now = time.time_ns()
+        els = self.elements() if self.elements is not None else {}
         a = {"agent": self.agent}
         scalars: tuple[tuple[str, Kind, str, float], ...] = (
                 ("points_in_total", "counter", "points accepted into the buffer", self.points_in),
@@ -90,6 +99,8 @@ class Metrics:
                  self.buffer_sealed),
                 ("buffer_bytes", "gauge", "bytes of lines the buffer holds (what the cap counts)",
                  self.buffer_bytes),
+                ("buffer_max_bytes", "gauge", "the buffer's size cap ([buffer] max_bytes)",
+                 self.buffer_max_bytes),
                 ("buffer_file_bytes", "gauge", "size of the buffer file and its WAL on disk",
                  self.buffer_file_bytes),
                 ("buffer_parked_messages", "gauge", "MQTT messages waiting for room in the buffer",
@@ -116,6 +127,14 @@ class Metrics:
                    "seconds since a driver last handed over a sample",
                    [({**a, "driver": d}, round((now - t) / NS, 3))
                     for d, t in sorted(self.driver_last_ns.items())]),
+            Family("pilotproof_element_up", "gauge",
+                   "1 while a driver reaches the element",
+                   [({**a, "element": e}, up) for e, (up, _) in els.items()]),
+            Family("pilotproof_element_last_sample_age_seconds", "gauge",
+                   "seconds since the start of the latest slot one of the element's polled "
+                   "points was sampled in",
+                   [({**a, "element": e}, round((now - t) / NS, 3))
+                    for e, (_, t) in els.items() if t is not None]),
             Family("pilotproof_driver_restarts_total", "counter",
                    "driver restarts by the supervisor",
                    [({**a, "driver": d}, n) for d, n in sorted(self.driver_restarts.items())]),
@@ -137,6 +156,11 @@ class Metrics:
                 "buffer_pending": self.buffer_pending,
                 "buffer_sealed": self.buffer_sealed,
                 "buffer_bytes": self.buffer_bytes,
+                "buffer_max_bytes": self.buffer_max_bytes,
+                "batches_sealed": self.batches_sealed,
+                "sealer_up": self.sealer_up,
+                "store_up": self.store_up,
+                "drivers": len(self.connected),
                 "connected": sum(self.connected.values()),
                 "driver_errors": sum(self.driver_errors.values()),
             },

@@ -35,6 +35,7 @@ from telemetry import SqliteStore
 from telemetry.seal import KPI_STREAM, Sealer, generate_key
 from telemetry.timegrid import NS
 from verifier import VerifyReport, build_bundle, load_trust, pack, trust_entry, verify_bundle
+from verifier.chain import read_chains
 
 HISTORY_AGENT = "demo-history"
 LIVE_AGENT = "demo-gateway"
@@ -57,7 +58,8 @@ def _advance(bar: Progress, task: TaskID) -> Callable[[str, int, int], None]:
 
 def _keys(work: Path, s: Scenario) -> tuple[Ed25519PrivateKey, Path, Ed25519PrivateKey]:
     """The history's and the gateway's agent keys, the bundle signer's, and the auditor's
-    trusted-keys file naming them (the history agent pinned to the site)."""
+    trusted-keys file naming them (both agents pinned to the site: a bundle of it must
+    carry both chains)."""
     work.mkdir(parents=True, exist_ok=True)
     history = generate_key(work / "keys" / "history.pem")
     gateway_path = work / "keys" / "gateway.pem"
@@ -66,7 +68,7 @@ def _keys(work: Path, s: Scenario) -> tuple[Ed25519PrivateKey, Path, Ed25519Priv
     (work / "trusted-keys.toml").write_text(
         trust_entry("demo-builder", "verifier", builder.public_key())
         + trust_entry(HISTORY_AGENT, "agent", history.public_key(), site=s.site)
-        + trust_entry(LIVE_AGENT, "agent", gateway.public_key()),
+        + trust_entry(LIVE_AGENT, "agent", gateway.public_key(), site=s.site),
         encoding="utf-8",
     )
     return history, gateway_path, builder
@@ -133,6 +135,11 @@ async def run_demo(
         await store.close()
 
 
+async def _sealed(store: SqliteStore, site: str) -> bool:
+    """Whether the live gateway's KPI-stream chain has a record in the store."""
+    return (LIVE_AGENT, 0) in await read_chains(store, site)
+
+
 async def live(
     s: Scenario, store: SqliteStore, work: Path, url: str, key: Path, seconds: float
 ) -> None:
@@ -157,7 +164,11 @@ async def live(
                 protocols = ", ".join(sorted(factory.endpoints()))
                 job = bar.add_task(f"live ({protocols})", total=int(seconds))
                 t0 = time.monotonic()
-                while (elapsed := time.monotonic() - t0) < seconds:
+                # at least `seconds`, and until the gateway's first KPI-stream batch is
+                # stored: it is pinned to the site, so every bundle of it carries its chain
+                while (elapsed := time.monotonic() - t0) < seconds or (
+                    elapsed < seconds + 60 and not await _sealed(store, s.site)
+                ):
                     bar.update(job, completed=int(elapsed),
                                description=f"live ({protocols}): {agent.metrics.points_in:,} "
                                f"points in, {agent.metrics.points_out:,} stored")  # fmt: skip

@@ -231,6 +231,40 @@ def print_evaluation(ev: Evaluation, *, details: bool = False) -> None:
     for r in ev.results:
         if r.source == "measured" and (details or r.verdict in ("fail", "insufficient_data")):
             _print_notes(r, details)
+    if hint := coverage_hint(ev):
+        console.print(f"\n[yellow]{esc(hint)}[/yellow]")
+
+
+def coverage_hint(ev: Evaluation) -> str | None:
+    """Why a short or ragged window is "insufficient data": coverage counts whole clock
+    hours, so 10:55–11:07 is two hours that each need data. None when that is not why."""
+    from datetime import timedelta
+    from fractions import Fraction
+
+    need = Fraction(ev.params.get("min_coverage", "4/5"))
+    short = [
+        c for r in ev.results if r.verdict == "insufficient_data" for c in r.coverage
+        if c.hours and Fraction(c.hours_with_data, c.hours) < need
+    ]  # fmt: skip
+    if not short:
+        return None
+    start, end = ev.window.start, ev.window.end
+    ragged = any(t.minute or t.second or t.microsecond for t in (start, end))
+    if not ragged and max(c.hours for c in short) > 3:
+        return None
+    c, pct = short[0], f"{float(need):.0%}"
+    # the first whole hour inside the window: where data that began mid-window can cover all
+    floor = start.replace(minute=0, second=0, microsecond=0)
+    hour = (floor if floor == start else floor + timedelta(hours=1)).isoformat()
+    return (
+        f"hint: coverage counts whole clock hours — this window touches {c.hours} of them and "
+        f"{c.measurement} has data in {c.hours_with_data}; {pct} are needed (min_coverage). "
+        f"Evaluate whole hours that all have data (e.g. --from {hour} --to a later whole "
+        "hour), or a longer window.\n"
+        f"提示：数据覆盖按整点小时计——本评估期涉及 {c.hours} 个整点小时，其中 "
+        f"{c.hours_with_data} 个有 {c.measurement} 数据，需达到 {pct}。"
+        "请按整点评估并确保各小时均有数据，或延长评估期。"
+    )
 
 
 def _print_notes(r: KpiResult, details: bool) -> None:

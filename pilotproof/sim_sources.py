@@ -66,8 +66,9 @@ def agent_sources(factory: SimulatedFactory, mqtt_url: str | None, work: Path) -
     modbus = modbus_devices(factory.modbus) if factory.modbus is not None else ()
     opcua: tuple[OpcUaSource, ...] = ()
     if factory.opcua is not None:
+        # a point typed in by hand (collection "manual") has no node on the server
         pairs = [(e.id, p.id) for e in s.expanded_elements() if e.protocol == "opcua"
-                 for p in e.points]  # fmt: skip
+                 for p in e.points if p.collection != "manual"]  # fmt: skip
         if pairs:
             opcua = (OpcUaSource(name="opcua", url=factory.opcua.url, cert_dir=work / "pki",
                                  sampling_interval_ms=1000,

@@ -150,6 +150,40 @@ def test_kpi_evaluate_table_json_and_exit_codes(tmp_path: Path) -> None:
     assert "--inventory FILE or --scenario NAME" in missing.stdout
 
 
+def test_a_window_on_no_whole_hour_says_why_it_is_insufficient(tmp_path: Path) -> None:
+    """Coverage counts clock hours: an agent that began at 11:00, evaluated from 10:58,
+    leaves the 10 o'clock hour empty. The command says so, and which hour to start at."""
+    import asyncio
+    from datetime import datetime
+
+    from kpi import Window
+    from simulators import backfill, load_scenario
+    from telemetry import SqliteStore
+
+    data = Window(start=datetime.fromisoformat("2026-10-29T11:00:00+08:00"),
+                  end=datetime.fromisoformat("2026-10-29T11:10:00+08:00"))  # fmt: skip
+
+    async def write() -> None:
+        store = SqliteStore(tmp_path / "s.db")
+        await backfill(load_scenario("fiveg-factory-pass"), store, data.start_ns, data.end_ns)
+        await store.close()
+
+    asyncio.run(write())
+    args = ("kpi", "evaluate", "--profile", "miit2021-5g-factory", "--scenario",
+            "fiveg-factory-pass", "--store", f"sqlite:{tmp_path / 's.db'}")  # fmt: skip
+    ragged = run(*args, "--from", "2026-10-29T10:58", "--to", "2026-10-29T11:10")
+    assert ragged.returncode == 0, ragged.stderr
+    assert "数据不足" in ragged.stdout
+    said = " ".join(ragged.stdout.split())
+    assert "coverage counts whole clock hours" in said, said
+    assert "data in 1" in said, said
+    assert "--from 2026-10-29T11:00:00+08:00" in said, said
+    assert "数据覆盖按整点小时计" in said
+    whole = run(*args, "--from", "2026-10-29T11:00", "--to", "2026-10-29T11:10")
+    assert "whole clock hours" not in whole.stdout
+    assert "数据不足" not in whole.stdout
+
+
 def test_kpi_evaluate_reads_the_inventory_from_a_site_config(tmp_path: Path) -> None:
     """Every sample keeps the inventory in the site config: `--inventory site.toml` reads
     it there (a table, or a file the config names), and gives what the YAML file gives."""

@@ -19,3 +19,12 @@ def test_the_demo_ends_with_a_verified_bundle_and_the_kpi_table(tmp_path: Path) 
     assert "W_CHAIN_STARTS_INSIDE" not in out  # the history starts before the window
     assert (work / "bundle.tar.gz").is_file()
     assert (work / "trusted-keys.toml").read_text().count("[[key]]") == 3
+    # every agent is pinned to the site, as docs/deploy.md asks of a real one: the bundle
+    # verified with both chains in it
+    from verifier import load_trust
+
+    trust = load_trust(work / "trusted-keys.toml")
+    pinned = {k.name: k.site for k in trust.key if k.role == "agent"}
+    assert set(pinned) == {"demo-history", "demo-gateway"}
+    assert len(set(pinned.values())) == 1
+    assert None not in pinned.values()

@@ -73,6 +73,9 @@ def test_the_quick_start_from_site_config_to_a_verified_bundle(tmp_path: Path) -
         stop(factory)
     ran = (tmp_path / "agent-run.log").read_text()
     assert "Traceback" not in ran, ran
+    # a healthy run against a healthy factory, stopped as systemd stops it, warns of nothing
+    assert " WARNING " not in ran, ran
+    assert " ERROR " not in ran, ran
     stopped = next(line for line in ran.splitlines() if line.startswith("stopped:"))
     points_out = int(stopped.split(",")[1].split()[0].replace(",", ""))
     assert points_out > 0, stopped

@@ -191,7 +191,9 @@ async def build_bundle(
         profile if isinstance(profile, str) else profile.id
     ):
         raise BuildError("the evaluation given is of another profile or window")
-    files[REPORT_FILE] = render_report(evaluation, verification=None).encode()
+    files[REPORT_FILE] = render_report(
+        evaluation, verification=None, timezone=inventory.timezone
+    ).encode()
 
     predicate = predicate_of(evaluation, inventory, params, declarations, heads)
     changes = epoch_changes(heads, chains)

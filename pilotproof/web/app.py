@@ -95,7 +95,7 @@ def create_app(
         Guard,
         tokens=tokens,
         rules={
-            ("POST", "/api/verify"): BodyRule(("auditor",), settings.max_upload_bytes + (64 << 10)),
+            ("POST", "/api/verify"): BodyRule(("auditor",), settings.max_upload_bytes + (2 << 20)),
             ("POST", "/api/evidence"): BodyRule(("operator",), settings.max_json_bytes),
             ("POST", "/api/tokens"): BodyRule(("admin",), settings.max_json_bytes),
         },

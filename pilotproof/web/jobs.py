@@ -34,6 +34,7 @@ from verifier import (
     VerifyReport,
     build_bundle,
     pack,
+    render_report,
     verify_bundle,
 )
 
@@ -126,9 +127,25 @@ class Jobs:
         """A signed bundle in `out`, and packed beside it as `out.tar.gz`."""
         return await self._run(_build, profile, window, out)
 
-    async def verify(self, archive: Path) -> VerifyReport:
-        """An uploaded bundle verified against the trusted keys."""
-        return await self._run(_verify, archive)
+    async def verify(
+        self,
+        archive: Path,
+        *,
+        name: str | None = None,
+        inventory: Inventory | None = None,
+        report: Path | None = None,
+    ) -> VerifyReport:
+        """An uploaded bundle verified against the trusted keys.
+
+        Args:
+            archive: the bundle, `.tar.gz`.
+            name: what the report calls it (the upload's file name), in place of `archive`'s
+                path: a report never shows the server's folders.
+            inventory: the site's filed inventory; the bundle must have been computed from
+                exactly this one (pinned).
+            report: write the HTML report of this verification here (a refused bundle too).
+        """
+        return await self._run(_verify, archive, name, inventory, report)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -208,8 +225,21 @@ def _build(profile: str, window: tuple[int, int], out: Path) -> BuildResult:
     return result
 
 
-def _verify(archive: Path) -> VerifyReport:
+def _verify(
+    archive: Path, name: str | None, inventory: Inventory | None, report: Path | None
+) -> VerifyReport:
     s = _Worker.spec
     if s.trust is None:
         raise RuntimeError("no trusted keys")
-    return _Worker.loop.run_until_complete(verify_bundle(archive, s.trust, limits=s.limits))
+    result = _Worker.loop.run_until_complete(
+        verify_bundle(archive, s.trust, inventory=inventory, limits=s.limits)
+    )
+    if name is not None:
+        result.bundle = name
+        folder = str(archive.parent)
+        for x in [*(x for c in result.checks for x in c.findings), *result.warnings]:
+            x.where = x.where.replace(str(archive), name).replace(folder, "")
+            x.message = x.message.replace(str(archive), name).replace(folder, "")
+    if report is not None:
+        report.write_text(render_report(result.evaluation, result), encoding="utf-8")
+    return result

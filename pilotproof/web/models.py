@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from kpi import KpiResult
 from pilotproof.web.tokens import Role, TokenInfo
+from verifier import VerifyReport
 
 
 class Problem(BaseModel):
@@ -108,3 +109,81 @@ class TokenCreate(BaseModel):
 
 class TokenCreated(TokenInfo):
     token: str = Field(description="the bearer token; shown once, stored only as a hash")
+
+
+class AgentView(BaseModel):
+    """An agent's health as its own `pp_agent` rows report it (one per status interval,
+    forwarded through its buffer: a row stored late means forwarding is late)."""
+
+    agent: str
+    pinned_site: str | None = Field(
+        default=None, description="the site the trusted-keys file pins this agent to"
+    )
+    last_report: datetime | None = Field(description="time of its newest `pp_agent` row")
+    stale: bool = Field(description="no row for 3 status intervals (or none at all)")
+    points_in: int | None = None
+    points_out: int | None = None
+    parse_errors: int | None = None
+    driver_errors: int | None = None
+    store_rejected: int | None = None
+    buffer_full: int | None = Field(default=None, description="points refused at the cap")
+    backlog_lines: int | None = Field(
+        default=None, description="lines in the buffer not yet in the store (pending + sealed)"
+    )
+    buffer_bytes: int | None = None
+    buffer_max_bytes: int | None = Field(default=None, description="0: an agent before 0.3")
+    buffer_fill: float | None = Field(default=None, description="buffer_bytes / buffer_max_bytes")
+    drivers: int | None = None
+    connected: int | None = Field(default=None, description="drivers connected")
+    sealer_up: bool | None = None
+    store_up: bool | None = None
+    batches_stored: int | None = Field(
+        default=None, description="KPI-stream batches of its current chain in the store"
+    )
+    sealed_until: datetime | None = Field(
+        default=None, description="newest point time of its newest stored KPI-stream batch"
+    )
+
+
+class PointView(BaseModel):
+    """A raw point with samples in the window (`telemetry`)."""
+
+    element: str
+    point: str
+    samples: int
+    unit: str = ""
+    period_s: float | None = Field(default=None, description="declared sampling period")
+
+
+class TrendRow(BaseModel):
+    time: datetime = Field(description="bucket start")
+    mean: float | None
+    min: float | None
+    max: float | None
+    samples: int
+
+
+class PointTrend(BaseModel):
+    """A raw point's value over a window, in buckets of `every_s` (mean, min and max)."""
+
+    element: str
+    point: str
+    unit: str = ""
+    every_s: int
+    rows: list[TrendRow]
+
+
+class Warning(BaseModel):
+    """Something an operator should look at now."""
+
+    code: str = Field(description="W_ELEMENT_OFFLINE, W_AGENT_STALE, W_BUFFER_FILLING, …")
+    severity: str = Field(description="`alert` (act now) or `notice`")
+    subject: str = Field(description="the element, agent or measurement it is about")
+    message_zh: str
+    message_en: str
+
+
+class Verified(VerifyReport):
+    """A verification, and where its HTML report can be downloaded."""
+
+    report: str = Field(description="GET this path for the HTML report (auditor)")

@@ -140,6 +140,10 @@ def test_discover_connects_as_a_source_would_and_prints_a_block_check_accepts(
     assert found.returncode == 0, found.stdout + found.stderr
     block = found.stdout
     assert 'node = "nsu=urn:press-vendor:line;s=Press01.Setpoint"' in block, block
+    # node-opcua's own nodes (namespace 0: the Server object, i=…) are not a device's
+    nodes = [line for line in block.splitlines() if line.strip().startswith("node = ")]
+    assert nodes, block
+    assert all('node = "nsu=' in line for line in nodes), nodes
     assert 'security = "SignAndEncrypt"' in block
     # the block, with the password filled in and the names matched to an inventory, is a
     # source `agent check` accepts

@@ -130,6 +130,9 @@ async def test_a_third_party_driver_is_checked_run_and_sealed(
         # /metrics says, per driver, what it handed over and how long ago
         assert agent.metric("driver_points_total", driver="tick:t1") >= 10
         assert 0 <= agent.metric("driver_last_sample_age_seconds", driver="tick:t1") < 5
+        # … and per element: the latest 1-second slot sampled (the declared period)
+        assert 0 <= agent.metric("element_last_sample_age_seconds", element="counter-1") < 6
+        assert agent.metric("buffer_max_bytes") > 0
     finally:
         assert agent.stop() == 0, agent.log()[-3000:]
     assert "Traceback" not in agent.log()

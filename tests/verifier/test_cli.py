@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pilotproof import __version__
 from tests.test_cli import run
 
 
@@ -52,8 +53,36 @@ def test_keys_evidence_build_and_verify_end_to_end(tmp_path: Path) -> None:
     assert "通过 · verified" in html.read_text(encoding="utf-8")
     # the signer by the name the auditor gave its key, not only its id
     assert "签名方 Signer: <strong>builder</strong>" in html.read_text(encoding="utf-8")
-    # the signer by the name the auditor gave its key, not only its id
-    assert "签名方 Signer: <strong>builder</strong>" in html.read_text(encoding="utf-8")
+    report = html.read_text(encoding="utf-8")
+    scenario = load_scenario("identifier-node")
+    # times in the plant's zone, UTC beside them
+    assert f"2026-10-30 00:00:00 ({scenario.timezone})" in report
+    # the agent's chain, what verified of it and the span of its data
+    chains = report.split("The agents' chains")[1].split("</table>")[0]
+    assert "<td>node-agent</td>" in chains
+    assert "2026-10-30" in chains
+    # not pinned: the report says the KPIs use the signer's inventory
+    assert "未核对" in report
+    assert "--inventory" in report
+    # parameters in words, a signature block, the version, page numbers when printed
+    assert "80 % (4/5)" in report
+    assert "数据覆盖要求" in report
+    assert "签字 · Signatures" in report
+    assert "签字/盖章" in report
+    assert f"pilotproof {__version__}" in report
+    assert "counter(pages)" in report
+    # the rows behind each value, for the auditor's spot check
+    assert "rows behind the value, by enterprise" in report
+    # verified, yet not a pass: the report says why those differ
+    assert "Verified means the data and the arithmetic are authentic" in report
+    # pinned to the auditor's own copy of the filed inventory
+    filed = tmp_path / "filed.json"
+    filed.write_text(scenario.inventory().model_dump_json(), encoding="utf-8")
+    pinned_html = tmp_path / "pinned.html"
+    r = run("evidence", "verify", str(tmp_path / "bundle.tar.gz"), "--trust", str(trust),
+            "--inventory", str(filed), "--report", str(pinned_html))  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "逐项核对" in pinned_html.read_text(encoding="utf-8")
 
     (out / "report.html").write_text("edited", encoding="utf-8")
     rejected = tmp_path / "rejected.html"

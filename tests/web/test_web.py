@@ -248,3 +248,70 @@ async def test_kpi_charts_are_svg_drawn_by_the_server(web: Web, kind: str) -> No
     assert r.headers["content-type"].startswith("image/svg+xml")
     assert r.text.startswith("<svg")
     assert "<rect" in r.text
+
+
+async def fresh_auditor(web: Web, name: str) -> dict[str, str]:
+    """A token of its own: verifications are rate-limited per token."""
+    r = await web.client.post(
+        "/api/tokens", json={"name": name, "role": "auditor"}, headers=web.auth("admin")
+    )
+    assert r.status_code == 201, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+async def test_an_upload_is_verified_against_a_filed_inventory_with_a_report(
+    web: Web, tmp_path: Path
+) -> None:
+    """The auditor pins the inventory the factory filed (a file, or the service's own), and
+    takes away the HTML report of each verification — of a refused bundle too."""
+    import json
+
+    body = {"profile": PROFILE, "from": WINDOW.start.isoformat(), "to": WINDOW.end.isoformat()}
+    built = await web.client.post("/api/evidence", json=body, headers=web.auth("operator"))
+    assert built.status_code == 201, built.text
+    archive = (await web.client.get(f"/api/evidence/{built.json()['id']}",
+                                    headers=web.auth("auditor"))).content  # fmt: skip
+    auditor = await fresh_auditor(web, f"pinning-{tmp_path.name}")
+    filed = load_scenario(SCENARIO).inventory().model_dump(mode="json")
+    other = json.loads(json.dumps(filed))
+    other["elements"][0]["link"] = "wifi" if filed["elements"][0]["link"] != "wifi" else "wired"
+    outcomes = []
+    for inventory in (filed, other):
+        r = await web.client.post("/api/verify", headers=auditor, files={
+            "bundle": ("site.tar.gz", archive),
+            "inventory": ("filed.json", json.dumps(inventory).encode()),
+        })  # fmt: skip
+        assert r.status_code == 200, r.text
+        outcomes.append(r.json())
+    good, bad = outcomes
+    assert good["ok"], good["checks"]
+    assert good["inventory_pinned"]
+    assert not any(w["code"] == "W_INVENTORY_NOT_PINNED" for w in good["warnings"])
+    assert not bad["ok"]
+    assert "E_INVENTORY_MISMATCH" in {f["code"] for c in bad["checks"] for f in c["findings"]}
+    # each verification left its report, naming the upload and never the server's folders
+    for v, says in ((good, "通过 · verified"), (bad, "未通过 · NOT verified")):
+        r = await web.client.get(v["report"], headers=auditor)
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/html")
+        assert says in r.text
+        assert "site.tar.gz" in r.text
+        assert "pilotproof-upload-" not in r.text
+    # the service's own inventory, pinned by a form field
+    r = await web.client.post("/api/verify", headers=auditor, data={"pin_site": "true"},
+                              files={"bundle": ("site.tar.gz", archive)})  # fmt: skip
+    assert r.json()["ok"]
+    assert r.json()["inventory_pinned"]
+    # reports are the auditors': an operator may not read them, nobody may walk out
+    assert (await web.client.get(good["report"], headers=web.auth("operator"))).status_code == 403
+    assert (await web.client.get("/api/reports/..%2Fx", headers=auditor)).status_code == 404
+
+
+async def test_an_unreadable_inventory_upload_is_refused_by_name(web: Web) -> None:
+    auditor = await fresh_auditor(web, "bad-inventory")
+    r = await web.client.post("/api/verify", headers=auditor, files={
+        "bundle": ("b.tar.gz", b"x"), "inventory": ("mine.yaml", b"elements: [{id: 1"),
+    })  # fmt: skip
+    assert r.status_code == 400
+    assert r.json()["detail"].startswith("the inventory: ")
+    assert "mine.yaml" in r.json()["detail"]

@@ -11,7 +11,7 @@ sigstore-python's `verify/` reads): each step is one module whose function retur
 `run.verify_bundle` runs them in order, stopping at the first that fails.
 """
 
-from verifier.verify.report import Progress, VerifyReport
+from verifier.verify.report import ChainSummary, Progress, VerifyReport
 from verifier.verify.run import STAGES, verify_bundle
 
-__all__ = ["STAGES", "Progress", "VerifyReport", "verify_bundle"]
+__all__ = ["STAGES", "ChainSummary", "Progress", "VerifyReport", "verify_bundle"]

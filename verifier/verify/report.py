@@ -15,6 +15,18 @@ from verifier.codes import Check, Finding
 Progress = Callable[[str, int, int], None]
 
 
+class ChainSummary(BaseModel):
+    """One agent chain of the bundle, as step 3 checked it: which batches of the range
+    verified and the span of point times they hold."""
+
+    agent: str
+    epoch: int = 0
+    batches: int = Field(description="batches of the data range whose lines verified")
+    lines: int
+    first: str | None = Field(default=None, description="earliest point time, ISO 8601 UTC")
+    last: str | None = Field(default=None, description="latest point time, ISO 8601 UTC")
+
+
 class VerifyReport(BaseModel):
     """What `verify_bundle` found: `ok` when the four stages (`checks`: statement, files,
     chains, kpis) all passed; each failure a `Finding` with a stable code; `warnings`
@@ -32,11 +44,18 @@ class VerifyReport(BaseModel):
     )
     profile: str | None = None
     site: str | None = None
+    timezone: str | None = Field(default=None, description="the site's zone (its inventory)")
     window: tuple[str, str] | None = None
     baseline: tuple[str, str] | None = None
     params: dict[str, Any] | None = None
     inventory_digest: str | None = Field(default=None, description="SHA-256 of its JCS")
     inventory_counts: dict[str, int] | None = None
+    inventory_pinned: bool = Field(
+        default=False, description="checked against the auditor's own copy of the inventory"
+    )
+    software: str | None = Field(default=None, description="the building pilotproof's version")
+    built_at: str | None = None
+    chains: list[ChainSummary] = Field(default_factory=list)
     batches: int = 0
     lines: int = 0
     evaluation: Evaluation | None = Field(default=None, description="the KPIs as recomputed")

@@ -162,4 +162,5 @@ def _static_checks(
     report.checks.append(chains.check)
     report.warnings += chains.warnings
     report.batches, report.lines = chains.batches, chains.lines
+    report.chains = chains.summaries
     return (inputs, chains.verified) if chains.check.ok else None

@@ -113,6 +113,7 @@ def read_statement(
     report.profile, report.site, report.params = pred.profile, pred.site, pred.params
     report.window = (pred.window.start, pred.window.end)
     report.baseline = (pred.baseline.start, pred.baseline.end) if pred.baseline else None
+    report.software, report.built_at = pred.software.version, pred.built_at
     ids = [str(r.get("id")) for r in pred.results]
     if len(ids) != len(set(ids)):
         dup = sorted({i for i in ids if ids.count(i) > 1})
@@ -142,6 +143,7 @@ def read_statement(
             "predicate.site",
             f"{pred.site!r}, the inventory is of {inventory.site!r}",
         )
+    report.timezone = inventory.timezone
     report.inventory_digest = hashlib.sha256(rfc8785.dumps(pred.inventory)).hexdigest()
     report.inventory_counts = {
         "elements": len(inventory.elements),
@@ -155,6 +157,7 @@ def read_statement(
             "predicate.inventory",
             "the statement's inventory is not the one given with --inventory (the filed inventory)",
         )
+    report.inventory_pinned = pinned is not None
     if pinned is None:
         warn(
             report.warnings,

@@ -9,6 +9,7 @@ import itertools
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -21,7 +22,7 @@ from verifier.chain import SAFE_NAME, ChainKey, intersects
 from verifier.codes import Check, Finding
 from verifier.keys import TrustedKeys
 from verifier.statement import RECORDS_FILE, ChainHead, EpochChange, batch_path
-from verifier.verify.report import Progress, warn
+from verifier.verify.report import ChainSummary, Progress, warn
 from verifier.verify.step1_statement import Inputs, StatementError, strict_json
 
 
@@ -88,6 +89,7 @@ class Chains:
     verified: dict[tuple[str, int, int], tuple[Path, str]] = field(default_factory=dict)
     batches: int = 0
     lines: int = 0
+    summaries: list[ChainSummary] = field(default_factory=list)
 
 
 def check_chains(
@@ -151,6 +153,8 @@ def check_chains(
         _check_chain(chain, head, where, trust.agent_keys(agent), windows,
                      (agent, epoch) in ended, add, notes)  # fmt: skip
         in_range = [r for r in chain if intersects(r, windows)]
+        summary = ChainSummary(agent=agent, epoch=epoch, batches=0, lines=0)
+        out.summaries.append(summary)
         for i, r in enumerate(in_range):
             name = batch_path(r.stream, agent, r.seq, epoch)
             expected_files.add(name)
@@ -159,6 +163,11 @@ def check_chains(
                 verified[(agent, epoch, r.seq)] = result
                 out.batches += 1
                 out.lines += r.n
+                summary.batches += 1
+                summary.lines += r.n
+                first, last = _iso(r.first_ns), _iso(r.last_ns)
+                summary.first = min(summary.first or first, first)
+                summary.last = max(summary.last or last, last)
             if progress is not None:
                 progress(f"batches of {agent}", i + 1, len(in_range))
     batches = folder / "batches"
@@ -178,6 +187,10 @@ def check_chains(
     out.check.ok = not out.check.findings
     out.check.detail = f"{out.batches} batches, {out.lines:,} lines"
     return out
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns // NS, UTC).isoformat()
 
 
 def _epoch_label(epoch: int) -> str:

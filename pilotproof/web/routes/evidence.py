@@ -8,16 +8,19 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.responses import FileResponse
 
 from kpi import UnknownProfileError, get_profile
-from pilotproof.web.models import EvidenceBuilt, EvidenceRequest
+from pilotproof.web.models import EvidenceBuilt, EvidenceRequest, Verified
 from pilotproof.web.settings import WebSettings
 from pilotproof.web.state import Auditor, Operator, Reader, ServiceDep
-from telemetry import StoreError
+from telemetry import Inventory, InventoryError, StoreError, load_inventory
 from telemetry.timegrid import NS
-from verifier import BuildError, VerifyReport
+from verifier import BuildError
+
+#: an inventory upload beyond this is refused (a 1,000-element site is about 200 KB)
+MAX_INVENTORY_BYTES = 1 << 20
 
 router = APIRouter(tags=["evidence"])
 
@@ -73,10 +76,21 @@ async def verify(
     bundle: Annotated[UploadFile, File(description="a bundle as .tar.gz")],
     svc: ServiceDep,
     who: Auditor,
-) -> VerifyReport:
-    """Upload a bundle (`.tar.gz`) and verify it offline against the service's
-    trusted keys (auditor). Rate-limited per token; archives are unpacked in a worker
-    under the limits of docs/evidence.md (members, sizes, compression ratio)."""
+    inventory: Annotated[
+        UploadFile | None,
+        File(description="the site's filed inventory (YAML, JSON or a site config's TOML): "
+             "the bundle must have been computed from exactly it"),
+    ] = None,
+    pin_site: Annotated[
+        bool,
+        Form(description="pin to the inventory this service runs with (instead of a file)"),
+    ] = False,
+) -> Verified:  # fmt: skip
+    """Upload a bundle (`.tar.gz`) and verify it offline against the service's trusted
+    keys (auditor), optionally pinned to a filed inventory. Rate-limited per token;
+    archives are unpacked in a worker under the limits of docs/evidence.md (members,
+    sizes, compression ratio). The HTML report of the verification — a refused bundle's
+    too — is kept for download at `report`."""
     limit = svc.settings.max_upload_bytes
     if svc.jobs.spec.trust is None:
         raise HTTPException(503, "the service has no trusted-keys file configured")
@@ -84,21 +98,57 @@ async def verify(
         raise HTTPException(429, f"at most {svc.settings.verify_per_minute} verifications a minute")
     with tempfile.TemporaryDirectory(prefix="pilotproof-upload-") as tmp:
         path = Path(tmp) / "bundle.tar.gz"
-        size = 0
-        with path.open("wb") as f:
-            while chunk := await bundle.read(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    raise HTTPException(413, f"bundles up to {limit:,} bytes")
-                f.write(chunk)
-        report = await svc.jobs.verify(path)
-    # the report speaks of the upload by its name, never of the server's folders
-    name = bundle.filename or "upload"
-    report.bundle = name
-    for x in [*(x for c in report.checks for x in c.findings), *report.warnings]:
-        x.where = x.where.replace(str(path), name).replace(tmp, "")
-        x.message = x.message.replace(str(path), name).replace(tmp, "")
-    return report
+        await _save(bundle, path, limit, f"bundles up to {limit:,} bytes")
+        pinned: Inventory | None = svc.inventory if pin_site else None
+        if inventory is not None and inventory.filename:
+            pinned = await _inventory(inventory, Path(tmp))
+        reports = svc.settings.work_dir / "reports"
+        await asyncio.to_thread(reports.mkdir, parents=True, exist_ok=True)
+        report_id = f"verify-{int(time.time())}-{secrets.token_hex(6)}"
+        report = await svc.jobs.verify(
+            path, name=bundle.filename or "upload", inventory=pinned,
+            report=reports / f"{report_id}.html",
+        )  # fmt: skip
+    await asyncio.to_thread(prune, svc.settings, time.time())
+    return Verified(**report.model_dump(), report=f"/api/reports/{report_id}")
+
+
+async def _save(upload: UploadFile, path: Path, limit: int, refusal: str) -> None:
+    """Write an upload to `path`, refusing it (413) once it passes `limit` bytes."""
+    size = 0
+    with path.open("wb") as f:
+        while chunk := await upload.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, refusal)
+            f.write(chunk)
+
+
+async def _inventory(upload: UploadFile, tmp: Path) -> Inventory:
+    """The uploaded filed inventory, or 400 naming what is wrong with it."""
+    suffix = Path(upload.filename or "").suffix.lower()
+    path = tmp / f"inventory{suffix if suffix in ('.yaml', '.yml', '.json', '.toml') else ''}"
+    limit = MAX_INVENTORY_BYTES
+    await _save(upload, path, limit, f"inventories up to {limit:,} bytes")
+    try:
+        return await asyncio.to_thread(load_inventory, path)
+    except InventoryError as e:
+        message = str(e).replace(str(path), upload.filename or "inventory")
+        raise HTTPException(400, f"the inventory: {message}") from None
+
+
+@router.get(
+    "/api/reports/{report_id}",
+    response_class=FileResponse,
+    responses={200: {"content": {"text/html": {}}}},
+)
+async def report(report_id: str, svc: ServiceDep, _: Auditor) -> FileResponse:
+    """The HTML report of an earlier verification (kept like built bundles)."""
+    path = svc.settings.work_dir / "reports" / f"{report_id}.html"
+    if "/" in report_id or report_id.startswith(".") or not path.is_file():
+        raise HTTPException(404, f"no report {report_id!r} (reports are kept a while)")
+    return FileResponse(path, media_type="text/html; charset=utf-8",
+                        filename=f"{report_id}.html")  # fmt: skip
 
 
 def prune(settings: WebSettings, now: float) -> None:
@@ -109,3 +159,8 @@ def prune(settings: WebSettings, now: float) -> None:
         if i < len(packed) - settings.keep_bundles or path.stat().st_mtime < old:
             path.unlink(missing_ok=True)
             shutil.rmtree(path.with_name(path.name.removesuffix(".tar.gz")), ignore_errors=True)
+    kept = (settings.work_dir / "reports").glob("*.html")
+    reports = sorted(kept, key=lambda p: p.stat().st_mtime)
+    for i, path in enumerate(reports):
+        if i < len(reports) - 10 * settings.keep_bundles or path.stat().st_mtime < old:
+            path.unlink(missing_ok=True)

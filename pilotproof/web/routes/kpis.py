@@ -2,12 +2,13 @@
 
 from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from kpi import Evaluation, KpiResult, Window, list_profiles
+from pilotproof.web.export import csv_response
 from pilotproof.web.models import KpiSeries, ProfileView, SeriesPoint
 from pilotproof.web.state import Reader, Service, ServiceDep
 from telemetry import LocalDays
@@ -51,6 +52,45 @@ async def kpis(
     )
 
 
+CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {}}}}
+
+
+@router.get("/api/kpis.csv", response_class=Response, responses=CSV)
+async def kpis_csv(
+    svc: ServiceDep, _: Reader, profile: ProfileQ = None, start: StartQ = None, end: EndQ = None
+) -> Response:
+    """The evaluation's KPI table as CSV (UTF-8 with BOM, opens in Excel): one row per
+    KPI with both names, value, counts, threshold, verdict and clause."""
+    ev = await svc.evaluations.one(profile or svc.settings.default_profile, svc.window(start, end))
+    return csv_response(
+        f"{ev.profile}-kpis.csv",
+        ["id", "name_zh", "name_en", "role", "source", "value", "numerator", "denominator",
+         "unit", "threshold", "verdict", "window_start", "window_end", "document", "section"],
+        ([r.id, r.name_zh, r.name_en, r.role, r.source, r.decimal, r.numerator, r.denominator,
+          r.unit, r.threshold_text, r.verdict, ev.window.start.isoformat(),
+          ev.window.end.isoformat(), r.clause.document, r.clause.section]
+         for r in ev.results),
+    )  # fmt: skip
+
+
+@router.get("/api/kpis/{kpi_id}/series.csv", response_class=Response, responses=CSV)
+async def series_csv(
+    kpi_id: str,
+    svc: ServiceDep,
+    _: Reader,
+    profile: ProfileQ = None,
+    start: StartQ = None,
+    end: EndQ = None,
+) -> Response:
+    """One KPI day by day as CSV (local days of the site)."""
+    s = await _series(svc, kpi_id, profile, svc.window(start, end))
+    return csv_response(
+        f"{kpi_id}-daily.csv",
+        ["day", "value", "numerator", "denominator", "verdict"],
+        ([d.day, d.value, d.numerator, d.denominator, d.verdict] for d in s.daily),
+    )
+
+
 @router.get("/api/kpis/{kpi_id}/series")
 async def series(
     kpi_id: str,
@@ -90,7 +130,7 @@ async def chart(
         s = await _series(svc, kpi_id, profile, window)
         bars = [(d.day, float(Fraction(d.value)) if d.value else 0.0) for d in s.daily]
         scale = 100.0 if (s.kpi.unit or "").startswith("ratio") else 1.0
-        svg = bar_chart(f"{s.kpi.name_en} · daily", [(d, v * scale) for d, v in bars])
+        svg = bar_chart(f"{s.kpi.name_zh} · 逐日 daily", [(d, v * scale) for d, v in bars])
     else:
         whole = await svc.evaluations.one(profile or svc.settings.default_profile, window)
         kpi = _result(whole, kpi_id)

@@ -1,14 +1,12 @@
-"""`site`: the declared elements and their last reported status."""
+"""`site`: the declared elements and their status, the agents' health, and warnings."""
 
-from datetime import UTC, datetime, timedelta
+from fastapi import APIRouter, Response
 
-from fastapi import APIRouter, HTTPException
-
-from kpi import Window
-from pilotproof.web.models import ElementView, SiteView
+from pilotproof.web import health
+from pilotproof.web.export import csv_response
+from pilotproof.web.models import AgentView, ElementView, SiteView, Warning
+from pilotproof.web.routes.kpis import EndQ, ProfileQ, StartQ
 from pilotproof.web.state import Reader, ServiceDep
-from telemetry import Aggregate, StoreError
-from telemetry.timegrid import NS
 
 router = APIRouter(tags=["site"])
 
@@ -25,32 +23,37 @@ async def site(svc: ServiceDep, _: Reader) -> SiteView:
 @router.get("/api/elements")
 async def elements(svc: ServiceDep, _: Reader) -> list[ElementView]:
     """Declared production elements with their last reported status (last 24 h)."""
-    end = svc.now()
-    day = Window(start=end - timedelta(days=1), end=end)
-    q = Aggregate(
-        measurement="element_status",
-        field="online",
-        fn="last",
-        start_ns=day.start_ns,
-        end_ns=day.end_ns,
-        group_by=("element",),
-        where={"site": svc.inventory.site},
-        keep_time=True,
+    return await health.elements(svc)
+
+
+@router.get("/api/elements.csv", response_class=Response,
+            responses={200: {"content": {"text/csv": {}}}})  # fmt: skip
+async def elements_csv(svc: ServiceDep, _: Reader) -> Response:
+    """The element list as CSV (UTF-8 with BOM): declared link and last status."""
+    rows = await health.elements(svc)
+    return csv_response(
+        f"{svc.inventory.site}-elements.csv",
+        ["id", "kind", "declared_link", "key_equipment", "numerically_controlled", "online",
+         "last_seen_utc"],
+        ([e.id, e.kind, e.declared_link, e.key_equipment, e.numerically_controlled, e.online,
+          e.last_seen.isoformat() if e.last_seen else None] for e in rows),
+    )  # fmt: skip
+
+
+@router.get("/api/agents")
+async def agents(svc: ServiceDep, _: Reader) -> list[AgentView]:
+    """Each agent of the site: its newest self-report (backlog, buffer fill, drivers
+    connected, sealer and store state), whether it is stale, and its stored chain."""
+    return await health.agents(svc)
+
+
+@router.get("/api/warnings")
+async def warnings(
+    svc: ServiceDep, _: Reader, profile: ProfileQ = None, start: StartQ = None, end: EndQ = None
+) -> list[Warning]:
+    """What an operator should look at now: offline or silent elements, stale agents,
+    filling buffers, forwarding or drivers down, and — for the window — coverage gaps."""
+    evaluation = await svc.evaluations.one(
+        profile or svc.settings.default_profile, svc.window(start, end)
     )
-    try:
-        df = await svc.store.aggregate(q)
-    except StoreError as e:
-        raise HTTPException(503, f"the store is unavailable: {e}") from None
-    last = {str(r["element"]): (bool(r["value"]), int(r["time"])) for _, r in df.iterrows()}
-    out = []
-    for el in svc.inventory.elements:
-        seen = last.get(el.id)
-        out.append(
-            ElementView(
-                id=el.id, kind=el.kind, declared_link=el.link, key_equipment=el.key_equipment,
-                numerically_controlled=el.numerically_controlled,
-                online=seen[0] if seen else None,
-                last_seen=datetime.fromtimestamp(seen[1] // NS, UTC) if seen else None,
-            )
-        )  # fmt: skip
-    return out
+    return health.warnings(svc, await health.elements(svc), await health.agents(svc), evaluation)

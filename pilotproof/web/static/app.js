@@ -19,6 +19,15 @@ const T = {
     today: "今天", days7: "近 7 天", days30: "近 30 天", refresh: "每分钟刷新",
     elements: "生产要素", element: "要素", kind: "类型", link: "申报链路", online: "在线",
     last_seen: "最近上报", offline_count: "离线", no_status: "近 24 小时无状态上报",
+    day: "日期", csv: "导出 CSV", points: "数据点", point: "数据点", samples: "样本数",
+    trend: "趋势", agents: "采集代理", agent: "代理", last_report: "最近自检上报",
+    stale: "失联", backlog: "待转发行数", buffer_fill: "缓存占用", drivers: "数据源连接",
+    sealer: "封存/转发", store: "存储", batches: "已入库批次", sealed_until: "已封存至",
+    warnings: "需要关注", no_warnings: "无告警", pick_point: "选择数据点",
+    inventory: "申报清单（可选，YAML/JSON/TOML）", pin_site: "按本服务的申报清单核对",
+    report: "下载验证报告", pinned: "清单已核对", not_pinned: "清单未核对", never: "从未",
+    unit: "单位", every: "聚合间隔", role_required: "必选", role_optional: "可选",
+    role_component: "组成项", role_conditional: "条件项", role_info: "参考",
   },
   en: {
     overview: "Overview", evidence: "Evidence", signout: "Sign out", signin: "Sign in",
@@ -36,6 +45,15 @@ const T = {
     today: "Today", days7: "Last 7 days", days30: "Last 30 days", refresh: "Refresh every minute",
     elements: "Elements", element: "Element", kind: "Kind", link: "Declared link", online: "Online",
     last_seen: "Last seen", offline_count: "offline", no_status: "no status in the last 24 h",
+    day: "Day", csv: "Export CSV", points: "Points", point: "Point", samples: "Samples",
+    trend: "Trend", agents: "Agents", agent: "Agent", last_report: "Last self-report",
+    stale: "stale", backlog: "Backlog (lines)", buffer_fill: "Buffer fill", drivers: "Sources connected",
+    sealer: "Sealing/forwarding", store: "Store", batches: "Batches stored", sealed_until: "Sealed until",
+    warnings: "Needs attention", no_warnings: "No warnings", pick_point: "Pick a point",
+    inventory: "Filed inventory (optional, YAML/JSON/TOML)", pin_site: "Pin to this service's inventory",
+    report: "Download the report", pinned: "inventory pinned", not_pinned: "inventory not pinned", never: "never",
+    unit: "Unit", every: "Bucket", role_required: "required", role_optional: "optional",
+    role_component: "component", role_conditional: "conditional", role_info: "informative",
   },
 };
 
@@ -49,6 +67,7 @@ const state = {
   refresh: false,
   me: null,  // /api/me: the token's name and role (what the evidence page offers)
   site: null,  // /api/site: the plant's time zone, in which every time is shown and typed
+  point: null,  // the point whose trend is shown
   view: 0,  // bumped by every render: a slow answer for an older view is dropped
 };
 const $ = (sel) => document.querySelector(sel);
@@ -66,6 +85,23 @@ async function api(path, options = {}) {
     throw new Error(`${r.status}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`);
   }
   return r;
+}
+
+// a file from an authenticated GET: a plain link would carry no Bearer token
+async function download(path, filename) {
+  const blob = await (await api(path)).blob();
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = filename;
+  a.click();
+}
+
+function csvButton(id, path, filename) {
+  setTimeout(() => {
+    const b = document.getElementById(id);
+    if (b) b.onclick = () => download(path, filename).catch((e) => alert(e.message));
+  });
+  return `<button type="button" class="csv" id="${id}">${t("csv")}</button>`;
 }
 
 // Times are typed and shown in the plant's zone, never the browser's: a window picked as
@@ -186,7 +222,10 @@ async function renderOverview() {
   $("#main").innerHTML = `${top}<p class="muted">${t("loading")}</p>`;
   bindControls();
   try {
-    const ev = await (await api(`/api/kpis?${query()}`)).json();
+    const [ev, warned] = await Promise.all([
+      (async () => (await api(`/api/kpis?${query()}`)).json())(),
+      (async () => (await api(`/api/warnings?${query()}`)).json())(),
+    ]);
     const again = await controls();
     if (view !== state.view) return;
     // what was typed while the evaluation ran survives the re-render below
@@ -198,11 +237,13 @@ async function renderOverview() {
         <h3>${esc(name(r))}</h3>
         <div class="value">${esc(display(r))}</div>
         <div>${t("threshold")} ${esc(r.threshold_text)} · ${verdictLabel(r.verdict)}</div>
-        <div class="muted">${esc(r.role)}${r.numerator != null ? ` · ${r.numerator} / ${r.denominator}` : ""}</div>
+        <div class="muted">${esc(t(`role_${r.role}`))}${r.numerator != null ? ` · ${r.numerator} / ${r.denominator}` : ""}</div>
       </div>`).join("");
     $("#main").innerHTML = `${again}
+      ${warningsPanel(warned)}
       <div class="panel"><strong>${esc(state.lang === "zh" ? ev.profile_name_zh : ev.profile_name_en)}</strong>
-      · ${esc(ev.site)} · <span id="window">${esc(siteTime(ev.window.start))} → ${esc(siteTime(ev.window.end))}</span> (${esc(state.site.timezone)}) · ${t("overall")}: ${verdictLabel(ev.verdict)}</div>
+      · ${esc(ev.site)} · <span id="window">${esc(siteTime(ev.window.start))} → ${esc(siteTime(ev.window.end))}</span> (${esc(state.site.timezone)}) · ${t("overall")}: ${verdictLabel(ev.verdict)}
+      ${csvButton("csv-kpis", `/api/kpis.csv?${query()}`, `${ev.profile}-kpis.csv`)}</div>
       <div class="cards" id="cards">${cards}</div>`;
     for (const [k, v] of kept) if (v != null && $(`#${k}`)) $(`#${k}`).value = v;
     bindControls();
@@ -213,6 +254,14 @@ async function renderOverview() {
   } catch (e) {
     if (view === state.view) $("#main").insertAdjacentHTML("beforeend", `<p class="error">${esc(e.message)}</p>`);
   }
+}
+
+// offline elements, stale agents, a filling buffer, coverage gaps: in the operator's face
+function warningsPanel(ws) {
+  if (!ws.length) return `<div class="panel muted" id="warnings">${t("no_warnings")}</div>`;
+  const items = ws.map((w) => `<li class="${esc(w.severity)}" data-code="${esc(w.code)}">
+    ${esc(state.lang === "zh" ? w.message_zh : w.message_en)} <code class="muted">${esc(w.code)}</code></li>`).join("");
+  return `<div class="panel warnings" id="warnings"><strong>${t("warnings")} (${ws.length})</strong><ul>${items}</ul></div>`;
 }
 
 async function svg(id, kind) {
@@ -237,8 +286,8 @@ async function renderKpi(id) {
         ${k.notes.length ? `<ul>${k.notes.map((n) => `<li>${esc(n)}</li>`).join("")}</ul>` : ""}
         <h3>${t("clause")}</h3><blockquote>${esc(k.clause.ocr_corrected_quote || k.clause.quote)}<br>
         <span class="muted">${esc(k.clause.gloss)} — ${esc(k.clause.document)} ${esc(k.clause.section)}</span></blockquote></div>
-      <div class="panel"><h3>${t("daily")}</h3><div id="chart-daily">${daily}</div>
-        <table><tr><th>day</th><th>${t("value")}</th><th>${t("numden")}</th><th>verdict</th></tr>${rows}</table></div>
+      <div class="panel"><h3>${t("daily")} ${csvButton("csv-daily", `/api/kpis/${encodeURIComponent(id)}/series.csv?${query()}`, `${id}-daily.csv`)}</h3><div id="chart-daily">${daily}</div>
+        <table><tr><th>${t("day")}</th><th>${t("value")}</th><th>${t("numden")}</th><th>${t("verdict")}</th></tr>${rows}</table></div>
       <div class="panel"><h3>${t("breakdown")}</h3><div id="chart-breakdown">${breakdown}</div></div>
       <div class="panel"><h3>${t("coverage")}</h3>${coverage}</div>`;
   } catch (e) {
@@ -257,6 +306,8 @@ async function renderEvidence() {
     ${builds ? `<div class="panel"><button id="build" class="primary" type="button">${t("build")}</button>
       <span id="built"></span></div>` : ""}
     ${verifies ? `<div class="panel"><label>${t("file")} <input id="bundle" type="file" accept=".gz,.tgz,application/gzip"></label>
+      <label>${t("inventory")} <input id="inventory" type="file" accept=".yaml,.yml,.json,.toml"></label>
+      <label><input id="pin-site" type="checkbox"> ${t("pin_site")}</label>
       <button id="verify" class="primary" type="button">${t("verify")}</button>
       <div id="verdict"></div></div>` : ""}`;
   $("#show").onclick = () => { state.profile = $("#profile").value; state.from = $("#from").value; state.to = $("#to").value; };
@@ -286,16 +337,22 @@ async function renderEvidence() {
     $("#verdict").textContent = t("loading");
     const form = new FormData();
     form.append("bundle", file);
+    const inv = $("#inventory").files[0];
+    if (inv) form.append("inventory", inv);
+    else if ($("#pin-site").checked) form.append("pin_site", "true");
     try {
       const r = await (await api("/api/verify", {method: "POST", body: form})).json();
       const checks = r.checks.map((c) => `<tr><td>${esc(state.lang === "zh" ? c.name_zh : c.name)}</td><td>${c.ok ? "✔" : "✘"}</td><td>${esc(c.detail)}</td></tr>`).join("");
       const findings = r.checks.flatMap((c) => c.findings).map((f) => `<tr><td><code>${esc(f.code)}</code></td><td>${esc(f.where)}</td><td>${esc(f.message)}</td></tr>`).join("");
       const warnings = r.warnings.map((w) => `<li><code>${esc(w.code)}</code> ${esc(w.message)}</li>`).join("");
       $("#verdict").innerHTML = `<h3 class="verdict ${r.ok ? "pass" : "fail"}" id="verify-result">${r.ok ? t("verified") : t("not_verified")}</h3>
+        <p><span id="pinned">${r.inventory_pinned ? t("pinned") : t("not_pinned")}</span> ·
+        <button type="button" id="report">${t("report")}</button></p>
         <table><tr><th>${t("checks")}</th><th></th><th></th></tr>${checks}</table>
         ${findings ? `<table>${findings}</table>` : ""}
         ${warnings ? `<ul class="muted" id="verify-warnings">${warnings}</ul>` : ""}
         ${r.evaluation ? recomputed(r.evaluation) : ""}`;
+      $("#report").onclick = () => download(r.report, `${file.name.replace(/\.tar\.gz$|\.tgz$/, "")}-report.html`).catch((e) => alert(e.message));
     } catch (e) { $("#verdict").innerHTML = `<p class="error">${esc(e.message)}</p>`; }
   };
 }
@@ -320,12 +377,89 @@ async function renderElements() {
     const offline = rows.filter((e) => e.online === false).length;
     const silent = rows.filter((e) => e.online == null).length;
     const body = rows.map((e) => `<tr class="${e.online === false ? "offline" : ""}" data-element="${esc(e.id)}">
-      <td>${esc(e.id)}</td><td>${esc(e.kind)}</td><td>${esc(e.declared_link)}</td><td>${mark(e)}</td>
+      <td><a href="#/points?element=${encodeURIComponent(e.id)}">${esc(e.id)}</a></td><td>${esc(e.kind)}</td><td>${esc(e.declared_link)}</td><td>${mark(e)}</td>
       <td>${e.last_seen ? esc(siteTime(e.last_seen)) : `<span class="muted">${t("no_status")}</span>`}</td></tr>`).join("");
-    $("#main").innerHTML = `<div class="panel"><h2>${t("elements")}</h2>
+    $("#main").innerHTML = `<div class="panel"><h2>${t("elements")} ${csvButton("csv-elements", "/api/elements.csv", `${state.site.site}-elements.csv`)}</h2>
       <p id="element-summary">${rows.length} · ${t("offline_count")} <strong>${offline}</strong> · ${esc(t("no_status"))}: ${silent}
       <span class="muted">(${esc(state.site.timezone)})</span></p>
       <table id="elements"><tr><th>${t("element")}</th><th>${t("kind")}</th><th>${t("link")}</th><th>${t("online")}</th><th>${t("last_seen")}</th></tr>${body}</table></div>`;
+  } catch (e) {
+    if (view === state.view) $("#main").innerHTML = `<p class="error">${esc(e.message)}</p>`;
+  }
+}
+
+// raw telemetry: pick a point with samples in the window, see its trend (mean, min–max)
+async function renderPoints(element) {
+  const view = ++state.view;
+  $("#main").innerHTML = `${await controls()}<p class="muted">${t("loading")}</p>`;
+  bindControls();
+  $("#show").onclick = () => {
+    state.from = $("#from").value; state.to = $("#to").value;
+    for (const k of ["from", "to"]) localStorage.setItem(`pp.${k}`, state[k]);
+    renderPoints($("#point") ? $("#point").value.split("\u0000")[0] : element);
+  };
+  try {
+    const pts = await (await api(`/api/points?${query()}`)).json();
+    if (view !== state.view) return;
+    const chosen = state.point && (!element || state.point.element === element) ? state.point
+      : pts.find((p) => !element || p.element === element) || null;
+    const options = pts.map((p) => {
+      const key = `${p.element}\u0000${p.point}`;
+      const sel = chosen && chosen.element === p.element && chosen.point === p.point ? "selected" : "";
+      return `<option value="${esc(key)}" ${sel}>${esc(p.element)} · ${esc(p.point)}${p.unit ? ` (${esc(p.unit)})` : ""} — ${p.samples.toLocaleString()}</option>`;
+    }).join("");
+    let chart = `<p class="muted">${t("pick_point")}</p>`, csv = "";
+    if (chosen) {
+      const q = `element=${encodeURIComponent(chosen.element)}&point=${encodeURIComponent(chosen.point)}&${query()}`;
+      chart = await (await api(`/api/points/trend.svg?${q}`)).text();
+      csv = csvButton("csv-trend", `/api/points/trend.csv?${q}`, `${chosen.element}-${chosen.point}.csv`);
+    }
+    const top = await controls();
+    if (view !== state.view) return;
+    // what was typed meanwhile survives the re-render (nothing awaits between)
+    const kept = ["from", "to"].map((k) => [k, $(`#${k}`).value]);
+    $("#main").innerHTML = `${top}
+      <div class="panel"><h2>${t("points")} · ${t("trend")}</h2>
+      <label>${t("point")} <select id="point">${options}</select></label> ${csv}
+      <div id="trend">${chart}</div></div>`;
+    for (const [k, v] of kept) $(`#${k}`).value = v;
+    bindControls();
+    $("#show").onclick = () => {
+      state.from = $("#from").value; state.to = $("#to").value;
+      for (const k of ["from", "to"]) localStorage.setItem(`pp.${k}`, state[k]);
+      renderPoints(null);
+    };
+    $("#point").onchange = () => {
+      const [el, pt] = $("#point").value.split("\u0000");
+      state.point = {element: el, point: pt};
+      renderPoints(el);
+    };
+  } catch (e) {
+    if (view === state.view) $("#main").insertAdjacentHTML("beforeend", `<p class="error">${esc(e.message)}</p>`);
+  }
+}
+
+// the agents' own health: what a gateway reports of itself, and what reached the store
+async function renderAgents() {
+  const view = ++state.view;
+  $("#main").innerHTML = `<p class="muted">${t("loading")}</p>`;
+  try {
+    const [rows] = await Promise.all([(async () => (await api("/api/agents")).json())(), site()]);
+    if (view !== state.view) return;
+    const yes = (v) => (v == null ? "—" : v ? `<span class="verdict pass">✔</span>` : `<span class="verdict fail">✘</span>`);
+    // a <meter>, not a styled bar: the Content-Security-Policy allows no inline style
+    const fill = (a) => (a.buffer_fill == null ? "—" : `<meter min="0" max="1" low="0.5" high="0.8" optimum="0" value="${a.buffer_fill}"></meter> ${(a.buffer_fill * 100).toFixed(1)} %`);
+    const body = rows.map((a) => `<tr class="${a.stale ? "offline" : ""}" data-agent="${esc(a.agent)}">
+      <td>${esc(a.agent)}${a.pinned_site ? ` <span class="muted">(${esc(a.pinned_site)})</span>` : ""}</td>
+      <td>${a.last_report ? esc(siteTime(a.last_report)) : `<span class="muted">${t("never")}</span>`}${a.stale ? ` <span class="verdict fail">${t("stale")}</span>` : ""}</td>
+      <td>${a.backlog_lines == null ? "—" : a.backlog_lines.toLocaleString()}</td><td>${fill(a)}</td>
+      <td>${a.drivers == null ? "—" : `${a.connected} / ${a.drivers}`}</td><td>${yes(a.sealer_up)}</td><td>${yes(a.store_up)}</td>
+      <td>${a.batches_stored == null ? "—" : a.batches_stored.toLocaleString()}</td>
+      <td>${a.sealed_until ? esc(siteTime(a.sealed_until)) : "—"}</td></tr>`).join("");
+    $("#main").innerHTML = `<div class="panel"><h2>${t("agents")}</h2>
+      <p class="muted">${esc(state.site.timezone)}</p>
+      <table id="agents"><tr><th>${t("agent")}</th><th>${t("last_report")}</th><th>${t("backlog")}</th><th>${t("buffer_fill")}</th>
+      <th>${t("drivers")}</th><th>${t("sealer")}</th><th>${t("store")}</th><th>${t("batches")}</th><th>${t("sealed_until")}</th></tr>${body}</table></div>`;
   } catch (e) {
     if (view === state.view) $("#main").innerHTML = `<p class="error">${esc(e.message)}</p>`;
   }
@@ -340,6 +474,8 @@ function route() {
   if (hash.startsWith("#/kpi/")) renderKpi(decodeURIComponent(hash.slice(6)));
   else if (hash === "#/evidence") renderEvidence();
   else if (hash === "#/elements") renderElements();
+  else if (hash.startsWith("#/points")) renderPoints(new URLSearchParams(hash.split("?")[1] || "").get("element"));
+  else if (hash === "#/agents") renderAgents();
   else renderOverview();
 }
 
