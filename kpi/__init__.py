@@ -7,6 +7,7 @@ against a store. Depends on `telemetry` only.
 * `evaluate(profile, window, store, inventory, params)`: an `Evaluation` with one
   `KpiResult` per entry — value, verdict, counts, breakdown, coverage, queries, clause.
 * `Declarations` / `load_declarations`: the operator's declared-evidence items.
+* `row_counts(method, rows)`: which breakdown rows a ratio counted, for reports.
 """
 
 from kpi.catalog import (
@@ -19,6 +20,7 @@ from kpi.catalog import (
 )
 from kpi.declared import Declaration, Declarations, DeclarationsError, load_declarations
 from kpi.evaluate import evaluate, meets, read_ranges
+from kpi.methods import row_counts
 from kpi.params import KpiParams
 from kpi.profiles import Profile, UnknownProfileError, get_profile, list_profiles
 from kpi.results import (
@@ -64,5 +66,6 @@ __all__ = [
     "load_declarations",
     "meets",
     "read_ranges",
+    "row_counts",
     "seed_text",
 ]

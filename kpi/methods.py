@@ -127,6 +127,27 @@ async def wireless_5g_share(ctx: Context, params: dict[str, Any]) -> Measured:
     )
 
 
+def _share_row(row: dict[str, Any]) -> tuple[bool, bool]:
+    wireless = bool(row.get("online")) and row.get("observed_link") in WIRELESS_LINKS
+    return wireless and row.get("observed_link") == LINK_5G, wireless
+
+
+#: per method, how one row of its breakdown enters its ratio: (in the numerator, in the
+#: denominator) — written beside the method, so a report marks exactly what it counted
+ROW_COUNTS: dict[str, Callable[[dict[str, Any]], tuple[bool, bool]]] = {
+    "wireless_5g_share": _share_row,
+    "key_equipment_nc": lambda row: (bool(row.get("counted")), True),
+    "point_collection": lambda row: (bool(row.get("complete")), True),
+}
+
+
+def row_counts(method: str | None, rows: list[dict[str, Any]]) -> list[tuple[bool, bool]] | None:
+    """For each breakdown row of a result computed by `method`: whether it is in the
+    numerator and in the denominator; None for a method whose rows do not say."""
+    rule = ROW_COUNTS.get(method or "")
+    return None if rule is None else [rule(r) for r in rows]
+
+
 @method
 async def connected_devices(ctx: Context, params: dict[str, Any]) -> Measured:
     link = params.get("link", LINK_5G)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from kpi import VERDICT_LABELS, Coverage, Evaluation, KpiResult
+from kpi import VERDICT_LABELS, Coverage, Evaluation, KpiResult, row_counts
 from telemetry.timegrid import NS
 
 if TYPE_CHECKING:
@@ -416,17 +416,35 @@ def _breakdown_table(r: KpiResult) -> str:
     assert r.breakdown is not None
     rows = r.breakdown.rows
     keys = list(dict.fromkeys(k for row in rows[:MAX_ROWS] for k in row))
+    counts = row_counts(r.method, rows)
     head = "".join(f"<th>{escape(k)}</th>" for k in keys)
+    n = d = 0
+    check = ""
+    if counts is not None:
+        head = "<th>分子 n</th><th>分母 d</th>" + head
+        n, d = sum(a for a, _ in counts), sum(b for _, b in counts)
+        if (r.numerator, r.denominator) != (n, d):  # the rule and the method disagree
+            check = (f"<p class='bad'>rows mark {n} / {d}, the result says "
+                     f"{r.numerator} / {r.denominator}</p>")  # fmt: skip
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(_cell(row.get(k)))}</td>" for k in keys) + "</tr>"
-        for row in rows[:MAX_ROWS]
-    )
+        "<tr>"
+        + ("" if counts is None else "".join(
+            f"<td>{'✔' if x else ''}</td>" for x in counts[i]))
+        + "".join(f"<td>{escape(_cell(row.get(k)))}</td>" for k in keys)
+        + "</tr>"
+        for i, row in enumerate(rows[:MAX_ROWS])
+    )  # fmt: skip
     more = (f"<p class='muted'>另有 {len(rows) - MAX_ROWS:,} 行未列出 · {len(rows) - MAX_ROWS:,} "
             "more rows in results.json</p>" if len(rows) > MAX_ROWS else "")  # fmt: skip
+    marked = (
+        "" if counts is None
+        else f"<p class='muted'>✔ 计入分子 n / 分母 d 的行 · rows counted in the numerator "
+        f"and the denominator: {n} / {d}</p>{check}"
+    )  # fmt: skip
     return (
         f"<details><summary>明细 {len(rows):,} 行（按 {escape(r.breakdown.by)}）· the "
         f"{len(rows):,} rows behind the value, by {escape(r.breakdown.by)}</summary>"
-        f"<table><tr>{head}</tr>{body}</table>{more}</details>"
+        f"{marked}<table><tr>{head}</tr>{body}</table>{more}</details>"
     )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kpi import Declarations, Evaluation, Window, evaluate, get_profile
+from kpi import Declarations, Evaluation, Window, evaluate, get_profile, row_counts
 from simulators import Backfill, Period, Scenario, compute_truth, load_scenario
 from telemetry import SqliteStore, Store
 from telemetry.localserver import LocalInfluxd
@@ -98,6 +98,11 @@ async def test_every_kpi_equals_the_truth_on_both_stores(
     for label, evs in evals.items():
         for ev in evs:
             for r in ev.results:
+                # the rows a report marks as counted add up to the result's own counts
+                marks = row_counts(r.method, r.breakdown.rows if r.breakdown else [])
+                if marks is not None and r.numerator is not None:
+                    n, d = sum(a for a, _ in marks), sum(b for _, b in marks)
+                    assert (n, d) == (r.numerator, r.denominator), (label, r.id)
                 t = truth.values.get(r.id)
                 if t is None:
                     continue
