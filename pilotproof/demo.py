@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,7 +25,7 @@ from rich.progress import (
 )
 
 from collectors import Agent, AgentSection, BufferSection, SiteConfig, StoreSection
-from kpi import Declarations, Evaluation, Window, evaluate
+from kpi import Declarations, Evaluation, Window, evaluate, load_declarations
 from pilotproof.broker import embedded_broker
 from pilotproof.evidence_cli import print_report
 from pilotproof.kpi_cli import print_evaluation
@@ -45,8 +46,24 @@ def _bar() -> Progress:
     return progress_bar(transient=False)
 
 
-def declarations_of(s: Scenario) -> Declarations:
-    declared = {
+#: the sample declarations shipped for a profile, which the demo fills its declared KPIs
+#: with (a newcomer sees a whole verdict, and what a declaration looks like)
+SAMPLES = Path(__file__).parent / "samples"
+
+
+def sample_declarations(profile: str) -> Path | None:
+    """The sample declarations file of `profile`, if one is shipped."""
+    path = SAMPLES / f"declared-{profile}.yaml"
+    return path if path.is_file() else None
+
+
+def declarations_of(s: Scenario, profile: str | None = None) -> Declarations:
+    """The scenario's declared values, over the profile's sample declarations file."""
+    declared: dict[str, object] = {}
+    sample = sample_declarations(profile) if profile else None
+    if sample is not None:
+        declared.update(load_declarations(sample).model_dump()["declarations"])
+    declared |= {
         k: {"value": v, "attachment": f"scenario {s.name}: declared"} for k, v in s.declared.items()
     }
     return Declarations.model_validate({"declarations": declared})
@@ -109,8 +126,12 @@ async def run_demo(
             url = mqtt_url if mqtt_url else await stack.enter_async_context(embedded_broker())
             await live(s, store, work, url, live_key_path, live_s)
 
-        # 3. the KPI table
-        decl = declarations_of(s)
+        # 3. the KPI table, the declared KPIs from the sample declarations (copied beside)
+        decl = declarations_of(s, profile)
+        if (sample := sample_declarations(profile)) is not None:
+            await asyncio.to_thread(shutil.copy, sample, work / "declared.yaml")
+            console.print(f"declarations: {work / 'declared.yaml'} (a sample: name your own "
+                          "documents there)")  # fmt: skip
         evaluation = await evaluate(profile, window, store, s.inventory(), declarations=decl)
         print_evaluation(evaluation, details=False)
 

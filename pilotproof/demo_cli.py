@@ -41,7 +41,7 @@ def demo(
     verifies it offline; then serves the dashboard and prints its URL and a sign-in token.
     Exit code 0 only when the bundle verifies.
     """
-    from pilotproof.demo import run_demo
+    from pilotproof.demo import declarations_of, run_demo
     from pilotproof.web import JobSpec, TokenStore, WebSettings
     from pilotproof.web.serve import run_service
     from simulators import ScenarioError, load_scenario
@@ -69,6 +69,8 @@ def demo(
         inventory=s.inventory(),
         key=JobSpec.raw_key(load_key(work / "keys" / "builder.pem")),
         trust=load_trust(work / "trusted-keys.toml"),
+        # the dashboard shows the declared KPIs the demo evaluated with
+        declarations=declarations_of(s, s.profile or "miit2021-5g-factory"),
     )
     console.print(
         f"[bold]dashboard: http://127.0.0.1:{port}/[/bold]  sign in with the token "

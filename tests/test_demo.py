@@ -15,6 +15,10 @@ def test_the_demo_ends_with_a_verified_bundle_and_the_kpi_table(tmp_path: Path) 
     out = r.stdout
     assert "VERIFIED 验证通过" in out
     assert "5G share" in out  # the KPI table
+    # the declared KPIs filled from the sample declarations, copied beside for the user
+    assert "达标 PASS" in out
+    assert "未申报" not in out
+    assert "attachment" in (work / "declared.yaml").read_text(encoding="utf-8")
     assert "points accepted over modbus, mqtt, opcua" in out  # the live agent, every protocol
     assert "W_CHAIN_STARTS_INSIDE" not in out  # the history starts before the window
     assert (work / "bundle.tar.gz").is_file()
