@@ -133,7 +133,7 @@ async def run_demo(
             console.print(f"declarations: {work / 'declared.yaml'} (a sample: name your own "
                           "documents there)")  # fmt: skip
         evaluation = await evaluate(profile, window, store, s.inventory(), declarations=decl)
-        print_evaluation(evaluation, details=False)
+        print_evaluation(evaluation, details=False, tz=s.timezone)
 
         # 4. evidence, built and verified as an auditor would
         with _bar() as bar:

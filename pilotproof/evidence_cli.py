@@ -244,7 +244,7 @@ def print_report(r: VerifyReport) -> None:
         console.print(f"[yellow]{w.code} {w.label_zh}[/yellow] {esc(w.where)}: "
                       f"{esc(w.message)}", highlight=False)  # fmt: skip
     if r.evaluation is not None:
-        print_evaluation(r.evaluation, details=False)
+        print_evaluation(r.evaluation, details=False, tz=r.timezone)
     verdict = (
         "[bold green]VERIFIED 验证通过[/bold green]"
         if r.ok

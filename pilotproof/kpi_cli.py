@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from kpi import (
     VERDICT_LABELS,
@@ -190,31 +191,37 @@ def evaluate_cmd(
     if as_json:
         print(json.dumps(ev.model_dump(mode="json"), ensure_ascii=False, indent=2))
     else:
-        print_evaluation(ev, details=details)
+        print_evaluation(ev, details=details, tz=inv.timezone)
     bad = ev.verdict == "fail" or (strict and ev.verdict != "pass")
     raise typer.Exit(1 if bad else 0)
 
 
-def print_evaluation(ev: Evaluation, *, details: bool = False) -> None:
-    table = Table(
-        "指标",
-        "KPI",
-        "value 值",
-        "threshold 阈值",
-        "verdict 结论",
-        "how",
-        title=f"{ev.profile} — {ev.profile_name_zh}\n{ev.window.start} → {ev.window.end}",
-    )
+def print_evaluation(ev: Evaluation, *, details: bool = False, tz: str | None = None) -> None:
+    """The evaluation as a table that reads at 80 columns: each KPI by its Chinese name
+    and id (the English name too on a wide terminal), value with its counts, threshold,
+    verdict; times in the site's zone `tz` when given."""
+    wide = console.width >= 120
+    # an id is copied into commands and files: folded, never cut with an ellipsis
+    # at 80 columns: fixed narrow columns, the KPI's name and id take what is left
+    fixed = {} if wide else {"value": 10, "threshold": 9, "verdict": 12, "how": 9}
+    columns = [Column("指标 KPI", overflow="fold", min_width=20),
+               *([Column("name")] if wide else []),
+               Column("value 值", width=fixed.get("value")),
+               Column("阈值 threshold", width=fixed.get("threshold")),
+               Column("verdict 结论", width=fixed.get("verdict")),
+               Column("how", width=fixed.get("how"))]  # fmt: skip
+    window = f"{_local(ev.window.start, tz)} → {_local(ev.window.end, tz)}"
+    table = Table(*columns, title=f"{ev.profile} — {ev.profile_name_zh}\n{window}")
     for r in ev.results:
         zh, en = VERDICT_LABELS[r.verdict]
         style = VERDICT_STYLE[r.verdict]
-        counts = f" ({r.numerator}/{r.denominator})" if r.denominator else ""
         how = r.source + ("" if r.role == "required" else f", {r.role}")
+        name = f"{esc(r.name_zh)}\n[dim]{esc(r.id)}[/dim]"
         table.add_row(
-            r.name_zh,
-            r.name_en,
-            r.display_value() + counts,
-            r.display_threshold(),
+            name,
+            *([esc(r.name_en)] if wide else []),
+            esc(r.display_value()) + _counts(r),
+            esc(r.display_threshold()),
             f"[{style}]{zh} {en}[/{style}]",
             how,
         )
@@ -230,7 +237,7 @@ def print_evaluation(ev: Evaluation, *, details: bool = False) -> None:
     )
     for r in ev.results:
         if r.source == "measured" and (details or r.verdict in ("fail", "insufficient_data")):
-            _print_notes(r, details)
+            _print_notes(r, details, tz)
     if hint := coverage_hint(ev):
         console.print(f"\n[yellow]{esc(hint)}[/yellow]")
 
@@ -267,9 +274,29 @@ def coverage_hint(ev: Evaluation) -> str | None:
     )
 
 
-def _print_notes(r: KpiResult, details: bool) -> None:
+def _counts(r: KpiResult) -> str:
+    """ " (10/40)"; large counts with separators and their reduced ratio beside."""
+    if not r.denominator:
+        return ""
+    n, d = r.numerator or 0, r.denominator
+    text = f" ({n:,}/{d:,})"
+    from fractions import Fraction
+
+    f = Fraction(n, d)
+    if d > 100 and f.denominator < d:
+        text += f" = {f.numerator}/{f.denominator}"
+    return text
+
+
+def _local(t: datetime, tz: str | None) -> str:
+    from zoneinfo import ZoneInfo
+
+    return (t.astimezone(ZoneInfo(tz)) if tz else t).isoformat()
+
+
+def _print_notes(r: KpiResult, details: bool, tz: str | None = None) -> None:
     console.print(
-        f"\n[bold]{esc(r.id)}[/bold] {esc(r.name_zh)} — {esc(r.clause.file)}: "
+        f"\n[bold]{esc(r.id)}[/bold] {esc(r.name_zh)} — {esc(r.clause.document)}: "
         f"「{esc(r.clause.quote)}」"
     )
     console.print(f"  gloss: {esc(r.clause.gloss)}")
@@ -277,7 +304,11 @@ def _print_notes(r: KpiResult, details: bool) -> None:
     for n in r.notes:
         console.print(f"  • {esc(n)}")
     for c in r.coverage:
-        gaps = ", ".join(f"{g.start}→{g.end}" for g in c.gaps[:3])
+        gaps = ", ".join(
+            f"{_local(datetime.fromisoformat(g.start), tz)}→"
+            f"{_local(datetime.fromisoformat(g.end), tz)}"
+            for g in c.gaps[:3]
+        )
         console.print(
             f"  coverage {c.measurement}: {c.hours_with_data}/{c.hours} h"
             + (f"; gaps: {gaps}" + (" …" if len(c.gaps) > 3 else "") if gaps else "")

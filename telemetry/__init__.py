@@ -21,6 +21,7 @@ from telemetry.inventory import (
     InventoryError,
     describe_validation_error,
     load_inventory,
+    parse_inventory,
 )
 from telemetry.line_protocol import (
     LineProtocolError,
@@ -87,6 +88,7 @@ __all__ = [
     "encode_lines",
     "iter_decode",
     "load_inventory",
+    "parse_inventory",
     "schema",
     "series_key",
 ]

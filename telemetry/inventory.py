@@ -6,6 +6,7 @@ a simulator scenario both produce an `Inventory`; the KPI engine reads one.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -143,10 +144,20 @@ def describe_validation_error(e: ValidationError) -> str:
     if not err["loc"]:  # a rule across the whole file: its own message says where
         return msg
     where = ".".join(str(x) for x in err["loc"])
-    value = repr(err.get("input"))
+    # a bounded repr: the input may be a whole (huge, or alias-shared) document
+    value = _SHORT.repr(err.get("input"))
     if len(value) > 120:
         value = value[:117] + "…"
     return f"{where} = {value}: {msg}"
+
+
+def _short_repr() -> reprlib.Repr:
+    r = reprlib.Repr()
+    r.maxlevel, r.maxdict, r.maxlist, r.maxtuple, r.maxstring, r.maxother = 2, 4, 4, 4, 80, 80
+    return r
+
+
+_SHORT = _short_repr()
 
 
 @contextmanager
@@ -167,26 +178,65 @@ def file_errors(
         raise error(f"{path}: {describe_validation_error(e)}{hint}") from e
 
 
-def load_inventory(path: Path) -> Inventory:
-    """An inventory from YAML, JSON or TOML: the model itself, or under an `inventory` key
-    — so a site config (`site.toml`, whose `[inventory]` is the site's, or whose
-    `inventory = "file.yaml"` names the file beside it) serves as the inventory too."""
+def parse_inventory(text: str, *, toml: bool, where: str) -> Inventory:
+    """An inventory from the text of a YAML, JSON or TOML document: the model itself, or a
+    site config's `[inventory]` table. A site config that names its inventory file instead
+    is refused here (this reads no file); `load_inventory` follows it for a file on disk.
+    Every way the text can be wrong is an InventoryError naming `where`."""
+    return _inventory_of(_parsed(text, toml=toml, where=where), where)
+
+
+def _inventory_of(raw: object, where: str) -> Inventory:
+    if isinstance(raw, dict) and "inventory" in raw:
+        raw = raw["inventory"]
+        if isinstance(raw, str):
+            raise InventoryError(
+                f"{where}: names its inventory file ({raw[:80]!r}) instead of holding it: "
+                "give that file itself"
+            )
+    try:
+        return Inventory.model_validate(raw)
+    except ValidationError as e:
+        raise InventoryError(f"{where}: {describe_validation_error(e)}") from e
+    except (RecursionError, ValueError) as e:  # nesting past the validator's depth
+        raise InventoryError(f"{where}: not an inventory: {type(e).__name__}") from e
+
+
+def _parsed(text: str, *, toml: bool, where: str) -> object:
     import tomllib
+
+    import yaml
 
     from telemetry import yamlfile
 
+    try:
+        return tomllib.loads(text) if toml else yamlfile.load(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InventoryError(f"{where}: not valid TOML: {e}") from e
+    except yaml.YAMLError as e:
+        raise InventoryError(f"{where}: not valid YAML or JSON: {e}") from e
+    except RecursionError:
+        raise InventoryError(f"{where}: nested too deeply to be an inventory") from None
+    except ValueError as e:  # a 5,000-digit number, a timestamp with month 13
+        raise InventoryError(f"{where}: a value that cannot be read: {str(e)[:120]}") from e
+
+
+def load_inventory(path: Path, *, _depth: int = 0) -> Inventory:
+    """An inventory from YAML, JSON or TOML: the model itself, or under an `inventory` key
+    — so a site config (`site.toml`, whose `[inventory]` is the site's, or whose
+    `inventory = "file.yaml"` names the file beside it) serves as the inventory too."""
     toml = path.suffix == ".toml"
     with file_errors(
         path, InventoryError, "the inventory", syntax="TOML" if toml else "YAML or JSON"
     ):
-        text = path.read_text(encoding="utf-8")
         try:
-            raw = tomllib.loads(text) if toml else yamlfile.load(text)
-        except tomllib.TOMLDecodeError as e:
-            raise InventoryError(f"{path}: not valid TOML: {e}") from e
-        if isinstance(raw, dict) and "inventory" in raw:
-            raw = raw["inventory"]
-            if isinstance(raw, str):  # a site config naming its inventory file
-                return load_inventory(path.parent / raw)
-        inventory = Inventory.model_validate(raw)
-    return inventory
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise InventoryError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from e
+        raw = _parsed(text, toml=toml, where=str(path))
+        if isinstance(raw, dict) and isinstance(raw.get("inventory"), str):
+            # a site config naming its inventory file, beside it
+            if _depth >= 3:
+                raise InventoryError(f"{path}: names inventory files more than 3 deep")
+            return load_inventory(path.parent / raw["inventory"], _depth=_depth + 1)
+        return _inventory_of(raw, str(path))

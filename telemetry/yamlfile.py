@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from telemetry.errors import PilotproofError
+
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 core-schema integers and booleans."""
@@ -45,6 +47,58 @@ def _int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 _Loader.add_constructor("tag:yaml.org,2002:int", _int)
 
 
+#: nodes a document may expand to through its aliases: a config file has thousands, a
+#: "billion laughs" of 500 bytes has 10^9 and would take every validator down with it
+MAX_NODES = 1_000_000
+
+
+class YamlBombError(yaml.YAMLError, PilotproofError):
+    """The document expands, through its aliases, past `MAX_NODES` nodes."""
+
+    code = "E_YAML_BOMB"
+
+
+def _expanded(root: yaml.Node) -> int:
+    """Nodes the document counts once every alias is expanded (each node counted once
+    per path to it, computed without expanding: memoised on the shared nodes)."""
+    sizes: dict[int, int] = {}
+    order: list[yaml.Node] = []
+    stack: list[yaml.Node] = [root]
+    while stack:  # iteratively: a deeply nested document must not hit the recursion limit
+        node = stack.pop()
+        if id(node) in sizes:
+            continue
+        sizes[id(node)] = -1
+        order.append(node)
+        stack.extend(_children(node))
+    for node in reversed(order):
+        sizes[id(node)] = min(MAX_NODES + 1, 1 + sum(max(sizes[id(c)], 0)
+                                                     for c in _children(node)))  # fmt: skip
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [x for pair in node.value for x in pair]
+    return []
+
+
 def load(text: str) -> Any:
-    """The YAML document in `text` (a mapping, list or scalar), YAML 1.2 numbers."""
-    return yaml.load(text, Loader=_Loader)  # a SafeLoader: builds no Python objects
+    """The YAML document in `text` (a mapping, list or scalar), YAML 1.2 numbers.
+
+    Raises YamlBombError for a document whose aliases expand it past `MAX_NODES` nodes."""
+    loader = _Loader(text)  # a SafeLoader: builds no Python objects
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded(node) > MAX_NODES:
+            raise YamlBombError(
+                f"the document expands through its aliases (&anchor / *alias) to more than "
+                f"{MAX_NODES:,} values; write it out, or use fewer aliases"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()

@@ -1,6 +1,7 @@
 """A raw point's trend as SVG, drawn on the server like the KPI charts: the mean as a
 line over a band from min to max, times on the axis in the site's zone."""
 
+import math
 from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
@@ -12,7 +13,11 @@ WIDTH, HEIGHT, LEFT, TOP, BOTTOM = 760, 220, 64, 24, 36
 
 def trend_svg(trend: PointTrend, tz: str) -> str:
     """The trend as an SVG image; a trend without samples is a frame saying so."""
-    rows = [r for r in trend.rows if r.mean is not None]
+    # a value no axis can hold (±inf, NaN: a mean that overflowed) is left out, and said
+    rows = [r for r in trend.rows
+            if r.mean is not None and all(math.isfinite(v) for v in (r.mean, r.min, r.max)
+                                          if v is not None)]  # fmt: skip
+    dropped = len([r for r in trend.rows if r.mean is not None]) - len(rows)
     title = f"{trend.element} · {trend.point}" + (f" ({trend.unit})" if trend.unit else "")
     head = (
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH + LEFT + 48}' "
@@ -28,16 +33,18 @@ def trend_svg(trend: PointTrend, tz: str) -> str:
     # (time, mean, min, max) with the mean standing in for a missing min or max
     pts = [(r.time, m, m if r.min is None else r.min, m if r.max is None else r.max)
            for r in rows if (m := r.mean) is not None]  # fmt: skip
-    lo, hi = min(p[2] for p in pts), max(p[3] for p in pts)
-    if hi == lo:
-        hi, lo = hi + 1, lo - 1
+    # halves throughout: the difference of two finite floats may overflow, of halves never
+    lo, hi = min(p[2] for p in pts) / 2, max(p[3] for p in pts) / 2
+    if hi - lo <= max(abs(hi), abs(lo)) * 1e-12:  # flat: pad by a hundredth of the level
+        pad = max(abs(hi), abs(lo)) * 0.01 or 0.5
+        lo, hi = lo - pad / 2, hi + pad / 2
     t0, t1 = rows[0].time.timestamp(), rows[-1].time.timestamp() + trend.every_s
 
     def x(t: datetime) -> float:
         return LEFT + (t.timestamp() - t0) / (t1 - t0) * WIDTH
 
     def y(v: float) -> float:
-        return TOP + (hi - v) / (hi - lo) * HEIGHT
+        return TOP + min(1.0, max(0.0, (hi - v / 2) / (hi - lo))) * HEIGHT
 
     band = [f"{x(t):.1f},{y(top):.1f}" for t, _, _, top in pts]
     band += [f"{x(t):.1f},{y(bottom):.1f}" for t, _, bottom, _ in reversed(pts)]
@@ -53,7 +60,7 @@ def trend_svg(trend: PointTrend, tz: str) -> str:
             f"stroke='#666'/><text x='{tx:.1f}' y='{TOP + HEIGHT + 18}' font-size='10' "
             f"text-anchor='middle'>{label}</text>"
         )
-    for v in (lo, (lo + hi) / 2, hi):
+    for v in (2 * lo, lo + hi, 2 * hi):  # the axis in real values (y halves them again)
         ticks.append(
             f"<text x='{LEFT - 4}' y='{y(v) + 4:.1f}' font-size='10' text-anchor='end'>"
             f"{v:,.4g}</text><line x1='{LEFT}' y1='{y(v):.1f}' x2='{LEFT + WIDTH}' "
@@ -68,5 +75,7 @@ def trend_svg(trend: PointTrend, tz: str) -> str:
         + f"<polyline class='mean' points='{line}' fill='none' stroke='#4e79a7' "
         "stroke-width='1.5'/>"
         + f"<text x='{LEFT}' y='{TOP + HEIGHT + 32}' font-size='10' fill='#666'>"
-        f"{escape(tz)} · 均值 mean, 阴影 min–max</text></svg>"
+        f"{escape(tz)} · 均值 mean, 阴影 min–max"
+        + (f" · {dropped} 个无法绘制的桶 buckets not drawn (inf/NaN)" if dropped else "")
+        + "</text></svg>"
     )

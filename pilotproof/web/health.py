@@ -29,8 +29,24 @@ AGENT_FIELDS = (
 )  # fmt: skip
 
 
-def _ts(ns: int) -> datetime:
-    return datetime.fromtimestamp(ns / NS, UTC)
+def _ts(ns: int) -> datetime | None:
+    """A time from ns, or None for one no datetime holds (a row nobody verified)."""
+    try:
+        return datetime.fromtimestamp(ns / NS, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _count(v: object) -> int | None:
+    """A figure of an agent's own row as a count, or None when it is not one: the rows
+    come from any process that can write to the store, and must not take the view down."""
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int):
+        return v if v >= 0 else None
+    if isinstance(v, float) and v.is_integer() and v >= 0:
+        return int(v)
+    return None
 
 
 async def _aggregate(svc: Service, q: Aggregate) -> list[dict[str, object]]:
@@ -50,7 +66,7 @@ async def elements(svc: Service) -> list[ElementView]:
         day, "element_status", "online", "last", group_by=("element",),
         where={"site": svc.inventory.site}, keep_time=True,
     ))  # fmt: skip
-    last = {str(r["element"]): (bool(r["value"]), int(str(r["time"]))) for r in rows}
+    last = {str(r["element"]): (bool(r["value"]), _count(r["time"]) or 0) for r in rows}
     out = []
     for el in svc.inventory.elements:
         seen = last.get(el.id)
@@ -93,9 +109,10 @@ async def agents(svc: Service) -> list[AgentView]:
         for r in rows:
             agent = str(r["agent"])
             figures.setdefault(agent, {})[name] = r["value"]
-            newest[agent] = max(newest.get(agent, 0), int(str(r["time"])))
-    sealed = {str(r["agent"]): int(str(r["value"])) for r in last_ns if r["value"] is not None}
-    stored = {str(r["agent"]): int(str(r["value"])) + 1 for r in max_seq}
+            newest[agent] = max(newest.get(agent, 0), _count(r["time"]) or 0)
+    # as stored: what the chain check of a bundle verifies, this view only shows
+    sealed = {str(r["agent"]): n for r in last_ns if (n := _digits(r["value"])) is not None}
+    stored = {str(r["agent"]): n + 1 for r in max_seq if (n := _count(r["value"])) is not None}
     trust = svc.jobs.spec.trust
     pinned = {k.name: k.site for k in trust.key if k.role == "agent"} if trust else {}
     names = set(figures) | {a for a, s in pinned.items() if s == site}
@@ -105,8 +122,7 @@ async def agents(svc: Service) -> list[AgentView]:
         f = figures.get(agent, {})
 
         def num(key: str, f: dict[str, object] = f) -> int | None:
-            v = f.get(key)
-            return None if v is None else int(str(v))
+            return _count(f.get(key))
 
         last = _ts(newest[agent]) if agent in newest else None
         size, cap = num("buffer_bytes"), num("buffer_max_bytes")
@@ -129,6 +145,12 @@ async def agents(svc: Service) -> list[AgentView]:
             )
         )  # fmt: skip
     return out
+
+
+def _digits(v: object) -> int | None:
+    """`last_ns` is a string field: its digits as an int, or None."""
+    text = str(v) if v is not None else ""
+    return int(text) if text.isdigit() and len(text) <= 20 else None
 
 
 def _named(ids: list[str], most: int = 8) -> str:

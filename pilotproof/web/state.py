@@ -150,14 +150,19 @@ class Service:
             start = start.replace(tzinfo=zone)
         if end is not None and end.tzinfo is None:
             end = end.replace(tzinfo=zone)
-        end = end or self.now()
-        start = start or end - timedelta(days=self.settings.default_days)
+        # compared in UTC: two times of one zone compare by wall clock, and a local time
+        # that a DST change skips would pass for later than the time after it
+        limits = f"times must lie between {EARLIEST.date()} and {LATEST.date()}"
+        try:
+            end = (end or self.now()).astimezone(UTC)
+            start = (start.astimezone(UTC) if start is not None
+                     else end - timedelta(days=self.settings.default_days))  # fmt: skip
+        except (OverflowError, ValueError):  # year 1, minus the default days
+            raise HTTPException(400, limits) from None
         if end <= start:
             raise HTTPException(400, f"window end {end} must be after its start {start}")
         if start < EARLIEST or end > LATEST:
-            raise HTTPException(
-                400, f"times must lie between {EARLIEST.date()} and {LATEST.date()}"
-            )
+            raise HTTPException(400, limits)
         days = self.settings.max_window_days
         if end - start > timedelta(days=days):
             raise HTTPException(
@@ -166,7 +171,7 @@ class Service:
                 "evaluate a longer period in parts, or with `pilotproof kpi evaluate` on a "
                 "machine of your own",
             )
-        return Window(start=start, end=end)
+        return Window(start=start.astimezone(zone), end=end.astimezone(zone))
 
 
 def service(request: Request) -> Service:

@@ -1,6 +1,7 @@
 """`evidence`: build a signed bundle, download it, verify an uploaded one."""
 
 import asyncio
+import re
 import secrets
 import shutil
 import tempfile
@@ -15,9 +16,13 @@ from kpi import UnknownProfileError, get_profile
 from pilotproof.web.models import EvidenceBuilt, EvidenceRequest, Verified
 from pilotproof.web.settings import WebSettings
 from pilotproof.web.state import Auditor, Operator, Reader, ServiceDep
-from telemetry import Inventory, InventoryError, StoreError, load_inventory
+from telemetry import Inventory, InventoryError, StoreError, parse_inventory
 from telemetry.timegrid import NS
 from verifier import BuildError
+
+#: what a bundle or report id looks like (they are made here): anything else is a 404
+#: before the file system sees it (a 300-character name is an OSError, not a 404)
+ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 #: an inventory upload beyond this is refused (a 1,000-element site is about 200 KB)
 MAX_INVENTORY_BYTES = 1 << 20
@@ -66,7 +71,7 @@ async def build(body: EvidenceRequest, svc: ServiceDep, who: Operator) -> Eviden
 async def download(bundle_id: str, svc: ServiceDep, _: Reader) -> FileResponse:
     """Download a built bundle as one `.tar.gz`."""
     path = svc.settings.work_dir / f"{bundle_id}.tar.gz"
-    if "/" in bundle_id or bundle_id.startswith(".") or not path.is_file():
+    if not ID.match(bundle_id) or not path.is_file():
         raise HTTPException(404, f"no bundle {bundle_id!r} (bundles are kept a while)")
     return FileResponse(path, media_type="application/gzip", filename=path.name)
 
@@ -101,7 +106,7 @@ async def verify(
         await _save(bundle, path, limit, f"bundles up to {limit:,} bytes")
         pinned: Inventory | None = svc.inventory if pin_site else None
         if inventory is not None and inventory.filename:
-            pinned = await _inventory(inventory, Path(tmp))
+            pinned = await _inventory(inventory)
         reports = svc.settings.work_dir / "reports"
         await asyncio.to_thread(reports.mkdir, parents=True, exist_ok=True)
         report_id = f"verify-{int(time.time())}-{secrets.token_hex(6)}"
@@ -124,17 +129,26 @@ async def _save(upload: UploadFile, path: Path, limit: int, refusal: str) -> Non
             f.write(chunk)
 
 
-async def _inventory(upload: UploadFile, tmp: Path) -> Inventory:
-    """The uploaded filed inventory, or 400 naming what is wrong with it."""
-    suffix = Path(upload.filename or "").suffix.lower()
-    path = tmp / f"inventory{suffix if suffix in ('.yaml', '.yml', '.json', '.toml') else ''}"
+async def _inventory(upload: UploadFile) -> Inventory:
+    """The uploaded filed inventory, or 400 naming what is wrong with it. It is parsed
+    from the bytes sent, never as a file: a site config that names an inventory file is
+    refused, so an upload cannot make the service read its own files."""
+    name = Path(upload.filename or "inventory").name[:100]
     limit = MAX_INVENTORY_BYTES
-    await _save(upload, path, limit, f"inventories up to {limit:,} bytes")
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise HTTPException(413, f"inventories up to {limit:,} bytes")
     try:
-        return await asyncio.to_thread(load_inventory, path)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise HTTPException(
+            400, f"the inventory: {name}: not UTF-8 text (byte {e.start})"
+        ) from None
+    toml = name.lower().endswith(".toml")
+    try:
+        return await asyncio.to_thread(parse_inventory, text, toml=toml, where=name)
     except InventoryError as e:
-        message = str(e).replace(str(path), upload.filename or "inventory")
-        raise HTTPException(400, f"the inventory: {message}") from None
+        raise HTTPException(400, f"the inventory: {e}") from None
 
 
 @router.get(
@@ -145,7 +159,7 @@ async def _inventory(upload: UploadFile, tmp: Path) -> Inventory:
 async def report(report_id: str, svc: ServiceDep, _: Auditor) -> FileResponse:
     """The HTML report of an earlier verification (kept like built bundles)."""
     path = svc.settings.work_dir / "reports" / f"{report_id}.html"
-    if "/" in report_id or report_id.startswith(".") or not path.is_file():
+    if not ID.match(report_id) or not path.is_file():
         raise HTTPException(404, f"no report {report_id!r} (reports are kept a while)")
     return FileResponse(path, media_type="text/html; charset=utf-8",
                         filename=f"{report_id}.html")  # fmt: skip

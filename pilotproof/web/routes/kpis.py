@@ -5,7 +5,8 @@ from fractions import Fraction
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from pydantic import BeforeValidator
 
 from kpi import Evaluation, KpiResult, Window, list_profiles
 from pilotproof.web.export import csv_response
@@ -18,8 +19,18 @@ from verifier.html_report import bar_chart, breakdown_chart, coverage_chart
 router = APIRouter(tags=["kpis"])
 
 ProfileQ = Annotated[str | None, Query(description="profile id (`/api/profiles`)")]
+
+
+def _iso_only(v: object) -> object:
+    """A bare number is not a date: pydantic would read `20261029` as Unix seconds."""
+    if isinstance(v, str) and v.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError(f"{v!r} is a number, not a time: write it as ISO 8601, e.g. 2026-10-29")
+    return v
+
+
 StartQ = Annotated[
     datetime | None,
+    BeforeValidator(_iso_only),
     Query(
         alias="from",
         description="window start, ISO 8601 (`2026-10-29`, `2026-10-29T08:00`); without an "
@@ -28,6 +39,7 @@ StartQ = Annotated[
 ]
 EndQ = Annotated[
     datetime | None,
+    BeforeValidator(_iso_only),
     Query(
         alias="to",
         description="window end (exclusive), like `from`; at most `max_window_days` after it",
@@ -73,26 +85,7 @@ async def kpis_csv(
     )  # fmt: skip
 
 
-@router.get("/api/kpis/{kpi_id}/series.csv", response_class=Response, responses=CSV)
-async def series_csv(
-    kpi_id: str,
-    svc: ServiceDep,
-    _: Reader,
-    profile: ProfileQ = None,
-    start: StartQ = None,
-    end: EndQ = None,
-) -> Response:
-    """One KPI day by day as CSV (local days of the site)."""
-    s = await _series(svc, kpi_id, profile, svc.window(start, end))
-    return csv_response(
-        f"{kpi_id}-daily.csv",
-        ["day", "value", "numerator", "denominator", "verdict"],
-        ([d.day, d.value, d.numerator, d.denominator, d.verdict] for d in s.daily),
-    )
-
-
-@router.get("/api/kpis/{kpi_id}/series")
-async def series(
+async def _requested_series(
     kpi_id: str,
     svc: ServiceDep,
     _: Reader,
@@ -100,8 +93,27 @@ async def series(
     start: StartQ = None,
     end: EndQ = None,
 ) -> KpiSeries:
-    """One KPI over the window with its breakdown, and the same KPI day by day."""
+    """The series a request asks for: the one dependency of its JSON and CSV routes."""
     return await _series(svc, kpi_id, profile, svc.window(start, end))
+
+
+SeriesDep = Annotated[KpiSeries, Depends(_requested_series)]
+
+
+@router.get("/api/kpis/{kpi_id}/series.csv", response_class=Response, responses=CSV)
+async def series_csv(s: SeriesDep) -> Response:
+    """One KPI day by day as CSV (local days of the site)."""
+    return csv_response(
+        f"{s.kpi.id}-daily.csv",
+        ["day", "value", "numerator", "denominator", "verdict"],
+        ([d.day, d.value, d.numerator, d.denominator, d.verdict] for d in s.daily),
+    )
+
+
+@router.get("/api/kpis/{kpi_id}/series")
+async def series(s: SeriesDep) -> KpiSeries:
+    """One KPI over the window with its breakdown, and the same KPI day by day."""
+    return s
 
 
 @router.get(

@@ -2,10 +2,11 @@
 CSV) — what a plant engineer looks at when a KPI moves."""
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from kpi import Window
 from pilotproof.web.charts import trend_svg
@@ -21,10 +22,16 @@ router = APIRouter(tags=["points"])
 #: a trend has at most about this many buckets: enough for a chart, small for a table
 BUCKETS = 240
 #: bucket sizes a trend may take, seconds (times read well on the axis)
-STEPS = (1, 5, 10, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+STEPS = (1, 5, 10, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400,
+         2 * 86400, 7 * 86400)  # fmt: skip
 
-ElementQ = Annotated[str, Query(description="element id, as declared in the inventory")]
-PointQ = Annotated[str, Query(description="point id of that element")]
+#: an id as the inventory allows one: no control characters, bounded (InfluxQL and file
+#: names must never see a NUL or a newline from a query string)
+ID_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
+ElementQ = Annotated[
+    str, Query(description="element id, as declared in the inventory", pattern=ID_PATTERN)
+]
+PointQ = Annotated[str, Query(description="point id of that element", pattern=ID_PATTERN)]
 
 
 async def _rows(svc: Service, q: Aggregate) -> list[dict[str, object]]:
@@ -32,6 +39,8 @@ async def _rows(svc: Service, q: Aggregate) -> list[dict[str, object]]:
         df = await svc.store.aggregate(q)
     except StoreError as e:
         raise HTTPException(503, f"the store is unavailable: {e}") from None
+    except ValueError as e:  # an answer the store client could not read (InfluxDB: an inf)
+        raise HTTPException(502, f"the store's answer could not be read: {str(e)[:120]}") from None
     # records, not iterrows: a row Series upcasts an int time to float beside a float value
     return [{str(k): None if v != v else v for k, v in r.items()} for r in df.to_dict("records")]
 
@@ -40,11 +49,13 @@ async def _rows(svc: Service, q: Aggregate) -> list[dict[str, object]]:
 async def points(
     svc: ServiceDep, _: Reader, start: StartQ = None, end: EndQ = None
 ) -> list[PointView]:
-    """Every raw point (`telemetry`) with samples in the window, with its sample count and
-    its declared unit and period."""
+    """Every raw point (`telemetry`) with samples in the last day of the window, with that
+    day's sample count and its declared unit and period. (A day, not the whole window: a
+    month of raw samples is a scan that would hold the store for every other request.)"""
     window = svc.window(start, end)
+    last_day = Window(start=max(window.start, window.end - timedelta(days=1)), end=window.end)
     rows = await _rows(svc, Aggregate.over(
-        window, "telemetry", "quality", "count", group_by=("element", "point"),
+        last_day, "telemetry", "quality", "count", group_by=("element", "point"),
         where={"site": svc.inventory.site},
     ))  # fmt: skip
     declared = {(e.id, p.id): p for e in svc.inventory.elements for p in e.points}
@@ -66,7 +77,10 @@ async def _trend(svc: Service, element: str, point: str, window: Window) -> Poin
     floor = max(span_s / BUCKETS, d.period_s if d else 1.0)
     every = next((s for s in STEPS if s >= floor), STEPS[-1])
     where = {"site": svc.inventory.site, "element": element, "point": point}
-    buckets = FixedBuckets(every_ns=every * NS)
+    # hours and days on the plant's clock: buckets aligned to the site's UTC offset
+    offset = window.start.astimezone(ZoneInfo(svc.inventory.timezone)).utcoffset()
+    offset_ns = int(offset.total_seconds()) * NS if offset else 0
+    buckets = FixedBuckets(every_ns=every * NS, offset_ns=-offset_ns % (every * NS))
     reads = [
         _rows(svc, Aggregate(measurement="telemetry", field="value", fn=fn,
                              start_ns=window.start_ns, end_ns=window.end_ns, where=where,
@@ -98,26 +112,31 @@ async def _trend(svc: Service, element: str, point: str, window: Window) -> Poin
                       rows=rows)  # fmt: skip
 
 
-@router.get("/api/points/trend")
-async def trend(
+async def _requested(
     svc: ServiceDep, _: Reader, element: ElementQ, point: PointQ,
     start: StartQ = None, end: EndQ = None,
 ) -> PointTrend:  # fmt: skip
-    """One point's mean, min and max per bucket (at most about 240 buckets over the
-    window, never finer than its declared period). Buckets without samples are left out."""
+    """The trend a request asks for: the one dependency of the three trend routes."""
     return await _trend(svc, element, point, svc.window(start, end))
+
+
+TrendDep = Annotated[PointTrend, Depends(_requested)]
+
+
+@router.get("/api/points/trend")
+async def trend(t: TrendDep) -> PointTrend:
+    """One point's mean, min and max per bucket (at most about 240 buckets over the
+    window, never finer than its declared period; hours and days on the site's clock).
+    Buckets without samples are left out."""
+    return t
 
 
 @router.get(
     "/api/points/trend.svg", response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}}}},
 )  # fmt: skip
-async def trend_chart(
-    svc: ServiceDep, _: Reader, element: ElementQ, point: PointQ,
-    start: StartQ = None, end: EndQ = None,
-) -> Response:  # fmt: skip
+async def trend_chart(t: TrendDep, svc: ServiceDep) -> Response:
     """The same trend drawn as SVG, times in the site's zone."""
-    t = await _trend(svc, element, point, svc.window(start, end))
     return Response(trend_svg(t, svc.inventory.timezone), media_type="image/svg+xml")
 
 
@@ -125,17 +144,11 @@ async def trend_chart(
     "/api/points/trend.csv", response_class=Response,
     responses={200: {"content": {"text/csv": {}}}},
 )  # fmt: skip
-async def trend_csv(
-    svc: ServiceDep, _: Reader, element: ElementQ, point: PointQ,
-    start: StartQ = None, end: EndQ = None,
-) -> Response:  # fmt: skip
+async def trend_csv(t: TrendDep, svc: ServiceDep) -> Response:
     """The same trend as CSV (UTF-8 with BOM): bucket start in UTC and in site time."""
-    t = await _trend(svc, element, point, svc.window(start, end))
-    from zoneinfo import ZoneInfo
-
     zone = ZoneInfo(svc.inventory.timezone)
     return csv_response(
-        f"{element}-{point}.csv",
+        f"{t.element}-{t.point}.csv",
         ["time_utc", f"time_local ({svc.inventory.timezone})", "mean", "min", "max", "samples",
          "unit"],
         ([r.time.isoformat(), r.time.astimezone(zone).isoformat(), r.mean, r.min, r.max,

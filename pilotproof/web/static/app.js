@@ -396,20 +396,21 @@ async function renderPoints(element) {
   $("#show").onclick = () => {
     state.from = $("#from").value; state.to = $("#to").value;
     for (const k of ["from", "to"]) localStorage.setItem(`pp.${k}`, state[k]);
-    renderPoints($("#point") ? $("#point").value.split("\u0000")[0] : element);
+    renderPoints(element);
   };
   try {
     const pts = await (await api(`/api/points?${query()}`)).json();
     if (view !== state.view) return;
     const chosen = state.point && (!element || state.point.element === element) ? state.point
       : pts.find((p) => !element || p.element === element) || null;
-    const options = pts.map((p) => {
-      const key = `${p.element}\u0000${p.point}`;
+    // an option's value is its index in `pts`: ids may hold any character but a control
+    const options = pts.map((p, i) => {
       const sel = chosen && chosen.element === p.element && chosen.point === p.point ? "selected" : "";
-      return `<option value="${esc(key)}" ${sel}>${esc(p.element)} · ${esc(p.point)}${p.unit ? ` (${esc(p.unit)})` : ""} — ${p.samples.toLocaleString()}</option>`;
+      return `<option value="${i}" ${sel}>${esc(p.element)} · ${esc(p.point)}${p.unit ? ` (${esc(p.unit)})` : ""} — ${p.samples.toLocaleString()}</option>`;
     }).join("");
     let chart = `<p class="muted">${t("pick_point")}</p>`, csv = "";
     if (chosen) {
+      state.point = {element: chosen.element, point: chosen.point};
       const q = `element=${encodeURIComponent(chosen.element)}&point=${encodeURIComponent(chosen.point)}&${query()}`;
       chart = await (await api(`/api/points/trend.svg?${q}`)).text();
       csv = csvButton("csv-trend", `/api/points/trend.csv?${q}`, `${chosen.element}-${chosen.point}.csv`);
@@ -430,9 +431,9 @@ async function renderPoints(element) {
       renderPoints(null);
     };
     $("#point").onchange = () => {
-      const [el, pt] = $("#point").value.split("\u0000");
-      state.point = {element: el, point: pt};
-      renderPoints(el);
+      const p = pts[Number($("#point").value)];
+      state.point = {element: p.element, point: p.point};
+      renderPoints(p.element);
     };
   } catch (e) {
     if (view === state.view) $("#main").insertAdjacentHTML("beforeend", `<p class="error">${esc(e.message)}</p>`);
