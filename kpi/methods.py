@@ -16,7 +16,7 @@ from kpi.params import KpiParams
 from kpi.queries import QueryLog
 from kpi.results import Breakdown, Measured, Window
 from telemetry import Aggregate, DeclaredElement, Inventory, LocalDays
-from telemetry.schema import DEVICE_KINDS, LINK_5G, WIRELESS_LINKS
+from telemetry.schema import DEVICE_KINDS, LINK_5G, LINKS, WIRELESS_LINKS
 from telemetry.timegrid import NS, grid_count
 
 
@@ -91,6 +91,49 @@ def _undeclared_note(obs: dict[str, ElementObservation]) -> list[str]:
     ]
 
 
+def _vocabulary_note(obs: dict[str, ElementObservation]) -> list[str]:
+    """Links in the data outside the contract's vocabulary (`nbiot` for `nb-iot`): such an
+    element is in neither count of a share — said, never left out quietly."""
+    odd: dict[str, list[str]] = {}
+    for o in obs.values():
+        for link in o.links:
+            if link not in LINKS:
+                odd.setdefault(link, []).append(o.element)
+    if not odd:
+        return []
+    shown = "; ".join(
+        f"{link!r:.30} ({len(els)}: {', '.join(els[:3])}{' …' if len(els) > 3 else ''})"
+        for link, els in sorted(odd.items())
+    )
+    return [
+        f"status rows name links outside the data contract, counted on no link: {shown} — "
+        f"the links are {', '.join(sorted(LINKS))}"
+    ]
+
+
+def _cadence_note(obs: dict[str, ElementObservation], ctx: Context) -> list[str]:
+    """When no element is online often enough, and the most-seen one was seen in a steady
+    fraction of the intervals, the status rows likely come at a slower cadence than the
+    inventory's `status_interval_s`: say so, with the interval the data suggests."""
+    seen = [o for o in obs.values() if o.declared and o.expected_intervals]
+    if not seen or any(o.online for o in seen):
+        return []
+    best = max(seen, key=lambda o: o.online_intervals)
+    if not best.online_intervals:
+        return []
+    interval = ctx.inventory.status_interval_s
+    suggested = round(interval * best.expected_intervals / best.online_intervals)
+    if suggested < 2 * interval:
+        return []
+    return [
+        f"no element is online in {ctx.params.min_online_fraction} of its status intervals; "
+        f"the most seen ({best.element}) reported in {best.online_intervals} of "
+        f"{best.expected_intervals}: status rows seem to come every ~{suggested} s, the "
+        f"inventory says status_interval_s = {interval} — if the devices report that "
+        f"slowly, set status_interval_s = {suggested}"
+    ]
+
+
 def _element_row(o: ElementObservation, ctx: Context) -> dict[str, Any]:
     declared = ctx.declared.get(o.element)
     return {
@@ -114,7 +157,7 @@ async def wireless_5g_share(ctx: Context, params: dict[str, Any]) -> Measured:
         if o.element in declared and o.online and o.observed_link in WIRELESS_LINKS
     ]
     on5g = [o for o in wireless if o.observed_link == LINK_5G]
-    notes = _undeclared_note(obs)
+    notes = _undeclared_note(obs) + _vocabulary_note(obs) + _cadence_note(obs, ctx)
     moved = [o.element for o in wireless if o.observed_link != declared[o.element].link]
     if moved:
         notes.append(
@@ -163,6 +206,8 @@ async def connected_devices(ctx: Context, params: dict[str, Any]) -> Measured:
     notes = [
         f"{online_any} of {len(devices)} declared devices online on any link",
         *_undeclared_note(obs),
+        *_vocabulary_note(obs),
+        *_cadence_note(obs, ctx),
     ]
     return Measured(
         value=Fraction(len(counted)),

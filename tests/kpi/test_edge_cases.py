@@ -119,6 +119,53 @@ async def test_online_needs_half_the_intervals_and_undeclared_elements_are_named
     assert any("stranger" in n and "not in the inventory" in n for n in r.notes)
 
 
+async def test_a_link_outside_the_contract_is_named_not_dropped_quietly(store: Store) -> None:
+    """`nbiot` is not `nb-iot`: the element is on no link of the share, and the result
+    says which link and which elements, and what the links are."""
+    inv = Inventory(site=SITE, elements=(element("s1", "5g"), element("n1", "nb-iot"),
+                                         element("n2", "nb-iot")))  # fmt: skip
+    a = ns(T0)
+    pts = [status("s1", "5g", True, a + k * 60 * S) for k in range(60)]
+    pts += [status(e, "nbiot", True, a + k * 60 * S) for e in ("n1", "n2") for k in range(60)]
+    await store.write(pts)
+    r = (await evaluate("miit2021-5g-factory", hour(), store, inv)).result(
+        "fiveg_wireless_networking_rate"
+    )
+    assert (r.numerator, r.denominator) == (1, 1)  # the two nbiot elements in neither count
+    said = [n for n in r.notes if "outside the data contract" in n]
+    assert len(said) == 1
+    assert "'nbiot' (2: n1, n2)" in said[0]
+    assert "nb-iot" in said[0]
+
+
+async def test_a_slower_status_cadence_than_declared_is_named_with_the_fix(
+    store: Store,
+) -> None:
+    """Devices that report every 5 minutes against an inventory that says every minute:
+    every element looks offline. The result says why, and what to set."""
+    inv = Inventory(site=SITE, elements=(element("s1", "5g"), element("w1", "wifi")))
+    a = ns(T0)
+    await store.write(
+        [status(e, link, True, a + k * 300 * S) for e, link in (("s1", "5g"), ("w1", "wifi"))
+         for k in range(12)]
+    )  # fmt: skip
+    r = (await evaluate("miit2021-5g-factory", hour(), store, inv)).result(
+        "fiveg_wireless_networking_rate"
+    )
+    assert (r.numerator, r.denominator) == (0, 0)
+    said = [n for n in r.notes if "status_interval_s" in n]
+    assert len(said) == 1
+    assert "every ~300 s" in said[0]
+    assert "set status_interval_s = 300" in said[0]
+    # at the declared cadence, nothing is said
+    right = inv.model_copy(update={"status_interval_s": 300})
+    r = (await evaluate("miit2021-5g-factory", hour(), store, right)).result(
+        "fiveg_wireless_networking_rate"
+    )
+    assert (r.numerator, r.denominator) == (1, 2)
+    assert not [n for n in r.notes if "status_interval_s" in n]
+
+
 def identifier_rows(day: datetime, per_hour: int, enterprise: str = "ent-1") -> list[Point]:
     a = ns(day)
     return [
