@@ -31,7 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("pilotproof.serve_cli:serve", "Serve the API and the dashboard — 启动 Web 服务."),
     "simulate": ("pilotproof.simulate_cli:app",
                  "Simulated factories with known true KPIs — 模拟工厂."),
-    "store": ("pilotproof.store_cli:app", "Check a store (InfluxDB or SQLite) — 存储自检."),
+    "store": ("pilotproof.store_cli:app",
+              "Check, import into and export a store — 存储自检与导入导出."),
     "tokens": ("pilotproof.serve_cli:tokens_app", "Bearer tokens for the web service — 访问令牌."),
 }  # fmt: skip
 

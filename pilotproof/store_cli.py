@@ -1,4 +1,4 @@
-"""`pilotproof store check` — write a known little factory day to a store and read it back."""
+"""`pilotproof store check|import|export` — a store checked, filled from elsewhere, emptied out."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.table import Table
 from pilotproof.options import console, esc
 
 app = typer.Typer(
-    help="Check a store (InfluxDB or SQLite) — 存储自检.",
+    help="Check, import into and export a store — 存储自检与导入导出.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -21,7 +21,7 @@ app = typer.Typer(
 
 @app.callback()
 def store() -> None:
-    """Check a store (InfluxDB or SQLite) — 存储自检."""
+    """Check, import into and export a store — 存储自检与导入导出."""
 
 
 STORE_HELP = (
@@ -112,3 +112,155 @@ async def _store_check(url: str | None, influxd: bool, tz: str, give_up_after: f
 
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@app.command("import")
+def store_import(
+    files: Annotated[list[Path], typer.Argument(help="line-protocol or CSV files (gzip too)")],
+    store: Annotated[str, typer.Option("--store", help="sqlite:PATH or http://host:8086/?db=NAME")],
+    site: Annotated[
+        str | None, typer.Option(help="the site: set on rows without one; others refused")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="lp, csv, or auto (by the name: .csv[.gz] is CSV)")
+    ] = "auto",
+    measurement: Annotated[
+        str | None, typer.Option(help="CSV: the measurement of rows without that column")
+    ] = None,
+    tz: Annotated[
+        str, typer.Option(help="CSV: the zone of times written without an offset")
+    ] = "Asia/Shanghai",
+    whole_store: Annotated[
+        bool,
+        typer.Option(help="moving a store: take every measurement of a `store export` as it "
+                     "is, the agents' rows and sealed chains included"),
+    ] = False,
+) -> None:  # fmt: skip
+    """Import history from another historian: line protocol or CSV — 导入历史数据.
+
+    Every line is held to the data contract as the agent holds an MQTT message: a
+    measurement a device may send (telemetry, element_status, production, control_loop,
+    identifier), its tags, its fields with their types. A refused line is named by file
+    and line with the reason, the rest is imported; run it again after fixing them, each
+    point is stored once. CSV columns: measurement (or --measurement), time (ISO 8601 or
+    integer ns), the measurement's tags, its fields (docs/store.md). Exit 1 when a line was
+    refused, 2 on bad input.
+
+    Examples:
+
+      pilotproof store import history.lp.gz --store sqlite:pilotproof.db --site plant-1
+
+      pilotproof store import meters.csv --measurement production --store sqlite:p.db
+    """
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn
+
+    from pilotproof.options import fail, open_store_or_exit
+    from pilotproof.store_io import ImportReport, csv_points, import_points, line_points
+
+    for f in files:
+        if not f.is_file():
+            raise fail(f"{f}: no such file")
+    if fmt not in ("auto", "lp", "csv"):
+        raise fail(f"--format {fmt!r}: one of auto, lp, csv")
+    report = ImportReport()
+
+    async def run() -> None:
+        st = await open_store_or_exit(store)
+        try:
+            with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                          TextColumn("{task.fields[stored]:,} stored"), console=console,
+                          transient=True) as bar:  # fmt: skip
+                for f in files:
+                    task = bar.add_task(f"import {f.name}", total=None, stored=0)
+                    is_csv = fmt == "csv" or (fmt == "auto" and ".csv" in f.suffixes)
+                    points = (
+                        csv_points(f, site, measurement, tz, report) if is_csv
+                        else line_points(f, site, report, whole_store=whole_store)
+                    )  # fmt: skip
+
+                    def tick(t: TaskID = task) -> None:
+                        bar.update(t, stored=report.stored)
+
+                    await import_points(st, points, report, tick)
+        finally:
+            await st.close()
+
+    from telemetry import StoreError
+
+    try:
+        asyncio.run(run())
+    except StoreError as e:
+        raise fail(str(e), 1) from None
+    rate = report.stored / report.seconds if report.seconds else 0
+    console.print(
+        f"imported {report.stored:,} points from {report.lines:,} lines of {len(files)} "
+        f"file(s) in {report.seconds:.1f} s ({rate:,.0f} points/s); refused {report.refused:,}",
+        highlight=False,
+    )
+    for _, message in report.examples:
+        console.print(f"  refused {esc(message)}", highlight=False)
+    if report.refused > len(report.examples):
+        console.print(f"  … {report.refused - len(report.examples):,} more", highlight=False)
+    if report.refused:
+        console.print("  by reason: " + ", ".join(
+            f"{k} {n:,}" for k, n in report.reasons.most_common()), highlight=False)  # fmt: skip
+    raise typer.Exit(1 if report.refused else 0)
+
+
+@app.command("export")
+def store_export(
+    out: Annotated[Path, typer.Argument(help="the file to write (.gz: compressed)")],
+    store: Annotated[str, typer.Option("--store", help="sqlite:PATH or http://host:8086/?db=NAME")],
+    start: Annotated[str, typer.Option("--from", help="ISO 8601 (local if no offset)")],
+    end: Annotated[str, typer.Option("--to", help="window end (exclusive)")],
+    site: Annotated[str | None, typer.Option(help="only this site's rows")] = None,
+    measurement: Annotated[
+        list[str] | None, typer.Option(help="only these (repeat); default every one")
+    ] = None,
+    tz: Annotated[str, typer.Option(help="the zone of times without an offset")] = (
+        "Asia/Shanghai"
+    ),
+) -> None:  # fmt: skip
+    """Write a store's points in a window as line protocol — 导出数据.
+
+    Every measurement of a pilotproof store by default, the sealed chains (pp_batch,
+    pp_lines) and the agents' rows included, so `store import --whole-store` of the file
+    moves a store. A day is read at a time.
+
+    Example:
+
+      pilotproof store export month.lp.gz --store sqlite:pilotproof.db \\
+        --from 2026-10-01 --to 2026-11-01
+    """
+    import gzip
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from pilotproof.options import fail, open_store_or_exit
+    from pilotproof.store_io import EXPORTED, export_lines
+    from telemetry.timegrid import NS
+
+    def ns(text: str) -> int:
+        try:
+            t = datetime.fromisoformat(text)
+        except ValueError:
+            raise fail(f"{text!r}: not an ISO 8601 time (2026-10-29, 2026-10-29T08:00)") from None
+        t = t if t.tzinfo else t.replace(tzinfo=ZoneInfo(tz))
+        return int(t.timestamp()) * NS
+
+    a, b = ns(start), ns(end)
+    if b <= a:
+        raise fail(f"--to {end} must be after --from {start}")
+    names = measurement or list(EXPORTED)
+
+    async def run() -> int:
+        st = await open_store_or_exit(store)
+        try:
+            opener = gzip.open if out.suffix == ".gz" else open
+            with opener(out, "wt", encoding="utf-8") as f:
+                return await export_lines(st, names, a, b, site, f)
+        finally:
+            await st.close()
+
+    n = asyncio.run(run())
+    console.print(f"exported {n:,} points to {out}", highlight=False)

@@ -24,6 +24,7 @@ from telemetry import (
     PointError,
     decode_lines,
 )
+from telemetry.contract import DEVICE_MEASUREMENTS, ContractError, conform
 from telemetry.errors import PilotproofError
 from telemetry.line_protocol import (
     telemetry_head,
@@ -32,7 +33,7 @@ from telemetry.line_protocol import (
     telemetry_stamp,
 )
 from telemetry.point import TIME_MAX_NS
-from telemetry.schema import LINKS, MEASUREMENTS
+from telemetry.schema import LINKS
 from telemetry.timegrid import NS
 
 _TYPE_NAME = {float: "float", int: "int", bool: "bool", str: "str"}
@@ -44,11 +45,8 @@ _PREFIXES_MAX = 50_000  # remembered series prefixes; junk point names only cost
 
 
 _TOPICS_MAX = 10_000  # remembered topics
-#: what the `line` format may carry: device data, not the agent's own rows (point_health,
-#: pp_agent) and never evidence (pp_batch, pp_lines) — a message must not overwrite those
-LINE_MEASUREMENTS = frozenset(
-    {"telemetry", "element_status", "production", "control_loop", "identifier"}
-)
+#: what the `line` format may carry (`telemetry.contract`): device data only
+LINE_MEASUREMENTS = DEVICE_MEASUREMENTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,48 +200,13 @@ class PayloadParser:
             raise PayloadError("bad_value", str(e)[:200]) from None
 
     def _contract(self, p: Point, n: int) -> Point:
-        """A line held to the data contract: a measurement a device may send, its tags
-        and its fields with their types — one `value=7i` would otherwise fix the field's
-        type in InfluxDB's shard, and every float after it would be refused."""
-        where = f"line {n}"
-        if p.measurement not in LINE_MEASUREMENTS:
-            raise PayloadError(
-                "bad_measurement",
-                f"{where}: {p.measurement!r:.60} is not one a device may send; line protocol "
-                f"here carries {', '.join(sorted(LINE_MEASUREMENTS))}",
-            )
-        m = MEASUREMENTS[p.measurement]
-        tags = {k: v for k, v in p.tags.items() if k != "site"}
-        allowed = set(m.tags) - {"site"}
-        unknown = sorted(set(tags) - allowed)
-        missing = sorted(allowed - set(tags))
-        if unknown or missing:
-            raise PayloadError("bad_shape", f"{where}: {p.measurement} has the tags "
-                               f"{sorted(allowed)}; " + (f"{unknown[0]!r} is not one" if
-                               unknown else f"{missing[0]!r} is missing"))  # fmt: skip
-        if p.measurement == "element_status" and tags["link"] not in LINKS:
-            raise PayloadError("bad_value", f"{where}: link {tags['link']!r:.40} is not one of "
-                               f"{sorted(LINKS)}")  # fmt: skip
-        fields: dict[str, float | int | bool | str] = {}
-        for key, value in p.fields.items():
-            want = m.fields.get(key)
-            if want is None:
-                raise PayloadError("bad_shape", f"{where}: {p.measurement} has no field "
-                                   f"{key!r:.40} (fields: {sorted(m.fields)})")  # fmt: skip
-            if want == "float" and type(value) is int:
-                value = float(value)  # `value=7i` means 7.0; stored as the contract's float
-            if _TYPE_NAME[type(value)] != want:
-                raise PayloadError("bad_value", f"{where}: {p.measurement}.{key} = {value!r:.40}"
-                                   f" is {_TYPE_NAME[type(value)]}, the contract's type is "
-                                   f"{want}")  # fmt: skip
-            fields[key] = value
-        if p.measurement == "telemetry" and "quality" not in fields:
-            fields["quality"] = 0 if "value" in fields or "text" in fields else 2
-        required = set(m.fields) - set(m.optional_fields)
-        if not required <= set(fields):
-            raise PayloadError("bad_shape", f"{where}: {p.measurement} needs the fields "
-                               f"{sorted(required)}")  # fmt: skip
-        return Point(p.measurement, {**tags, "site": self.site}, fields, p.time_ns)
+        """A line held to the data contract (`telemetry.contract`): one `value=7i` would
+        otherwise fix the field's type in InfluxDB's shard, and every float after it would
+        be refused."""
+        try:
+            return conform(p, f"line {n}", self.site)
+        except ContractError as e:
+            raise PayloadError(e.reason, e.detail) from None
 
     def _telemetry(
         self, tags: dict[str, str], table: dict[str, _Series], body: dict[str, Any]

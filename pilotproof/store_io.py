@@ -1,0 +1,264 @@
+"""`store import` and `store export`: history from an existing historian into a store, and
+a store's data out again as line protocol.
+
+An imported line is judged as the agent judges one from MQTT (`telemetry.contract`): a
+measurement a device may send, its tags, its fields with their types — and never evidence
+(`pp_batch`, `pp_lines`) or the agent's own rows. Point health (`point_health`) may be
+imported as the exporting system computed it. A refused line is named by file and line
+with the reason; the rest is imported. Writes are idempotent (a point is its series and
+its time), so an import run again after fixing its refused lines stores each point once.
+
+CSV: a header row; a `measurement` column (or `--measurement` for every row); a `time`
+column (ISO 8601 with an offset, or without one in `--tz`, or integer nanoseconds since
+1970); the measurement's tags (`site` may come from `--site` instead); every other column
+a field of it, typed as the contract types it (`true`/`false`, integers, decimals, text).
+An empty cell is no field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import gzip
+import io
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from telemetry import Point, Store, WriteResult, decode_line, encode_line
+from telemetry.contract import IMPORTED_MEASUREMENTS, ContractError, conform
+from telemetry.point import PointError
+from telemetry.schema import MEASUREMENTS
+from telemetry.timegrid import NS
+
+#: what `store export` writes by default: every measurement a store of pilotproof holds
+EXPORTED = (*MEASUREMENTS, "pp_agent")
+#: measurements whose time is a chain's seq: exported whole, whatever the window
+SEQ_TIMED = frozenset({"pp_batch", "pp_lines"})
+SEQ_END = 1 << 62
+#: points written per store call
+CHUNK = 20_000
+#: refused lines kept with their place and reason (all are counted)
+KEEP_REFUSED = 20
+
+
+@dataclass
+class ImportReport:
+    """What an import did: lines read, points stored, and each refusal's place and reason
+    (the first `KEEP_REFUSED`; `refused` counts them all, `reasons` by reason)."""
+
+    lines: int = 0
+    stored: int = 0
+    refused: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    examples: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def refuse(self, where: str, reason: str, message: str) -> None:
+        self.refused += 1
+        self.reasons[reason] += 1
+        if len(self.examples) < KEEP_REFUSED:
+            self.examples.append((where, message))
+
+
+def _binary(path: Path) -> io.BufferedIOBase:
+    raw = path.open("rb")
+    if raw.read(2) == b"\x1f\x8b":  # gzip, whatever the file is called
+        raw.seek(0)
+        return gzip.GzipFile(fileobj=raw)
+    raw.seek(0)
+    return raw
+
+
+def _lines(path: Path, report: ImportReport) -> Iterator[tuple[int, str]]:
+    """(line number, text) of each non-empty, non-comment line; a line that is not UTF-8
+    is refused by its number, the others go on."""
+    with _binary(path) as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                text = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                report.lines += 1
+                report.refuse(f"{path.name}:{n}", "bad_text", f"{path.name}:{n}: not UTF-8 "
+                              f"(byte {e.start})")  # fmt: skip
+                continue
+            if text.strip() and not text.startswith("#"):
+                yield n, text
+
+
+def line_points(
+    path: Path, site: str | None, report: ImportReport, *, whole_store: bool = False
+) -> Iterator[Point]:
+    """The points of a line-protocol file, each held to the contract — or, `whole_store`
+    (moving a store: `store export` of another), every measurement as it is, the agents'
+    own rows and the sealed chains included (a bundle's chain check verifies those by
+    their signatures, whichever store they were moved through)."""
+    for n, text in _lines(path, report):
+        report.lines += 1
+        where = f"{path.name}:{n}"
+        try:
+            p = decode_line(text)
+            if whole_store:
+                if site is not None and p.tags.get("site") != site:
+                    raise ContractError("other_site", f"{where}: not of site {site!r}")
+                yield p
+                continue
+            yield _checked(p, where, site)
+        except ContractError as e:
+            # refused measurements by name: "pp_batch 40, pp_lines 295" says what the file is
+            reason = f"{e.reason} ({p.measurement})" if e.reason == "bad_measurement" else e.reason
+            report.refuse(where, reason, e.detail)
+        except (PointError, ValueError) as e:
+            report.refuse(where, "bad_line", f"{where}: {str(e)[:200]}")
+
+
+def _checked(p: Point, where: str, site: str | None) -> Point:
+    if site is not None and p.tags.get("site", site) != site:
+        raise ContractError("other_site", f"{where}: site {p.tags['site']!r:.40}, importing "
+                            f"into {site!r}")  # fmt: skip
+    out = conform(p, where, site, kinds=IMPORTED_MEASUREMENTS)
+    if "site" not in out.tags:
+        raise ContractError("bad_shape", f"{where}: no site tag; give --site")
+    return out
+
+
+def csv_points(
+    path: Path, site: str | None, measurement: str | None, tz: str, report: ImportReport
+) -> Iterator[Point]:
+    """The points of a CSV file with the column mapping of the module docstring."""
+    rows = _lines(path, report)
+    try:
+        _, header_text = next(rows)
+    except StopIteration:
+        return
+    header = next(csv.reader([header_text]))
+    if "time" not in header or ("measurement" not in header and measurement is None):
+        report.refuse(f"{path.name}:1", "bad_header", f"{path.name}:1: a CSV needs a `time` "
+                      "column and a `measurement` column (or --measurement)")  # fmt: skip
+        return
+    zone = ZoneInfo(tz)
+    for n, text in rows:
+        report.lines += 1
+        where = f"{path.name}:{n}"
+        try:
+            cells = next(csv.reader([text]))
+            if len(cells) != len(header):
+                raise ContractError("bad_shape", f"{where}: {len(cells)} cells under "
+                                    f"{len(header)} columns")  # fmt: skip
+            row = dict(zip(header, cells, strict=True))
+            name = row.pop("measurement", None) or measurement or ""
+            stamp = _time_ns(row.pop("time"), zone, where)
+            m = MEASUREMENTS.get(name)
+            if m is None or name not in IMPORTED_MEASUREMENTS:
+                carried = ", ".join(sorted(IMPORTED_MEASUREMENTS))
+                raise ContractError("bad_measurement", f"{where}: {name!r:.60} is not device "
+                                    f"data; a CSV carries {carried}")  # fmt: skip
+            tags = {k: v for k, v in row.items() if k in m.tags and v != ""}
+            fields = {k: _typed(v, m.fields.get(k), where, k)
+                      for k, v in row.items() if k not in m.tags and v != ""}  # fmt: skip
+            yield _checked(Point(name, tags, fields, stamp), where, site)
+        except ContractError as e:
+            report.refuse(where, e.reason, e.detail)
+        except (PointError, ValueError) as e:
+            report.refuse(where, "bad_line", f"{where}: {str(e)[:200]}")
+
+
+def _time_ns(text: str, zone: ZoneInfo, where: str) -> int:
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise ContractError("bad_time", f"{where}: time {text!r:.40} is neither ISO 8601 nor "
+                            "integer nanoseconds") from None  # fmt: skip
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=zone)
+    return int(t.timestamp()) * NS + t.microsecond * 1000
+
+
+def _typed(text: str, want: str | None, where: str, key: str) -> float | int | bool | str:
+    """A cell as the contract types its field (a field the contract lacks stays text, and
+    `conform` names it)."""
+    try:
+        if want == "bool":
+            if text.lower() not in ("true", "false"):
+                raise ValueError
+            return text.lower() == "true"
+        if want == "int":
+            return int(text)
+        if want == "float":
+            return float(text)
+    except ValueError:
+        raise ContractError("bad_value", f"{where}: {key} = {text!r:.40} is not a {want}") from None
+    return text
+
+
+async def import_points(
+    store: Store, points: Iterator[Point], report: ImportReport,
+    progress: Callable[[], None] | None = None,
+) -> None:  # fmt: skip
+    """Write `points` in chunks; what the store refuses is counted with its reason. The
+    next chunk is decoded while the store writes the last one (one write in flight)."""
+    t0 = time.perf_counter()
+    pending: asyncio.Task[WriteResult] | None = None
+
+    async def settle() -> None:
+        nonlocal pending
+        if pending is None:
+            return
+        result = await pending
+        pending = None
+        report.stored += result.written
+        for r in result.rejected:
+            report.refuse("store", "store_refused", f"the store refused {r.line[:80]!r}: "
+                          f"{r.reason[:160]}")  # fmt: skip
+        if progress is not None:
+            progress()
+
+    chunk: list[Point] = []
+    try:
+        for p in points:
+            chunk.append(p)
+            if len(chunk) >= CHUNK:
+                await settle()
+                pending = asyncio.create_task(store.write(chunk))
+                chunk = []
+                await asyncio.sleep(0)  # let the write start before decoding more
+        await settle()
+        if chunk:
+            pending = asyncio.create_task(store.write(chunk))
+            await settle()
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+    report.seconds += time.perf_counter() - t0
+
+
+async def export_lines(
+    store: Store, measurements: list[str], start_ns: int, end_ns: int, site: str | None,
+    out: io.TextIOBase, day_ns: int = 86400 * NS,
+) -> int:  # fmt: skip
+    """Every point of `measurements` in `[start_ns, end_ns)` as line protocol into `out`,
+    a day at a time (memory stays that of one day); the sealed chains (`pp_batch`,
+    `pp_lines`, stamped with their seq, not a time) whole. Returns how many."""
+    n = 0
+    where: dict[str, str | tuple[str, ...]] | None = {"site": site} if site else None
+    for m in measurements:
+        if m in SEQ_TIMED:
+            for p in await store.read(m, 0, SEQ_END, where=where):
+                out.write(encode_line(p) + "\n")
+                n += 1
+            continue
+        a = start_ns
+        while a < end_ns:
+            b = min(end_ns, a + day_ns)
+            for p in await store.read(m, a, b, where=where):
+                out.write(encode_line(p) + "\n")
+                n += 1
+            a = b
+    return n

@@ -1,0 +1,86 @@
+"""A point held to the data contract (`telemetry.schema`): a measurement a device may
+send, its tags, and its fields with their types. The MQTT driver's `line` format and
+`pilotproof store import` both judge data from elsewhere by it, with the same words."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from telemetry.errors import PilotproofError
+from telemetry.point import Point
+from telemetry.schema import LINKS, MEASUREMENTS
+
+#: what data from elsewhere may carry: device data, not the agent's own rows
+#: (point_health, pp_agent) and never evidence (pp_batch, pp_lines) — an import or a
+#: message must not overwrite those
+DEVICE_MEASUREMENTS: Final = frozenset(
+    {"telemetry", "element_status", "production", "control_loop", "identifier"}
+)
+#: what an operator may import besides (`store import`): point health as the exporting
+#: system computed it — a device on the network must not send it, a history may carry it
+IMPORTED_MEASUREMENTS: Final = frozenset(DEVICE_MEASUREMENTS | {"point_health"})
+_TYPE_NAME = {float: "float", int: "int", bool: "bool", str: "str"}
+
+
+class ContractError(PilotproofError, ValueError):
+    """A point the contract does not allow; `reason` is a short key for counters."""
+
+    code = "E_CONTRACT"
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def conform(
+    p: Point, where: str, site: str | None = None, *, kinds: frozenset[str] = DEVICE_MEASUREMENTS
+) -> Point:
+    """`p` as the contract stores it (an int for a float field becomes a float; a
+    telemetry sample without `quality` gets 0, or 2 without a value), with the site tag
+    `site` when given; raises ContractError naming `where` and what is wrong."""
+    if p.measurement not in kinds:
+        raise ContractError(
+            "bad_measurement",
+            f"{where}: {p.measurement!r:.60} is not device data; this carries "
+            f"{', '.join(sorted(kinds))}",
+        )
+    m = MEASUREMENTS[p.measurement]
+    tags = {k: v for k, v in p.tags.items() if k != "site"}
+    allowed = set(m.tags) - {"site"}
+    unknown = sorted(set(tags) - allowed)
+    missing = sorted(allowed - set(tags))
+    if unknown or missing:
+        raise ContractError("bad_shape", f"{where}: {p.measurement} has the tags "
+                            f"{sorted(allowed)}; " + (f"{unknown[0]!r} is not one" if
+                            unknown else f"{missing[0]!r} is missing"))  # fmt: skip
+    if p.measurement == "element_status" and tags["link"] not in LINKS:
+        raise ContractError("bad_value", f"{where}: link {tags['link']!r:.40} is not one of "
+                            f"{sorted(LINKS)}")  # fmt: skip
+    fields: dict[str, float | int | bool | str] = {}
+    changed = False
+    for key, value in p.fields.items():
+        want = m.fields.get(key)
+        if want is None:
+            raise ContractError("bad_shape", f"{where}: {p.measurement} has no field "
+                                f"{key!r:.40} (fields: {sorted(m.fields)})")  # fmt: skip
+        if want == "float" and type(value) is int:
+            value = float(value)  # `value=7i` means 7.0; stored as the contract's float
+            changed = True
+        if _TYPE_NAME[type(value)] != want:
+            raise ContractError("bad_value", f"{where}: {p.measurement}.{key} = {value!r:.40}"
+                                f" is {_TYPE_NAME[type(value)]}, the contract's type is "
+                                f"{want}")  # fmt: skip
+        fields[key] = value
+    if p.measurement == "telemetry" and "quality" not in fields:
+        fields["quality"] = 0 if "value" in fields or "text" in fields else 2
+        changed = True
+    required = set(m.fields) - set(m.optional_fields)
+    if not required <= set(fields):
+        raise ContractError("bad_shape", f"{where}: {p.measurement} needs the fields "
+                            f"{sorted(required)}")  # fmt: skip
+    site_tag = site if site is not None else p.tags.get("site")
+    if not changed and p.tags.get("site") == site_tag:
+        return p  # already as the contract stores it: no second Point to build
+    return Point(p.measurement, {**tags, **({"site": site_tag} if site_tag else {})}, fields,
+                 p.time_ns)  # fmt: skip
