@@ -74,13 +74,46 @@ def _binary(path: Path) -> io.BufferedIOBase:
     return raw
 
 
+#: bytes decompressed and split at a time (reading line by line costs a call per line)
+READ_BYTES = 1 << 20
+
+
+#: a longer line is refused unread (a file of zeros without a newline would fill memory)
+MAX_LINE = 1 << 20
+
+
+def _raw_lines(f: io.BufferedIOBase) -> Iterator[bytes | None]:
+    """Each line's bytes; None for a line past MAX_LINE (skipped to its end)."""
+    rest = b""
+    skipping = False
+    while block := f.read(READ_BYTES):
+        parts = (rest + block).split(b"\n")
+        rest = parts.pop()
+        for part in parts:
+            if skipping:
+                skipping = False  # the end of the over-long line: not a line of its own
+                continue
+            yield part if len(part) <= MAX_LINE else None
+        if len(rest) > MAX_LINE:
+            if not skipping:
+                yield None
+            skipping, rest = True, b""
+    if rest and not skipping:
+        yield rest if len(rest) <= MAX_LINE else None
+
+
 def _lines(path: Path, report: ImportReport) -> Iterator[tuple[int, str]]:
     """(line number, text) of each non-empty, non-comment line; a line that is not UTF-8
     is refused by its number, the others go on."""
     with _binary(path) as f:
-        for n, raw in enumerate(f, 1):
+        for n, raw in enumerate(_raw_lines(f), 1):
+            if raw is None:
+                report.lines += 1
+                report.refuse(f"{path.name}:{n}", "too_long", f"{path.name}:{n}: a line of "
+                              f"more than {MAX_LINE:,} bytes")  # fmt: skip
+                continue
             try:
-                text = raw.decode("utf-8").rstrip("\r\n")
+                text = raw.decode("utf-8").rstrip("\r")
             except UnicodeDecodeError as e:
                 report.lines += 1
                 report.refuse(f"{path.name}:{n}", "bad_text", f"{path.name}:{n}: not UTF-8 "

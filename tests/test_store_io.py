@@ -192,3 +192,16 @@ def test_import_refuses_a_missing_file_and_a_bad_format(tmp_path: Path) -> None:
               "--format", "xml")  # fmt: skip
     assert done.returncode == 2
     assert "one of auto, lp, csv" in done.stdout + done.stderr
+
+
+def test_a_line_past_a_mebibyte_is_refused_unread(tmp_path: Path) -> None:
+    """A file of zeros without a newline must not fill memory: the line is refused by its
+    number and the lines after it are imported."""
+    good = history_lines()[:3]
+    path = tmp_path / "long.lp"
+    path.write_bytes(good[0].encode() + b"\n" + b"0" * (3 << 20) + b"\n"
+                     + "\n".join(good[1:]).encode() + b"\n")  # fmt: skip
+    done = pp("store", "import", str(path), "--store", f"sqlite:{tmp_path / 'l.db'}")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "imported 3 points" in done.stdout
+    assert "long.lp:2: a line of more than 1,048,576 bytes" in done.stdout
