@@ -158,8 +158,10 @@ def store_import(
     from pilotproof.store_io import ImportReport, csv_points, import_points, line_points
 
     for f in files:
-        if not f.is_file():
+        if not f.exists():
             raise fail(f"{f}: no such file")
+        if not f.is_file():  # a folder, a FIFO, /dev/zero: nothing to read to its end
+            raise fail(f"{f}: not a regular file")
     if fmt not in ("auto", "lp", "csv"):
         raise fail(f"--format {fmt!r}: one of auto, lp, csv")
     report = ImportReport()

@@ -22,6 +22,7 @@ import csv
 import gzip
 import io
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -103,24 +104,31 @@ def _raw_lines(f: io.BufferedIOBase) -> Iterator[bytes | None]:
 
 
 def _lines(path: Path, report: ImportReport) -> Iterator[tuple[int, str]]:
-    """(line number, text) of each non-empty, non-comment line; a line that is not UTF-8
-    is refused by its number, the others go on."""
+    """(line number, text) of each non-empty, non-comment line. A line too long or not
+    UTF-8 is refused by its number and the others go on; a gzip stream that ends early or
+    breaks is refused after the last line it gave."""
+    n = 0
     with _binary(path) as f:
-        for n, raw in enumerate(_raw_lines(f), 1):
-            if raw is None:
-                report.lines += 1
-                report.refuse(f"{path.name}:{n}", "too_long", f"{path.name}:{n}: a line of "
-                              f"more than {MAX_LINE:,} bytes")  # fmt: skip
-                continue
-            try:
-                text = raw.decode("utf-8").rstrip("\r")
-            except UnicodeDecodeError as e:
-                report.lines += 1
-                report.refuse(f"{path.name}:{n}", "bad_text", f"{path.name}:{n}: not UTF-8 "
-                              f"(byte {e.start})")  # fmt: skip
-                continue
-            if text.strip() and not text.startswith("#"):
-                yield n, text
+        try:
+            for n, raw in enumerate(_raw_lines(f), 1):
+                where = f"{path.name}:{n}"
+                if raw is None:
+                    report.lines += 1
+                    report.refuse(where, "too_long", f"{where}: a line of more than "
+                                  f"{MAX_LINE:,} bytes")  # fmt: skip
+                    continue
+                try:
+                    text = raw.decode("utf-8").rstrip("\r")
+                except UnicodeDecodeError as e:
+                    report.lines += 1
+                    report.refuse(where, "bad_text", f"{where}: not UTF-8 (byte {e.start})")
+                    continue
+                if text.strip() and not text.startswith("#"):
+                    yield n, text
+        except (EOFError, OSError, zlib.error) as e:  # a truncated or damaged gzip stream
+            report.lines += 1
+            report.refuse(f"{path.name}:{n + 1}", "bad_gzip", f"{path.name}: the compressed "
+                          f"data ends or breaks after line {n}: {str(e)[:120]}")  # fmt: skip
 
 
 def line_points(

@@ -205,3 +205,16 @@ def test_a_line_past_a_mebibyte_is_refused_unread(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     assert "imported 3 points" in done.stdout
     assert "long.lp:2: a line of more than 1,048,576 bytes" in done.stdout
+
+
+def test_a_truncated_gzip_imports_what_it_holds_and_says_where_it_broke(tmp_path: Path) -> None:
+    lines = history_lines()[:5000]
+    whole = gzip.compress(("\n".join(lines) + "\n").encode())
+    path = tmp_path / "cut.lp.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    done = pp("store", "import", str(path), "--store", f"sqlite:{tmp_path / 'c.db'}")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    said = " ".join(done.stdout.split())
+    assert "the compressed data ends or breaks after line" in said, said
+    assert "bad_gzip 1" in said
