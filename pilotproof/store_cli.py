@@ -183,7 +183,8 @@ def store_import(
                     def tick(t: TaskID = task) -> None:
                         bar.update(t, stored=report.stored)
 
-                    await import_points(st, points, report, tick)
+                    await import_points(st, points, report, tick,
+                                        guard_sealed=not whole_store)  # fmt: skip
         finally:
             await st.close()
 

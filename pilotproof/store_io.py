@@ -18,6 +18,7 @@ An empty cell is no field.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import csv
 import gzip
 import io
@@ -33,7 +34,7 @@ from zoneinfo import ZoneInfo
 from telemetry import Point, Store, WriteResult, decode_line, encode_line
 from telemetry.contract import IMPORTED_MEASUREMENTS, ContractError, conform
 from telemetry.point import PointError
-from telemetry.schema import MEASUREMENTS
+from telemetry.schema import KPI_STREAM_MEASUREMENTS, MEASUREMENTS
 from telemetry.timegrid import NS
 
 #: what `store export` writes by default: every measurement a store of pilotproof holds
@@ -239,12 +240,52 @@ def _typed(text: str, want: str | None, where: str, key: str) -> float | int | b
     return text
 
 
+class Sealed:
+    """The spans of time an agent sealed, per site (`[first_ns, last_ns]` of each KPI-stream
+    record in the store): an import may not overwrite sealed rows — a bundle of that time
+    would then be built from other numbers than its agents signed."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.spans: dict[str, tuple[list[int], list[int]]] = {}
+
+    async def _of(self, site: str) -> tuple[list[int], list[int]]:
+        if site not in self.spans:
+            from verifier.chain import read_chains
+
+            merged: list[list[int]] = []
+            records = [r for chain in (await read_chains(self.store, site)).values()
+                       for r in chain]  # fmt: skip
+            for a, b in sorted((r.first_ns, r.last_ns) for r in records):
+                if merged and a <= merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], b)
+                else:
+                    merged.append([a, b])
+            self.spans[site] = ([a for a, _ in merged], [b for _, b in merged])
+        return self.spans[site]
+
+    async def unsealed(self, points: list[Point], report: ImportReport) -> list[Point]:
+        keep = []
+        for p in points:
+            if p.measurement in KPI_STREAM_MEASUREMENTS:
+                starts, ends = await self._of(p.tags.get("site", ""))
+                i = bisect.bisect_right(starts, p.time_ns) - 1
+                if i >= 0 and p.time_ns <= ends[i]:
+                    report.refuse("sealed", "sealed", f"{encode_line(p)[:80]!r}: an agent "
+                                  "sealed this site's data at this time; an import may not "
+                                  "change it")  # fmt: skip
+                    continue
+            keep.append(p)
+        return keep
+
+
 async def import_points(
     store: Store, points: Iterator[Point], report: ImportReport,
-    progress: Callable[[], None] | None = None,
+    progress: Callable[[], None] | None = None, *, guard_sealed: bool = True,
 ) -> None:  # fmt: skip
     """Write `points` in chunks; what the store refuses is counted with its reason. The
-    next chunk is decoded while the store writes the last one (one write in flight)."""
+    next chunk is decoded while the store writes the last one (one write in flight). With
+    `guard_sealed`, a KPI-stream point inside a span an agent sealed is refused (`Sealed`)."""
     t0 = time.perf_counter()
     pending: asyncio.Task[WriteResult] | None = None
 
@@ -262,17 +303,24 @@ async def import_points(
             progress()
 
     chunk: list[Point] = []
+    sealed = Sealed(store) if guard_sealed else None
+
+    async def start() -> None:
+        nonlocal pending, chunk
+        keep = chunk if sealed is None else await sealed.unsealed(chunk, report)
+        pending = asyncio.create_task(store.write(keep))
+        chunk = []
+
     try:
         for p in points:
             chunk.append(p)
             if len(chunk) >= CHUNK:
                 await settle()
-                pending = asyncio.create_task(store.write(chunk))
-                chunk = []
+                await start()
                 await asyncio.sleep(0)  # let the write start before decoding more
         await settle()
         if chunk:
-            pending = asyncio.create_task(store.write(chunk))
+            await start()
             await settle()
     finally:
         if pending is not None and not pending.done():

@@ -218,3 +218,33 @@ def test_a_truncated_gzip_imports_what_it_holds_and_says_where_it_broke(tmp_path
     said = " ".join(done.stdout.split())
     assert "the compressed data ends or breaks after line" in said, said
     assert "bad_gzip 1" in said
+
+
+def test_an_import_never_changes_what_an_agent_sealed(tmp_path: Path) -> None:
+    """Status rows inside the span an agent sealed are refused (a bundle of that time would
+    be built from other numbers than the agent signed); outside it they are imported."""
+    s = load_scenario(SCENARIO)
+    db = tmp_path / "sealed.db"
+
+    async def seal() -> None:
+        store = SqliteStore(db)
+        await backfill(s, store, HOUR.start_ns, HOUR.end_ns,
+                       sealer=Sealer(Ed25519PrivateKey.generate(), "gw-a", KPI_STREAM))  # fmt: skip
+        await store.close()
+
+    asyncio.run(seal())
+    e = s.inventory().elements[0]
+    inside, after = HOUR.start_ns + 600 * 10**9, HOUR.end_ns + 3600 * 10**9
+    path = tmp_path / "late.lp"
+    path.write_text(
+        f"element_status,site={s.site},element={e.id},kind={e.kind},link={e.link} "
+        f"online=false {inside}\n"
+        f"element_status,site={s.site},element={e.id},kind={e.kind},link={e.link} "
+        f"online=true {after}\n"
+    )
+    done = pp("store", "import", str(path), "--store", f"sqlite:{db}")
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = " ".join(done.stdout.split())
+    assert "imported 1 points" in said, said
+    assert "an agent sealed this site's data at this time" in said
+    assert "sealed 1" in said
