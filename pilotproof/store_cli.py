@@ -6,6 +6,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.table import Table
@@ -164,6 +165,7 @@ def store_import(
             raise fail(f"{f}: not a regular file")
     if fmt not in ("auto", "lp", "csv"):
         raise fail(f"--format {fmt!r}: one of auto, lp, csv")
+    _zone(tz)
     report = ImportReport()
 
     async def run() -> None:
@@ -236,34 +238,59 @@ def store_export(
         --from 2026-10-01 --to 2026-11-01
     """
     import gzip
+    import os
     from datetime import datetime
-    from zoneinfo import ZoneInfo
 
     from pilotproof.options import fail, open_store_or_exit
     from pilotproof.store_io import EXPORTED, export_lines
     from telemetry.timegrid import NS
+
+    zone = _zone(tz)
 
     def ns(text: str) -> int:
         try:
             t = datetime.fromisoformat(text)
         except ValueError:
             raise fail(f"{text!r}: not an ISO 8601 time (2026-10-29, 2026-10-29T08:00)") from None
-        t = t if t.tzinfo else t.replace(tzinfo=ZoneInfo(tz))
+        if not 1970 <= t.year <= 2199:
+            raise fail(f"{text!r}: times lie between 1970 and 2199")
+        t = t if t.tzinfo else t.replace(tzinfo=zone)
         return int(t.timestamp()) * NS
 
     a, b = ns(start), ns(end)
     if b <= a:
         raise fail(f"--to {end} must be after --from {start}")
+    if out.is_dir() or not out.parent.is_dir():
+        raise fail(f"{out}: not a file in an existing folder")
+    if store.startswith("sqlite:") and Path(store[7:]).resolve() == out.resolve():
+        raise fail(f"{out} is the store itself: export to another file")
     names = measurement or list(EXPORTED)
+    # written beside and renamed when whole: a failed export never empties an earlier one
+    part = out.with_name(out.name + ".part")
 
     async def run() -> int:
         st = await open_store_or_exit(store)
         try:
             opener = gzip.open if out.suffix == ".gz" else open
-            with opener(out, "wt", encoding="utf-8") as f:
+            with opener(part, "wt", encoding="utf-8") as f:
                 return await export_lines(st, names, a, b, site, f)
         finally:
             await st.close()
 
-    n = asyncio.run(run())
+    try:
+        n = asyncio.run(run())
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, out)
     console.print(f"exported {n:,} points to {out}", highlight=False)
+
+
+def _zone(tz: str) -> ZoneInfo:
+    """The zone named `tz`, or exit 2 saying so."""
+    from pilotproof.options import fail
+
+    try:
+        return ZoneInfo(tz)
+    except (ValueError, KeyError, ZoneInfoNotFoundError):
+        raise fail(f"--tz {tz!r}: not a time zone (e.g. Asia/Shanghai, UTC)") from None

@@ -248,3 +248,27 @@ def test_an_import_never_changes_what_an_agent_sealed(tmp_path: Path) -> None:
     assert "imported 1 points" in said, said
     assert "an agent sealed this site's data at this time" in said
     assert "sealed 1" in said
+
+
+def test_export_never_destroys_a_store_or_an_earlier_export(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    asyncio.run(SqliteStore(db).close())
+    window = ("--from", "2026-10-29", "--to", "2026-10-30")
+    onto = pp("store", "export", str(db), "--store", f"sqlite:{db}", *window)
+    assert onto.returncode == 2
+    assert "is the store itself" in onto.stdout + onto.stderr
+    earlier = tmp_path / "earlier.lp"
+    earlier.write_text("kept\n")
+    bad_zone = pp("store", "export", str(earlier), "--store", f"sqlite:{db}", *window,
+                  "--tz", "Nowhere/City")  # fmt: skip
+    assert bad_zone.returncode == 2
+    assert "not a time zone" in bad_zone.stdout + bad_zone.stderr
+    assert earlier.read_text() == "kept\n"
+    for args in (("--from", "0001-01-01", "--to", "2026-10-30"),):
+        r = pp("store", "export", str(earlier), "--store", f"sqlite:{db}", *args)
+        assert r.returncode == 2, r.stdout + r.stderr
+        assert "Traceback" not in r.stdout + r.stderr
+    missing = pp("store", "export", str(tmp_path / "no" / "x.lp"), "--store", f"sqlite:{db}",
+                 *window)  # fmt: skip
+    assert missing.returncode == 2
+    assert "existing folder" in missing.stdout + missing.stderr
