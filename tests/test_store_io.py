@@ -80,6 +80,18 @@ async def direct() -> list[dict[str, object]]:
         return await results(store)
 
 
+def sealed_hour(path: Path) -> None:
+    """The scenario's hour in a new SQLite store at `path`, sealed by agent gw-a."""
+
+    async def seal() -> None:
+        store = SqliteStore(path)
+        await backfill(load_scenario(SCENARIO), store, HOUR.start_ns, HOUR.end_ns,
+                       sealer=Sealer(Ed25519PrivateKey.generate(), "gw-a", KPI_STREAM))  # fmt: skip
+        await store.close()
+
+    asyncio.run(seal())
+
+
 def test_a_historians_line_protocol_is_imported_and_its_bad_lines_named(
     tmp_path: Path, target: tuple[str, Callable[[], Store]]
 ) -> None:
@@ -151,13 +163,7 @@ def test_a_store_moves_whole_through_an_export(tmp_path: Path) -> None:
     s = load_scenario(SCENARIO)
     src, dst = tmp_path / "from.db", tmp_path / "to.db"
 
-    async def seal() -> None:
-        store = SqliteStore(src)
-        await backfill(s, store, HOUR.start_ns, HOUR.end_ns,
-                       sealer=Sealer(Ed25519PrivateKey.generate(), "gw-a", KPI_STREAM))  # fmt: skip
-        await store.close()
-
-    asyncio.run(seal())
+    sealed_hour(src)
     out = tmp_path / "all.lp.gz"
     done = pp("store", "export", str(out), "--store", f"sqlite:{src}", "--from",
               "2026-10-29T08:00", "--to", "2026-10-29T09:00")  # fmt: skip
@@ -226,13 +232,7 @@ def test_an_import_never_changes_what_an_agent_sealed(tmp_path: Path) -> None:
     s = load_scenario(SCENARIO)
     db = tmp_path / "sealed.db"
 
-    async def seal() -> None:
-        store = SqliteStore(db)
-        await backfill(s, store, HOUR.start_ns, HOUR.end_ns,
-                       sealer=Sealer(Ed25519PrivateKey.generate(), "gw-a", KPI_STREAM))  # fmt: skip
-        await store.close()
-
-    asyncio.run(seal())
+    sealed_hour(db)
     e = s.inventory().elements[0]
     inside, after = HOUR.start_ns + 600 * 10**9, HOUR.end_ns + 3600 * 10**9
     path = tmp_path / "late.lp"
