@@ -194,6 +194,18 @@ class SiteConfig(Settings):
                     f"{where} reads {element}.{point}, which {other} reads too: one point is "
                     "one series, and two sources writing it would overwrite each other"
                 )
+        protocols = {(e.id, p.id): p.protocol for e in self.inventory.elements for p in e.points}
+        for plugin, sources in self.sources.each():
+            for i, source in enumerate(sources):
+                for element, point in plugin.points_of(source):
+                    said = protocols.get((element, point))
+                    if said is not None and said != plugin.name:
+                        raise ValueError(
+                            f"sources.{plugin.name}[{getattr(source, 'name', i)}] reads "
+                            f"{element}.{point}, which the inventory says is read over "
+                            f"{said!r}: set its protocol = {plugin.name!r}, or read it with "
+                            f"a {said} source"
+                        )
         refs += [(f"roles[{r.role}]", r.element, r.point) for r in self.roles]
         for where, element, point in refs:
             if element not in declared:

@@ -59,6 +59,8 @@ def _models(root: type[BaseModel]) -> dict[str, type[BaseModel]]:
 
 def _type_name(t: Any) -> str:
     origin = typing.get_origin(t)
+    if origin is typing.Annotated:  # an id or a checked name: its base type is what one writes
+        return _type_name(typing.get_args(t)[0])
     if origin is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in typing.get_args(t))
     if origin in (typing.Union, types.UnionType):

@@ -156,6 +156,14 @@ class Catalog(_Frozen):
     profiles: tuple[CatalogProfile, ...]
     entries: tuple[CatalogEntry, ...]
     measures: dict[str, MethodBinding]
+    declared_reasons: dict[str, str] = Field(
+        default_factory=dict,
+        description="measurable-looking ids that stay declared: why telemetry cannot show them",
+    )
+    not_measured_yet: dict[str, str] = Field(
+        default_factory=dict,
+        description="ids telemetry could show but the contract does not carry yet: what data would",
+    )
 
     def profile(self, profile_id: str) -> CatalogProfile:
         for p in self.profiles:
@@ -174,7 +182,7 @@ class Catalog(_Frozen):
 
     def binding(self, entry: CatalogEntry) -> MethodBinding | None:
         """The measuring method of an entry (profile overrides applied), if measured."""
-        b = self.measures.get(entry.id) if entry.kind == "indicator" else None
+        b = self.measures.get(entry.id) if entry.kind in ("indicator", "qualitative") else None
         return None if b is None else b.for_profile(entry.profile)
 
     def source_document(self, file: str) -> SourceDocument:
@@ -197,7 +205,8 @@ def _read_yaml(name: str) -> Any:
 @cache
 def load_catalog() -> Catalog:
     raw = _read_yaml("catalog.yaml")
-    measures = _read_yaml("measures.yaml")["measures"]
+    bindings = _read_yaml("measures.yaml")
+    measures = bindings["measures"]
     head = raw["catalog"]
     return Catalog(
         title=head["title"],
@@ -206,6 +215,8 @@ def load_catalog() -> Catalog:
         profiles=tuple(CatalogProfile(**p) for p in raw["profiles"]),
         entries=tuple(CatalogEntry(**e) for e in raw["entries"]),
         measures={k: MethodBinding(**v) for k, v in measures.items()},
+        declared_reasons=dict(bindings.get("declared") or {}),
+        not_measured_yet=dict(bindings.get("not_measured_yet") or {}),
     )
 
 

@@ -119,6 +119,26 @@ def render_kpi_docs() -> str:
             f"| `{kid}` | `{b.method}` {b.params or ''} | {_cell(b.formula)} | "
             f"{', '.join(b.measurements)} |"
         )
+    out += [
+        "",
+        "## Declared although they look measurable",
+        "",
+        "The catalog marks these `measurable_from_telemetry`; pilotproof keeps them declared "
+        "because no series can show what the clause asks:",
+        "",
+        "| id | why it stays declared |",
+        "|---|---|",
+        *(f"| `{k}` | {_cell(v)} |" for k, v in sorted(catalog.declared_reasons.items())),
+        "",
+        "## Not measured yet",
+        "",
+        "Telemetry could show these, but the data contract has no measurement for them yet; "
+        "until it has, they are declared items. What data would show each:",
+        "",
+        "| id | needs |",
+        "|---|---|",
+        *(f"| `{k}` | {_cell(v)} |" for k, v in sorted(catalog.not_measured_yet.items())),
+    ]
     out += ["", "## Profiles", ""]
     for p in list_profiles():
         out.append(f"- [`{p.id}`](#{p.id}) — {p.name_zh} — {_cell(p.name_en)}")

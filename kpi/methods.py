@@ -80,6 +80,21 @@ def ratio(num: int, den: int, **kw: Any) -> Measured:
     )
 
 
+def achieved(num: int, den: int, params: dict[str, Any], *, nothing: str, **kw: Any) -> Measured:
+    """A yes/no finding for a qualitative clause, from the counts behind it: yes when
+    `num` reaches `min_count` (default 1) and `num ÷ den` reaches `min_share` (default 1,
+    all); no when there is nothing to count, with `nothing` saying what is missing."""
+    min_share = Fraction(str(params.get("min_share", 1)))
+    min_count = int(params.get("min_count", 1))
+    notes = list(kw.pop("notes", []))
+    if not den:
+        notes.append(f"{nothing}: nothing shows it, so it is not achieved")
+    value = bool(den) and num >= min_count and Fraction(num, den) >= min_share
+    rule = f"at least {min_count}" + (f" and {min_share} of {den}" if min_share else "")
+    notes.insert(0, f"{num} of {den} — achieved when {rule}")
+    return Measured(value=value, numerator=num, denominator=den, notes=notes, **kw)
+
+
 def _undeclared_note(obs: dict[str, ElementObservation]) -> list[str]:
     extra = sorted(o.element for o in obs.values() if not o.declared and o.online_intervals)
     if not extra:
@@ -239,36 +254,37 @@ async def key_equipment_nc(ctx: Context, params: dict[str, Any]) -> Measured:
 POINT_SERIES = ("element", "point")
 
 
-@method
-async def point_collection(ctx: Context, params: dict[str, Any]) -> Measured:
-    scope = set(params["scope"])
-    w = ctx.window
-    a, b = w.start_ns, w.end_ns
-    per_key: dict[str, dict[str, Fraction]] = {}
+async def good_per_point(ctx: Context) -> dict[tuple[str, str], dict[str, Fraction]]:
+    """sum(good) and sum(expected) of point_health per (element, point) in the window."""
+    per_key: dict[tuple[str, str], dict[str, Fraction]] = {}
     for f in ("good", "expected"):
         df = await ctx.log.aggregate(
-            Aggregate.over(w, "point_health", f, "sum", group_by=POINT_SERIES)
+            Aggregate.over(ctx.window, "point_health", f, "sum", group_by=POINT_SERIES)
         )
         for element, point, value in df.itertuples(index=False):
-            per_key.setdefault(f"{element}\x00{point}", {})[f] = Fraction(value)
+            per_key.setdefault((str(element), str(point)), {})[f] = Fraction(value)
+    return per_key
+
+
+async def collection_rows(ctx: Context, scope: set[str]) -> list[dict[str, Any]]:
+    """One row per declared point of the categories `scope`: its expected samples (from
+    the declared period, so a silent agent cannot shrink it), good samples, and whether
+    it is complete — automatic and good ÷ expected ≥ min_point_completeness."""
+    a, b = ctx.window.start_ns, ctx.window.end_ns
+    per_key = await good_per_point(ctx)
     rows = []
-    complete = total = manual = 0
     for e in ctx.inventory.elements:
         for p in e.points:
             if p.category not in scope:
                 continue
-            total += 1
-            # expected from the declared period, so a silent agent cannot shrink it
             expected = grid_count(a, b, int(Fraction(p.period_s) * NS))
-            got = per_key.get(f"{e.id}\x00{p.id}", {})
+            got = per_key.get((e.id, p.id), {})
             good = int(got.get("good", 0))
             ok = (
                 p.collection == "auto"
                 and bool(expected)
                 and (Fraction(good, expected) >= ctx.params.min_point_completeness)
             )
-            manual += p.collection == "manual"
-            complete += ok
             rows.append(
                 {
                     "element": e.id,
@@ -281,8 +297,16 @@ async def point_collection(ctx: Context, params: dict[str, Any]) -> Measured:
                     "complete": ok,
                 }
             )
+    return rows
+
+
+@method
+async def point_collection(ctx: Context, params: dict[str, Any]) -> Measured:
+    rows = await collection_rows(ctx, set(params["scope"]))
+    complete = sum(1 for r in rows if r["complete"])
+    manual = sum(1 for r in rows if r["collection"] == "manual")
     notes = [f"{manual} manual point(s) count in the denominator only"] if manual else []
-    return ratio(complete, total, notes=notes, breakdown=Breakdown(by="point", rows=rows))
+    return ratio(complete, len(rows), notes=notes, breakdown=Breakdown(by="point", rows=rows))
 
 
 @method
@@ -486,3 +510,7 @@ async def networking_rate_change(ctx: Context, params: dict[str, Any]) -> Measur
         notes=["percentage points (0.1 = 10 points)"],
         breakdown=Breakdown(by="period", rows=rows),
     )
+
+
+# the methods of the other clauses register themselves in METHODS on import
+from kpi import collection_methods, network_methods, platform_methods  # noqa: E402, F401

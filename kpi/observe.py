@@ -29,6 +29,7 @@ PRESENCE_FIELD = {
     "identifier": "resolutions",
     "production": "output",
     "telemetry": "value",
+    "platform_counter": "value",
 }
 
 

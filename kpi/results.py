@@ -136,9 +136,10 @@ class Clause(BaseModel):
 
 
 class Measured(BaseModel):
-    """What a measuring method found, before the threshold is applied."""
+    """What a measuring method found, before the threshold is applied: a number, or yes/no
+    for a qualitative clause."""
 
-    value: Fraction | None
+    value: Fraction | bool | None
     numerator: int | None = None
     denominator: int | None = None
     breakdown: Breakdown | None = None

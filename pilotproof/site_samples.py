@@ -61,6 +61,46 @@ NEEDS: dict[str, tuple[str, str]] = {
         "elements with their `link`, and a baseline window at evaluation",
         "申报要素及其 link，评估时给出基线窗口",
     ),
+    "category_collection": (
+        "every point of the clause's categories (equipment, energy, environment, quality …) "
+        "with its `category` and `period_s`; the agent writes point_health",
+        "按类别申报数据点（设备、能源、环境、质量等）及其周期，代理写入 point_health",
+    ),
+    "protocols_delivering": (
+        "`protocol` (opcua, modbus, mqtt …) on every automatic point; the site config holds "
+        "it to the driver that reads the point",
+        "在每个自动采集点上申报 protocol（opcua、modbus、mqtt 等），站点配置校验其与采集驱动一致",
+    ),
+    "elements_networked": (
+        "every element of the clause's kinds with its `link`; the agent reports each one's status",
+        "申报条款所列类型的全部要素及其 link，代理上报在线状态",
+    ),
+    "elements_on_link": (
+        "the controllers (kind = controller) with their `link`; 5G CPE/NMS exports give the "
+        "observed link",
+        "申报控制器（kind = controller）及其 link，5G CPE/网管上报实际链路",
+    ),
+    "live_scenarios": (
+        "`scenarios = [...]` on the elements that serve each application scenario",
+        "在服务各应用场景的要素上标注 scenarios",
+    ),
+    "radio_coverage": (
+        '5G CPE/NMS exports with `rsrp` and `sinr` per element (format = "status")',
+        '5G CPE/网管上报各要素的 rsrp 与 sinr（format = "status"）',
+    ),
+    "ipv6_elements": (
+        "status exports with `ipv6 = true` for elements reached over IPv6",
+        "状态上报中对经 IPv6 访问的要素给出 ipv6 = true",
+    ),
+    "platform_counter": (
+        "the platform's own counts published to the agent as line protocol "
+        '`platform_counter,platform=…,counter=… value=…i` (format = "line")',
+        '平台将自身计数以 platform_counter 行协议发布给代理（format = "line"）',
+    ),
+    "platform_share": (
+        "the platform's own counts of both sides of the share, as for platform counters",
+        "平台上报比值两侧的计数，同平台计数",
+    ),
 }
 
 
@@ -124,6 +164,14 @@ def render_site_sample(profile: Profile) -> str:
             "  [[sources.mqtt.subscriptions]]",
             '  topic = "idnode/{node}/stats"',
             '  format = "identifier"',
+        ]
+    if methods & {"platform_counter", "platform_share"}:
+        lines += [
+            "",
+            "  # the platform's own counts, as line protocol (platform_counter)",
+            "  [[sources.mqtt.subscriptions]]",
+            '  topic = "platform/{site}/counters"',
+            '  format = "line"',
         ]
     if methods & {"improvement", "auto_control"}:
         lines += [

@@ -76,6 +76,7 @@ class Backfill:
         yield from self.production(start, end)
         yield from self.control_loops(start, end)
         yield from self.identifier(start, end)
+        yield from self.platform_counters(start, end)
         if self.telemetry:
             yield from self.raw_telemetry(start, end)
 
@@ -203,6 +204,21 @@ class Backfill:
                 {"site": self.site, "node": spec.node, "enterprise": ent},
                 times,
                 {"resolutions": rs, "registrations": gs},
+            )
+
+    def platform_counters(self, start: int, end: int) -> Iterator[SeriesBlock]:
+        spec = self.scenario.platform
+        if spec is None:
+            return
+        times = list(grid(start, end, spec.interval_s * NS))
+        if not times:
+            return
+        for name in spec.counters:
+            yield SeriesBlock(
+                "platform_counter",
+                {"site": self.site, "platform": spec.id, "counter": name},
+                times,
+                {"value": [self.model.platform_counter(name, t) for t in times]},
             )
 
     def raw_telemetry(self, start: int, end: int) -> Iterator[SeriesBlock]:

@@ -78,6 +78,16 @@ class FactoryModel:
         self._offline: dict[str, list[Interval]] = {}
         self._keys: dict[tuple[str, str], int] = {}
 
+    # --- a platform's own counts ----------------------------------------------------
+
+    def platform_counter(self, name: str, t: int) -> int:
+        """The count `name` as the platform exports it at `t`: its start plus whole units
+        of growth since the history's start."""
+        spec = self.scenario.platform
+        assert spec is not None
+        c = spec.counters[name]
+        return c.start + math.floor(c.per_day * Fraction(max(0, t - self.origin_ns), DAY_NS))
+
     # --- elements: online and link ----------------------------------------------------
 
     def offline_intervals(self, element_id: str, start: int, end: int) -> list[Interval]:

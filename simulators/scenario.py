@@ -176,6 +176,9 @@ class ElementSpec(_Model):
     key_equipment: bool = False
     numerically_controlled: bool = False
     ipv6: bool = False
+    scenarios: tuple[str, ...] = Field(
+        default=(), description="application scenarios the element serves (inventory tags)"
+    )
     rsrp: float | None = Field(default=None, description="dBm, reported for radio links")
     sinr: float | None = Field(default=None, description="dB, reported for radio links")
     modbus_unit: int | None = Field(default=None, ge=1, le=247)
@@ -265,6 +268,38 @@ class IdentifierSpec(_Model):
         return [f"ent-{i:03d}" for i in range(1, self.enterprises + 1)]
 
 
+class CounterSpec(_Model):
+    """One count a platform keeps about itself: `start` at the history's start, growing
+    by `per_day` (rounded down to whole units at each export)."""
+
+    start: int = Field(ge=0)
+    per_day: Exact = Fraction(0)
+
+    @field_validator("per_day")
+    @classmethod
+    def _growing(cls, v: Fraction) -> Fraction:
+        if v < 0:
+            raise ValueError(f"per_day {float(v)} must not be negative")
+        return v
+
+
+class PlatformSpec(_Model):
+    """An industrial-internet platform that exports its own counts (registered
+    developers, apps deployed, connected factories …) to the agent as `platform_counter`."""
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    interval_s: int = Field(default=3600, ge=60, description="how often it exports its counts")
+    counters: dict[str, CounterSpec] = Field(min_length=1)
+
+    @field_validator("counters")
+    @classmethod
+    def _names(cls, v: dict[str, CounterSpec]) -> dict[str, CounterSpec]:
+        for name in v:
+            if not name or not all(c.isalnum() or c in "_.-" for c in name):
+                raise ValueError(f"counter name {name!r}: use letters, digits, _ . -")
+        return v
+
+
 class LinkStatusExport(_Model):
     """How link status reaches the agent, as a 5G NMS/CPE export or a gateway would send it."""
 
@@ -301,6 +336,7 @@ class Scenario(_Model):
     lines: tuple[LineSpec, ...] = ()
     loops: tuple[LoopSpec, ...] = ()
     identifier: IdentifierSpec | None = None
+    platform: PlatformSpec | None = None
     link_status: LinkStatusExport = LinkStatusExport()
     serving: Serving = Serving()
     declared: dict[str, Exact] = Field(
@@ -421,6 +457,7 @@ class Scenario(_Model):
                     link=e.link,
                     key_equipment=e.key_equipment,
                     numerically_controlled=e.numerically_controlled,
+                    scenarios=e.scenarios,
                     points=tuple(
                         DeclaredPoint(
                             id=p.id,
@@ -428,6 +465,11 @@ class Scenario(_Model):
                             period_s=p.period_s,
                             collection=p.collection,
                             unit=p.unit,
+                            protocol=(
+                                e.protocol
+                                if e.protocol != "none" and p.collection == "auto"
+                                else None
+                            ),
                         )
                         for p in e.points
                     ),

@@ -15,6 +15,7 @@ from fractions import Fraction
 from pydantic import BaseModel, ConfigDict, Field
 
 from simulators.behaviour import FactoryModel, split_largest_remainder
+from simulators.breadth_truth import breadth_truth
 from simulators.intervals import NS, grid_count, grid_count_in, local_midnight_ns, merge
 from simulators.scenario import Period, Scenario
 from telemetry.schema import DEVICE_KINDS, LINK_5G, WIRELESS_LINKS
@@ -32,6 +33,10 @@ IMPROVEMENT_THRESHOLDS: dict[str, Fraction] = {
     "defect_rate_reduction": Fraction(1, 5),
     "energy_utilization_improvement": Fraction(1, 10),
 }
+
+#: profiles whose connected_devices_count counts devices on any link, not on 5G; a truth
+#: key `kpi@profile` is that profile's value where it differs from the KPI's default
+PLATFORM_PROFILES = ("ningbo-industry-platform", "ningbo-industry-platform-existing")
 
 LABELS: dict[str, tuple[str, str]] = {
     "fiveg_wireless_networking_rate": (
@@ -71,7 +76,9 @@ class TruthValue(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     kpi: str
-    value: Fraction | None = Field(description="None when the data cannot decide (no denominator)")
+    value: Fraction | bool | None = Field(
+        description="yes/no for a qualitative clause; None when the data cannot decide"
+    )
     numerator: int | None = None
     denominator: int | None = None
     source: str = Field(default="measured", description="measured, or declared by the factory")
@@ -80,6 +87,8 @@ class TruthValue(BaseModel):
 
     @property
     def decimal(self) -> str:
+        if isinstance(self.value, bool):
+            return "yes" if self.value else "no"
         return "n/a" if self.value is None else f"{float(self.value):.6g}"
 
 
@@ -151,6 +160,15 @@ def compute_truth(
                 breakdown={"online_any_link": str(len(any_link)), "declared": str(len(devices))},
             )
         )
+        # the platform profiles count devices online on any link (measures.yaml override)
+        for profile in PLATFORM_PROFILES:
+            add(
+                TruthValue(
+                    kpi=f"connected_devices_count@{profile}",
+                    value=Fraction(len(any_link)),
+                    numerator=len(any_link),
+                )
+            )
     key = [e for e in elements if e.key_equipment]
     if key:
         nc = [e.id for e in key if e.numerically_controlled and e.id in online]
@@ -192,6 +210,8 @@ def compute_truth(
 
     if scenario.identifier is not None:
         _identifier_truth(model, a, b, add)
+
+    breadth_truth(model, a, b, online, observed, params, add)
 
     if scenario.lines and scenario.baseline is not None:
         _improvement_truth(model, scenario, scenario.baseline, window, add)

@@ -14,7 +14,14 @@ from telemetry.schema import LINKS, MEASUREMENTS
 #: (point_health, pp_agent) and never evidence (pp_batch, pp_lines) — an import or a
 #: message must not overwrite those
 DEVICE_MEASUREMENTS: Final = frozenset(
-    {"telemetry", "element_status", "production", "control_loop", "identifier"}
+    {
+        "telemetry",
+        "element_status",
+        "production",
+        "control_loop",
+        "identifier",
+        "platform_counter",
+    }
 )
 #: what an operator may import besides (`store import`): point health as the exporting
 #: system computed it — a device on the network must not send it, a history may carry it
@@ -72,6 +79,9 @@ def conform(
                                 f" is {_TYPE_NAME[type(value)]}, the contract's type is "
                                 f"{want}")  # fmt: skip
         fields[key] = value
+    if p.measurement == "platform_counter" and int(fields.get("value", 0)) < 0:
+        raise ContractError("bad_value", f"{where}: platform_counter {tags['counter']!r:.60} "
+                            f"= {fields['value']}: a count is never negative")  # fmt: skip
     if p.measurement == "telemetry" and "quality" not in fields:
         fields["quality"] = 0 if "value" in fields or "text" in fields else 2
         changed = True

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from telemetry.errors import PilotproofError
 from telemetry.point import Point, PointError
-from telemetry.schema import ELEMENT_KINDS, LINKS, POINT_CATEGORIES
+from telemetry.schema import ELEMENT_KINDS, LINKS, POINT_CATEGORIES, PROTOCOLS
 
 Collection = Literal["auto", "manual"]
 
@@ -52,10 +52,17 @@ def check_id(v: str) -> str:
     return v
 
 
+def check_protocol(v: str) -> str:
+    if v not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {v!r}; use one of {sorted(PROTOCOLS)}")
+    return v
+
+
 Id = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(check_id)]
 ElementKind = Annotated[str, AfterValidator(check_kind)]
 LinkName = Annotated[str, AfterValidator(check_link)]
 PointCategory = Annotated[str, AfterValidator(check_category)]
+ProtocolName = Annotated[str, AfterValidator(check_protocol)]
 
 
 class DeclaredPoint(BaseModel):
@@ -71,6 +78,20 @@ class DeclaredPoint(BaseModel):
         default="auto", description="auto: read by a driver; manual: typed in by a person"
     )
     unit: str = ""
+    protocol: ProtocolName | None = Field(
+        default=None,
+        description=f"what the point is read over, one of {sorted(PROTOCOLS)}; a site "
+        "config refuses a source of another driver reading it",
+    )
+
+    @model_validator(mode="after")
+    def _read_by_someone(self) -> DeclaredPoint:
+        if self.protocol is not None and self.collection == "manual":
+            raise ValueError(
+                f"point {self.id!r} is typed in by hand (collection = manual) and read over "
+                f"{self.protocol!r}: a manual point has no protocol — drop one of the two"
+            )
+        return self
 
 
 class DeclaredElement(BaseModel):
@@ -82,6 +103,11 @@ class DeclaredElement(BaseModel):
     link: LinkName = Field(description=f"declared network link, one of {sorted(LINKS)}")
     key_equipment: bool = False
     numerically_controlled: bool = False
+    scenarios: tuple[Id, ...] = Field(
+        default=(),
+        description="application scenarios the element serves (e.g. machine-vision-qc): "
+        "a scenario counts as live when one of its elements is online",
+    )
     points: tuple[DeclaredPoint, ...] = ()
 
 

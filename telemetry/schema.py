@@ -67,6 +67,14 @@ IDENTIFIER: Final = Measurement(
     optional_fields=("resolutions", "registrations"),
     purpose="daily resolutions, registered identifiers, enterprises served",
 )
+PLATFORM_COUNTER: Final = Measurement(
+    name="platform_counter",
+    tags=(TAG_SITE, "platform", "counter"),
+    # a count the platform keeps about itself, exported as it stands at `time`: a
+    # gauge, not an increment, so a missed export loses nothing
+    fields={"value": "int"},
+    purpose="what a platform reports about itself: developers, apps, subscribers, factories",
+)
 PP_BATCH: Final = Measurement(
     name="pp_batch",
     # `epoch` only on the rows of an agent's later chains (see telemetry.seal.BatchRecord)
@@ -99,13 +107,21 @@ MEASUREMENTS: Final[dict[str, Measurement]] = {
         PRODUCTION,
         CONTROL_LOOP,
         IDENTIFIER,
+        PLATFORM_COUNTER,
         PP_BATCH,
         PP_LINES,
     )
 }
 
 KPI_STREAM_MEASUREMENTS: Final = frozenset(
-    {"element_status", "point_health", "production", "control_loop", "identifier"}
+    {
+        "element_status",
+        "point_health",
+        "production",
+        "control_loop",
+        "identifier",
+        "platform_counter",
+    }
 )
 """The low-rate measurements that form the KPI stream of sealed batches."""
 
@@ -119,6 +135,13 @@ LINK_5G: Final = "5g"
 WIRELESS_LINKS: Final = frozenset({"5g", "wifi", "nb-iot", "lora", "wireless-other"})
 WIRED_LINKS: Final = frozenset({"wired", "fieldbus"})
 LINKS: Final = WIRELESS_LINKS | WIRED_LINKS
+
+# Protocols a point is read over (`DeclaredPoint.protocol`): the agent's drivers, and
+# those of systems whose history `store import` brings in.
+AGENT_PROTOCOLS: Final = frozenset({"opcua", "modbus", "mqtt"})
+PROTOCOLS: Final = AGENT_PROTOCOLS | frozenset(
+    {"profinet", "ethernet-ip", "s7", "bacnet", "cc-link", "iec-104", "hart", "other"}
+)
 
 # Kinds of production element (`element_status.kind`), grouped by 人、机、料、法、环
 # (people, machines, materials, methods, environment), the wording of the 5G clauses.

@@ -271,3 +271,46 @@ def test_simulate_list_never_cuts_the_names_one_copies() -> None:
         assert name in done.stdout, name
         profile = load_scenario(name).profile
         assert profile is None or profile in done.stdout, profile
+
+
+def test_agent_check_holds_a_points_protocol_to_the_driver_that_reads_it(tmp_path: Path) -> None:
+    """The inventory says which protocol delivers each point (the multi-protocol KPIs
+    count them); `agent check` refuses a config whose source is another driver's, and a
+    manual point that names a protocol, each with what to change."""
+    (tmp_path / "k.pem").write_text("")
+
+    def site(protocol: str, collection: str = "auto") -> Path:
+        f = tmp_path / f"site-{protocol}-{collection}.toml"
+        f.write_text(f"""[agent]
+id = "gw"
+key = "k.pem"
+[store]
+url = "sqlite:x.db"
+[inventory]
+site = "s"
+elements = [{{id = "cnc-01", kind = "machine", link = "wired", points = [
+  {{id = "rpm", period_s = 1, protocol = "{protocol}", collection = "{collection}"}}]}}]
+[[sources.modbus]]
+name = "cnc"
+host = "127.0.0.1"
+port = 5020
+unit = 1
+address_base = 0
+  [[sources.modbus.registers]]
+  element = "cnc-01"
+  point = "rpm"
+  address = 0
+""")
+        return f
+
+    wrong = run("agent", "check", str(site("opcua")))
+    assert wrong.returncode != 0
+    said = " ".join((wrong.stdout + wrong.stderr).split())
+    assert "sources.modbus[cnc] reads cnc-01.rpm" in said
+    assert "set its protocol = 'modbus'" in said
+    assert "Traceback" not in said
+    manual = run("agent", "check", str(site("modbus", "manual")))
+    assert manual.returncode != 0
+    assert "a manual point has no protocol" in " ".join((manual.stdout + manual.stderr).split())
+    unknown = run("agent", "check", str(site("modbus-tcp")))
+    assert "unknown protocol 'modbus-tcp'" in unknown.stdout + unknown.stderr

@@ -18,6 +18,23 @@ from telemetry.seal import generate_key
 SCENARIOS = Path(__file__).parents[1] / "simulators" / "scenarios"
 
 
+def read_by_anyone(inventory: Inventory) -> Inventory:
+    """The inventory without its points' `protocol`: for a test that reads an element of
+    another driver's on purpose (a site config would refuse it otherwise)."""
+    return inventory.model_copy(
+        update={
+            "elements": tuple(
+                e.model_copy(
+                    update={
+                        "points": tuple(p.model_copy(update={"protocol": None}) for p in e.points)
+                    }
+                )
+                for e in inventory.elements
+            )
+        }
+    )
+
+
 def site_config(
     tmp_path: Path,
     inventory: Inventory,

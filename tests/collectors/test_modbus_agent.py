@@ -14,7 +14,7 @@ from pilotproof.sim_sources import modbus_registers
 from simulators import FactoryModel, ModbusSimServer, Scenario
 from telemetry import Aggregate, SqliteStore, encode_line
 from telemetry.localserver import free_port
-from tests.collectors.conftest import running, site_config, wait_for
+from tests.collectors.conftest import read_by_anyone, running, site_config, wait_for
 from tests.simulators.conftest import at
 
 NORMAL = at("2026-10-01T12:00:07")
@@ -140,7 +140,8 @@ async def test_agent_polls_into_the_store_and_marks_an_unreachable_device_offlin
                                    "registers": (good.registers[0].model_copy(update={
                                        "element": "ua-types", "point": "v_int16"}),)})  # fmt: skip
     store = SqliteStore(tmp_path / "store.db")
-    config = site_config(tmp_path, types_scenario.inventory(), Sources(modbus=(good, dead)),
+    inventory = read_by_anyone(types_scenario.inventory())  # a unit stands in for another's
+    config = site_config(tmp_path, inventory, Sources(modbus=(good, dead)),
                          status_interval_s=1)  # fmt: skip
     agent = Agent(config, store=store)
     driver = next(d for d in agent.drivers if d.name == "modbus:mb")

@@ -14,7 +14,7 @@ from collectors.modbus import ModbusDevice, ModbusDriver, ModbusRegister
 from simulators import FactoryModel, ModbusSimServer, Scenario
 from simulators.serial_link import NullModem
 from telemetry import SqliteStore
-from tests.collectors.conftest import running, site_config, wait_for
+from tests.collectors.conftest import read_by_anyone, running, site_config, wait_for
 from tests.collectors.test_modbus_agent import NORMAL, expected, mb_registers
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +47,8 @@ async def test_rtu_devices_share_a_bus_and_a_silent_one_stops_only_itself(
                        timeout_s=0.3, retries=0, status_elements=["mq-01"],
                        registers=[{"element": "mq-01", "point": "temp", "address": 0}])  # fmt: skip
     store = SqliteStore(tmp_path / "store.db")
-    config = site_config(tmp_path, types_scenario.inventory(), Sources(modbus=(good, silent)),
+    inventory = read_by_anyone(types_scenario.inventory())  # a unit stands in for another's
+    config = site_config(tmp_path, inventory, Sources(modbus=(good, silent)),
                          status_interval_s=1)  # fmt: skip
     agent = Agent(config, store=store)
     driver, quiet = agent.drivers

@@ -199,3 +199,63 @@ async def test_sigkill_mid_stream_then_restart_stores_everything_once(field: Fie
     sealed = await assert_sealed_exactly_once(field.store, SITE, "gw-field", field.public_key,
                                               distinct=False)  # fmt: skip
     assert sealed["telemetry"] >= 4000
+
+
+async def test_a_platform_reports_its_own_counts_over_mqtt_and_kpi_evaluate_reads_them(
+    field: Field,
+) -> None:
+    """A platform publishes `platform_counter` lines to the agent's line subscription:
+    one export a minute for an hour, a count that grows, plus a negative count and a
+    float count that the contract refuses. `pilotproof kpi evaluate`, as a process, reads
+    the latest export and says that the platform reports it about itself."""
+    import json as json_
+    import subprocess
+    import sys
+    from datetime import UTC, datetime
+
+    hour_ns = 3600 * NS
+    t0 = (T0_MS * 1_000_000 // hour_ns + 1) * hour_ns  # a whole hour
+    with LocalMosquitto() as broker:
+        site = field.site(source(broker.url), INVENTORY)
+        agent = field.agent(site).start()
+        pub = Publisher(broker.port)
+        try:
+            await agent.connected("mqtt:plant")
+            for k in range(60):
+                line = (f"platform_counter,platform=dev-portal,counter=registered_developers "
+                        f"value={190 + k // 6}i {t0 + k * 60 * NS}")  # fmt: skip
+                pub.raw("raw/portal/lp", line.encode())
+            for bad in ("value=-3i", "value=2.5"):
+                line = f"platform_counter,platform=dev-portal,counter=apps {bad} {t0}"
+                pub.raw("raw/portal/lp", line.encode())
+            await agent.until(
+                lambda: messages(agent, "accepted") + messages(agent, "rejected") >= 62,
+                what="62 exports accounted for",
+            )
+            assert messages(agent, "rejected") == 2
+            for _ in range(240):  # accepted is committed; stored once forwarded
+                if len(await field.store.read("platform_counter", 0, ALL)) >= 60:
+                    break
+                await asyncio.sleep(0.25)
+        finally:
+            pub.close()
+            assert agent.stop() == 0, agent.log()[-3000:]
+    assert "Traceback" not in agent.log()
+
+    def iso(ns: int) -> str:
+        return datetime.fromtimestamp(ns / NS, UTC).isoformat()
+
+    r = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "pilotproof.cli", "kpi", "evaluate", "--profile",
+         "ningbo-industry-platform", "--store", field.store_url, "--inventory", str(site),
+         "--from", iso(t0), "--to", iso(t0 + hour_ns), "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+    results = {x["id"]: x for x in json_.loads(r.stdout)["results"]}
+    dev = results["registered_developers"]
+    assert dev["value"] == "199", dev["notes"]  # the latest export: 190 + 59 // 6
+    assert dev["verdict"] == "pass"  # ≥ 10
+    assert any("reports this number about itself" in n for n in dev["notes"])
+    assert results["industry_apps_deployed"]["verdict"] == "insufficient_data"  # never sent

@@ -28,6 +28,7 @@ def test_every_example_is_covered() -> None:
         "fiveg-pilot-100",
         "identifier-node",
         "improvement-case",
+        "industry-platform",
         "process-plant",
     }
 
@@ -39,6 +40,40 @@ def test_fiveg_factory_pass() -> None:
     # 4 LoRa, 2 NB-IoT = 30. Wired presses and PLCs count in neither.
     assert t["fiveg_wireless_networking_rate"] == (F(10, 40), 10, 40)
     assert t["key_equipment_nc_rate"] == (F(1), 24, 24)  # 4 CNC + 8 robots + 12 presses
+
+
+def test_fiveg_factory_pass_breadth() -> None:
+    t = truth("fiveg-factory-pass")
+    # scenarios live on 5G: AGVs (logistics, inspection) + CNCs (remote control, flexible
+    # manufacturing, fault diagnosis) = 5; the camera's machine vision is offline, the
+    # PDAs' assisted assembly is on Wi-Fi (networked on any link: 6) — 7 tagged
+    assert t["fiveg_typical_scenarios_count"] == (F(5), 5, 7)
+    assert t["networked_scenarios_count"] == (F(6), 6, 7)
+    # radio: 6 AGVs, 4 CNCs and the camera report RSRP on 5G; the weakest camera report
+    # is -99 - 1.5 = -100.5 dBm >= -105, SINR 6 - 0.75 >= -3: all 11 covered
+    assert t["fiveg_full_plant_coverage"] == (True, 11, 11)
+    # no PLC is on 5G (fieldbus)
+    assert t["fiveg_plc_dcs_integration"] == (False, 0, 8)
+
+
+def test_industry_platform() -> None:
+    t = truth("industry-platform")
+    # the platform's last hourly export in [2 Nov, 9 Nov) local is 8 Nov 23:00, 167/24 days
+    # after the history's start: 180 + floor(3 x 167/24) = 180 + 20 developers
+    assert t["registered_developers"] == (F(200), 200, None)
+    assert t["industry_apps_deployed"] == (F(10), 10, None)  # 9 + floor(1.74)
+    assert t["connected_industrial_products_count"] == (F(2039), 2039, None)  # + floor(139.2)
+    assert t["order_volume_two_years"] == (F(10_017_447), 10_017_447, None)  # + 217,447.9
+    assert t["park_enterprise_coverage_rate"] == (F(1), 120, 120)  # 117 + floor(3.48)
+    assert t["park_enterprise_cloud_adoption_rate"] == (F(110, 120), 110, 120)
+    # OPC UA presses, a Modbus meter, MQTT sensor and MES: all three delivered
+    assert t["multi_protocol_data_collection"] == (True, 3, 3)
+    # the environment sensor is down 2 of 7 days: 5/7 of its samples < 0.95
+    assert t["environmental_data_collection"] == (False, 0, 1)
+    assert t["energy_realtime_monitoring"] == (True, 1, 1)
+    # of six online elements only the MES reports IPv6
+    assert t["park_network_ipv6_full_support"] == (False, 1, 6)
+    assert t["extranet_ipv6_deployment"] == (True, 1, 1)
 
 
 def test_fiveg_factory_fail() -> None:

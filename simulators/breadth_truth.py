@@ -1,0 +1,232 @@
+"""True values of the breadth KPIs — collection by category, protocols that delivered,
+elements networked, controllers on 5G, live scenarios, 5G radio coverage, IPv6 and the
+platform's own counters — from the scenario alone, like `simulators.truth`.
+
+The rules are restated here from docs/kpis.md, not imported from `kpi`: a KPI that drifts
+from its documented rule disagrees with this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from simulators.intervals import NS, grid
+from telemetry.schema import LINK_5G
+
+if TYPE_CHECKING:
+    from simulators.behaviour import FactoryModel
+    from simulators.truth import TruthParams, TruthValue
+
+Add = Callable[["TruthValue"], None]
+
+#: each real-time-collection KPI and the point categories it needs
+CATEGORY_SCOPES: dict[str, tuple[str, ...]] = {
+    "equipment_status_realtime_collection": ("equipment",),
+    "energy_realtime_monitoring": ("energy",),
+    "environmental_data_collection": ("environment",),
+    "workshop_environment_monitoring": ("environment",),
+    "quality_parameter_online_collection": ("quality",),
+    "full_process_flow_monitoring": ("material", "energy", "process", "equipment"),
+    "park_multisource_data_collection": ("production", "environment", "energy"),
+}
+MAIN_KINDS = frozenset({"machine", "controller", "instrument", "sensor"})
+KEY_KINDS = MAIN_KINDS | {"camera", "vehicle", "system"}
+#: the documented coverage thresholds (measures.yaml params)
+RSRP_MIN = Fraction(-105)
+SINR_MIN = Fraction(-3)
+#: KPI → the platform counter it reads (measures.yaml params)
+COUNTER_KPIS: dict[str, str] = {
+    "registered_developers": "registered_developers",
+    "industry_apps_deployed": "industry_generic_apps_deployed",
+    "app_subscriber_enterprises": "app_subscriber_enterprises",
+    "mechanism_models_count": "mechanism_models",
+    "connected_industrial_products_count": "connected_products",
+    "industry_enterprise_users_new_platform": "industry_enterprise_users",
+    "industry_enterprise_users_existing_platform": "industry_enterprise_users",
+    "connected_factories": "connected_factories",
+    "shared_equipment_count": "shared_equipment",
+    "order_volume_two_years": "order_value_cny_24_months",
+    "served_park_enterprises": "park_enterprises_served",
+}
+SHARE_KPIS: dict[str, tuple[str, str]] = {
+    "park_enterprise_coverage_rate": ("park_enterprises_connected", "park_enterprises"),
+    "park_enterprise_cloud_adoption_rate": ("park_enterprises_on_cloud", "park_enterprises"),
+}
+
+
+def breadth_truth(
+    model: FactoryModel,
+    a: int,
+    b: int,
+    online: set[str],
+    observed: dict[str, str],
+    params: TruthParams,
+    add: Add,
+) -> None:
+    from simulators.truth import TruthValue
+
+    def yes_no(kpi: str, num: int, den: int, ok: bool) -> None:
+        add(TruthValue(kpi=kpi, value=ok, numerator=num, denominator=den))
+
+    elements = model.scenario.expanded_elements()
+    if not elements:
+        return
+    # real-time collection of categories: every category present, every point complete
+    for kpi, scope in CATEGORY_SCOPES.items():
+        total = complete = 0
+        present: set[str] = set()
+        for e in elements:
+            for p in e.points:
+                if p.category not in scope:
+                    continue
+                total += 1
+                present.add(p.category)
+                if p.collection == "manual":
+                    continue
+                expected, _received, good = model.samples_good(e.id, p.id, a, b)
+                complete += bool(expected) and Fraction(good, expected) >= (
+                    params.min_point_completeness
+                )
+        ok = bool(total) and complete == total and present == set(scope)
+        yes_no(kpi, complete, total, ok)
+
+    # protocols over which a declared automatic point delivered a good sample
+    declared: set[str] = set()
+    delivered: set[str] = set()
+    for e in elements:
+        if e.protocol == "none":
+            continue
+        for p in e.points:
+            if p.collection != "auto":
+                continue
+            declared.add(e.protocol)
+            if model.samples_good(e.id, p.id, a, b)[2] > 0:
+                delivered.add(e.protocol)
+    if declared:
+        for kpi in ("multi_protocol_data_collection", "heterogeneous_protocol_data_collection"):
+            yes_no(kpi, len(delivered), len(declared), len(delivered) >= 2)
+        ua_mqtt = {"opcua", "mqtt"}
+        n = len(delivered & ua_mqtt)
+        yes_no("opcua_mqtt_multisource_collection", n, len(declared & ua_mqtt), n >= 1)
+
+    # elements of kinds networked; controllers on 5G
+    for kpi, kinds in (
+        ("main_production_elements_networked", MAIN_KINDS),
+        ("key_elements_ubiquitous_interconnection", KEY_KINDS),
+    ):
+        scope = [e.id for e in elements if e.kind in kinds]
+        up = [i for i in scope if i in online]
+        yes_no(kpi, len(up), len(scope), bool(scope) and len(up) == len(scope))
+    controllers = [e.id for e in elements if e.kind == "controller"]
+    on5g = [i for i in controllers if i in online and observed[i] == LINK_5G]
+    yes_no("fiveg_plc_dcs_integration", len(on5g), len(controllers), bool(on5g))
+
+    # application scenarios with an element online (on 5G, or on any link)
+    tagged = {s for e in elements for s in e.scenarios}
+    if tagged:
+        for kpi, any_link in (
+            ("fiveg_typical_scenarios_count", False),
+            ("typical_application_scenarios", False),
+            ("networked_scenarios_count", True),
+        ):
+            live = {
+                s
+                for e in elements
+                if e.id in online and (any_link or observed[e.id] == LINK_5G)
+                for s in e.scenarios
+            }
+            add(
+                TruthValue(
+                    kpi=kpi, value=Fraction(len(live)), numerator=len(live), denominator=len(tagged)
+                )
+            )
+
+    _radio_truth(model, a, b, add)
+
+    # IPv6: every online element reports it (park), or one online system does (extranet)
+    up = [e for e in elements if e.id in online]
+    v6 = [e for e in up if e.ipv6]
+    yes_no("park_network_ipv6_full_support", len(v6), len(up), bool(up) and len(v6) == len(up))
+    systems = [e for e in up if e.kind == "system"]
+    sys6 = [e for e in systems if e.ipv6]
+    yes_no("extranet_ipv6_deployment", len(sys6), len(systems), bool(sys6))
+
+    _platform_truth(model, a, b, add)
+
+
+def _radio_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
+    """Per element reporting radio on 5G: its weakest RSRP and SINR over the status
+    instants it was online on 5G; covered when both reach the thresholds."""
+    from simulators.truth import TruthValue
+
+    step = model.scenario.status_interval_s * NS
+    covered = reporting = 0
+    for eid, e in model.elements.items():
+        if e.rsrp is None:
+            continue
+        offline = model.offline_intervals(eid, a, b)
+        low_r: float | None = None
+        low_s: float | None = None
+        for s, x, link in model.link_segments(eid, a, b):
+            if link != LINK_5G:
+                continue
+            for t in grid(s, x, step):
+                if any(o0 <= t < o1 for o0, o1 in offline):
+                    continue
+                r, q = model.radio(eid, t)
+                assert r is not None
+                low_r = r if low_r is None else min(low_r, r)
+                if q is not None:
+                    low_s = q if low_s is None else min(low_s, q)
+        if low_r is None:
+            continue
+        reporting += 1
+        covered += Fraction(str(low_r)) >= RSRP_MIN and (
+            low_s is None or Fraction(str(low_s)) >= SINR_MIN
+        )
+    if not reporting:
+        return
+    for kpi in (
+        "fiveg_full_plant_coverage",
+        "fiveg_production_area_full_coverage",
+        "fiveg_onsite_coverage",
+    ):
+        add(
+            TruthValue(
+                kpi=kpi, value=covered == reporting, numerator=covered, denominator=reporting
+            )
+        )
+    add(
+        TruthValue(
+            kpi="fiveg_coverage_rate",
+            value=Fraction(covered, reporting),
+            numerator=covered,
+            denominator=reporting,
+        )
+    )
+
+
+def _platform_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
+    """The counters as the platform exported them last in the window (its counts only
+    grow, so the latest is also the highest)."""
+    from simulators.truth import TruthValue
+
+    spec = model.scenario.platform
+    if spec is None:
+        return
+    times = grid(a, b, spec.interval_s * NS)
+    if not times:
+        return
+    last = times[-1]
+    for kpi, name in COUNTER_KPIS.items():
+        if name in spec.counters:
+            v = model.platform_counter(name, last)
+            add(TruthValue(kpi=kpi, value=Fraction(v), numerator=v))
+    for kpi, (num, den) in SHARE_KPIS.items():
+        if num in spec.counters and den in spec.counters:
+            n, d = model.platform_counter(num, last), model.platform_counter(den, last)
+            add(
+                TruthValue(kpi=kpi, value=Fraction(n, d) if d else None, numerator=n, denominator=d)
+            )
