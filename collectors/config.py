@@ -203,8 +203,8 @@ class SiteConfig(Settings):
                         raise ValueError(
                             f"sources.{plugin.name}[{getattr(source, 'name', i)}] reads "
                             f"{element}.{point}, which the inventory says is read over "
-                            f"{said!r}: set its protocol = {plugin.name!r}, or read it with "
-                            f"a {said} source"
+                            f"{said!r}: set its protocol = {plugin.name!r} in the "
+                            f"inventory, or read it with a source of the {said} driver"
                         )
         refs += [(f"roles[{r.role}]", r.element, r.point) for r in self.roles]
         for where, element, point in refs:

@@ -78,7 +78,12 @@ async def protocols_delivering(ctx: Context, params: dict[str, Any]) -> Measured
     if any_of:
         counted &= any_of
         scope &= any_of
-    notes = [f"protocols that delivered data: {', '.join(sorted(counted)) or 'none'}"]
+    notes = [
+        f"protocols that delivered data: {', '.join(sorted(counted)) or 'none'}",
+        "each point's protocol is as the inventory declares it; a site config holds it to "
+        "the OPC UA or Modbus source that names the point (an MQTT subscription names no "
+        "points, and points another agent reads are that agent's config)",
+    ]
     if unnamed:
         notes.append(
             f"{unnamed} automatic point(s) declare no protocol and are not counted: set "

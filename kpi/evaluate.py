@@ -128,7 +128,39 @@ async def evaluate(
         results=[results[e.id] for e in entries],
         evaluated_at=datetime.now(UTC),
         rows_read=log.rows_read,
+        notes=_unread_categories(catalog, entries, inventory),
     )
+
+
+#: methods that read every declared point, whatever its category
+_ALL_POINTS = frozenset({"points_reporting", "protocols_delivering"})
+
+
+def _unread_categories(
+    catalog: Catalog, entries: list[CatalogEntry], inventory: Inventory
+) -> list[str]:
+    """Declared points of categories no measured KPI of the profile reads: said, so a
+    site that declares energy meters for a 5G profile knows they count for nothing here."""
+    read: set[str] = set()
+    for e in entries:
+        b = catalog.binding(e)
+        if b is None:
+            continue
+        if b.method in _ALL_POINTS:
+            return []
+        read |= set(b.params.get("scope", ()))
+    unread: dict[str, int] = {}
+    for el in inventory.elements:
+        for p in el.points:
+            if p.category not in read:
+                unread[p.category] = unread.get(p.category, 0) + 1
+    if not unread:
+        return []
+    listed = ", ".join(f"{c} ({n})" for c, n in sorted(unread.items()))
+    return [
+        f"{sum(unread.values())} declared point(s) are of categories no measured KPI of this "
+        f"profile reads: {listed} — they are collected and kept, but decide nothing here"
+    ]
 
 
 def _role(entry: CatalogEntry, components: set[str]) -> Role:

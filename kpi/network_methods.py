@@ -21,6 +21,12 @@ from telemetry import Aggregate
 from telemetry.schema import LINK_5G
 
 
+def _text(v: float) -> str:
+    """A float as a breakdown shows it, the same from every store: InfluxDB's JSON gives
+    -0.0 as 0, so the sign of zero is dropped here too."""
+    return repr(v + 0.0)
+
+
 def _kinds(params: dict[str, Any]) -> frozenset[str] | None:
     kinds = params.get("kinds")
     return None if kinds is None else frozenset(kinds)
@@ -83,7 +89,7 @@ async def live_scenarios(ctx: Context, params: dict[str, Any]) -> Measured:
     for e in ctx.inventory.elements:
         o = obs[e.id]
         up = o.online and (link == "any" or o.observed_link == link)
-        for s in e.scenarios:
+        for s in dict.fromkeys(e.scenarios):
             tagged.setdefault(s, []).append(e.id)
             if up:
                 live.setdefault(s, []).append(e.id)
@@ -96,12 +102,15 @@ async def live_scenarios(ctx: Context, params: dict[str, Any]) -> Measured:
         }
         for s, els in sorted(tagged.items())
     ]
-    notes = [] if tagged else ["no element declares a scenario: tag elements with `scenarios`"]
+    notes = (
+        [f"{len(live)} of {len(tagged)} declared scenario(s) live"]
+        if tagged
+        else ["no element declares a scenario: tag elements with `scenarios`"]
+    )
     notes += [f"scenario {r['scenario']} has no element online" for r in rows if not r["live"]]
     return Measured(
         value=Fraction(len(live)),
         numerator=len(live),
-        denominator=len(tagged),
         notes=notes,
         breakdown=Breakdown(by="scenario", rows=rows),
     )
@@ -140,26 +149,37 @@ async def radio_coverage(ctx: Context, params: dict[str, Any]) -> Measured:
         rows.append(
             {
                 "element": e.id,
-                "min_rsrp_dbm": str(rsrp),
-                "min_sinr_db": None if sinr is None else str(sinr),
+                "min_rsrp_dbm": _text(rsrp),
+                "min_sinr_db": None if sinr is None else _text(sinr),
                 "covered": covered,
             }
         )
-    n = sum(1 for r in rows if r["covered"])
     notes = [
         f"locations are the 5G elements' own reports (CPE/terminal RSRP and SINR); covered "
         f"means the weakest report reaches RSRP {rsrp_min} dBm and SINR {sinr_min} dB",
     ]
-    silent = [
+    obs = await ctx.elements()
+    reported = {str(r["element"]) for r in rows}
+    dark = [
         e.id
         for e in ctx.inventory.elements
-        if e.link == LINK_5G and e.id not in {str(r["element"]) for r in rows}
+        if e.link == LINK_5G and e.id not in reported and obs[e.id].online
     ]
-    if silent:
+    rows += [{"element": i, "min_rsrp_dbm": None, "min_sinr_db": None, "covered": False}
+             for i in dark]  # fmt: skip
+    if dark:
         notes.append(
-            f"{len(silent)} declared 5G element(s) reported no RSRP and are not counted: "
-            f"{', '.join(silent[:5])}{' …' if len(silent) > 5 else ''}"
+            f"{len(dark)} declared 5G element(s) were online but reported no RSRP, so "
+            f"nothing shows them covered: {', '.join(dark[:5])}{' …' if len(dark) > 5 else ''}"
         )
+    off = [e.id for e in ctx.inventory.elements
+           if e.link == LINK_5G and e.id not in reported and not obs[e.id].online]  # fmt: skip
+    if off:
+        notes.append(
+            f"{len(off)} declared 5G element(s) were not online and are not counted: "
+            f"{', '.join(off[:5])}{' …' if len(off) > 5 else ''}"
+        )
+    n = sum(1 for r in rows if r["covered"])
     breakdown = Breakdown(by="element", rows=rows)
     if params.get("mode") == "share":
         return ratio(n, len(rows), notes=notes, breakdown=breakdown)
@@ -172,7 +192,8 @@ async def radio_coverage(ctx: Context, params: dict[str, Any]) -> Measured:
 @method
 async def ipv6_elements(ctx: Context, params: dict[str, Any]) -> Measured:
     """Whether the declared elements of `kinds` that were online reported IPv6 in their
-    status rows: at least `min_count`, and at least `min_share` of them (default all)."""
+    status rows — in at least min_online_fraction of the window's status intervals, as
+    online is counted: at least `min_count`, and `min_share` of them (default all)."""
     obs = await ctx.elements()
     kinds = _kinds(params)
     df = await ctx.log.aggregate(
@@ -184,8 +205,16 @@ async def ipv6_elements(ctx: Context, params: dict[str, Any]) -> Measured:
     scope = [
         e for e in ctx.inventory.elements if (kinds is None or e.kind in kinds) and obs[e.id].online
     ]
+    need = ctx.params.min_online_fraction
     rows: list[dict[str, Any]] = [
-        {"element": e.id, "kind": e.kind, "ipv6_intervals": v6.get(e.id, 0), "ipv6": e.id in v6}
+        {
+            "element": e.id,
+            "kind": e.kind,
+            "ipv6_intervals": v6.get(e.id, 0),
+            "expected_intervals": obs[e.id].expected_intervals,
+            # as online: in at least min_online_fraction of the window's status intervals
+            "ipv6": Fraction(v6.get(e.id, 0), obs[e.id].expected_intervals) >= need,
+        }
         for e in scope
     ]
     n = sum(1 for r in rows if r["ipv6"])

@@ -32,7 +32,14 @@ async def platform_counter(ctx: Context, params: dict[str, Any]) -> Measured:
             f"(counter={name}) to the agent"
         )
         return Measured(value=None, notes=notes)
-    total = sum(int(r["value"]) for r in rows)
+    if params.get("fn") == "max":
+        # peaks of several platforms need not fall at one time: the highest is shown, not
+        # their sum (which no moment may have reached)
+        total = max(int(r["value"]) for r in rows)
+        if len(rows) > 1:
+            notes.append(f"the highest of {len(rows)} platforms' peaks; peaks are not added")
+    else:
+        total = sum(int(r["value"]) for r in rows)
     if "at_least" in params:
         return Measured(
             value=total >= int(params["at_least"]),
@@ -83,13 +90,27 @@ async def platform_share(ctx: Context, params: dict[str, Any]) -> Measured:
             f"{params['denominator']!r}: insufficient data"
         )
         return Measured(value=None, notes=notes)
-    num = sum(int(r["value"]) for r in num_rows)
-    den = sum(int(r["value"]) for r in den_rows)
+    # both sides from the same platforms: a share of one platform's count over another's
+    # total says nothing
+    both = sorted({str(r["platform"]) for r in num_rows} & {str(r["platform"]) for r in den_rows})
+    one_side = sorted({str(r["platform"]) for r in (*num_rows, *den_rows)} - set(both))
+    if one_side:
+        notes.append(
+            f"platform(s) exporting only one side of the share are left out: "
+            f"{', '.join(one_side[:5])}"
+        )
+    num = sum(int(r["value"]) for r in num_rows if r["platform"] in both)
+    den = sum(int(r["value"]) for r in den_rows if r["platform"] in both)
     rows = [{"counter": str(params["numerator"]), **r} for r in num_rows] + [
         {"counter": str(params["denominator"]), **r} for r in den_rows
     ]
     if not den:
         notes.append("nothing to divide by: insufficient data (no division by zero)")
+    elif num > den:
+        notes.append(
+            f"the platform reports {num} {params['numerator']} of {den} "
+            f"{params['denominator']}: more than all — check its counters"
+        )
     return Measured(
         value=Fraction(num, den) if den else None,
         numerator=num,

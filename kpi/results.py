@@ -218,6 +218,11 @@ class Evaluation(BaseModel):
     results: list[KpiResult]
     evaluated_at: datetime
     rows_read: int = Field(description="rows all queries brought into Python")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="what the evaluation as a whole leaves out, e.g. declared points of "
+        "categories no KPI of the profile reads",
+    )
 
     def result(self, kpi_id: str) -> KpiResult:
         for r in self.results:

@@ -238,6 +238,8 @@ def print_evaluation(ev: Evaluation, *, details: bool = False, tz: str | None = 
     for r in ev.results:
         if r.source == "measured" and (details or r.verdict in ("fail", "insufficient_data")):
             _print_notes(r, details, tz)
+    for note in ev.notes:
+        console.print(f"\n[dim]{esc(note)}[/dim]")
     if hint := coverage_hint(ev):
         console.print(f"\n[yellow]{esc(hint)}[/yellow]")
 

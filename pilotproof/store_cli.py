@@ -190,18 +190,25 @@ def store_import(
         finally:
             await st.close()
 
+    import sqlite3
+
     from telemetry import StoreError
 
     try:
         asyncio.run(run())
     except StoreError as e:
         raise fail(str(e), 1) from None
+    except sqlite3.DatabaseError as e:
+        raise fail(f"--store {store}: {e} — is it a SQLite store of pilotproof?") from None
     rate = report.stored / report.seconds if report.seconds else 0
     console.print(
         f"imported {report.stored:,} points from {report.lines:,} lines of {len(files)} "
         f"file(s) in {report.seconds:.1f} s ({rate:,.0f} points/s); refused {report.refused:,}",
         highlight=False,
     )
+    if report.comments:
+        console.print(f"  skipped {report.comments:,} comment line(s) (starting with #)",
+                      highlight=False)  # fmt: skip
     for _, message in report.examples:
         console.print(f"  refused {esc(message)}", highlight=False)
     if report.refused > len(report.examples):
@@ -277,8 +284,13 @@ def store_export(
         finally:
             await st.close()
 
+    import sqlite3
+
     try:
         n = asyncio.run(run())
+    except sqlite3.DatabaseError as e:
+        part.unlink(missing_ok=True)
+        raise fail(f"--store {store}: {e} — is it a SQLite store of pilotproof?") from None
     except BaseException:
         part.unlink(missing_ok=True)
         raise

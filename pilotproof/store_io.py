@@ -22,16 +22,17 @@ import bisect
 import csv
 import gzip
 import io
+import re
 import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from telemetry import Point, Store, WriteResult, decode_line, encode_line
+from telemetry import Point, Store, StoreError, WriteResult, decode_line, encode_line
 from telemetry.contract import IMPORTED_MEASUREMENTS, ContractError, conform
 from telemetry.point import PointError
 from telemetry.schema import KPI_STREAM_MEASUREMENTS, MEASUREMENTS
@@ -59,6 +60,8 @@ class ImportReport:
     reasons: Counter[str] = field(default_factory=Counter)
     examples: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    comments: int = 0
+    """lines skipped as comments (`#` first: line protocol's, and annotated CSV's)"""
 
     def refuse(self, where: str, reason: str, message: str) -> None:
         self.refused += 1
@@ -69,11 +72,25 @@ class ImportReport:
 
 def _binary(path: Path) -> io.BufferedIOBase:
     raw = path.open("rb")
-    if raw.read(2) == b"\x1f\x8b":  # gzip, whatever the file is called
+    try:
+        head = raw.read(2)
         raw.seek(0)
+    except OSError:
+        raw.close()
+        raise
+    if head == b"\x1f\x8b":  # gzip, whatever the file is called
         return gzip.GzipFile(fileobj=raw)
-    raw.seek(0)
     return raw
+
+
+def _open(path: Path, report: ImportReport) -> io.BufferedIOBase | None:
+    """The file to read, or None with the file refused when it cannot be read at all."""
+    try:
+        return _binary(path)
+    except OSError as e:
+        report.refuse(path.name, "unreadable", f"{path.name}: cannot be read "
+                      f"({e.strerror or e})")  # fmt: skip
+        return None
 
 
 #: bytes decompressed and split at a time (reading line by line costs a call per line)
@@ -88,7 +105,9 @@ def _raw_lines(f: io.BufferedIOBase) -> Iterator[bytes | None]:
     """Each line's bytes; None for a line past MAX_LINE (skipped to its end)."""
     rest = b""
     skipping = False
-    while block := f.read(READ_BYTES):
+    # read1: one decompression step at a time, so a stream that breaks loses only the
+    # step it broke in, not a whole block of lines decompressed before it
+    while block := f.read1(READ_BYTES):
         parts = (rest + block).split(b"\n")
         rest = parts.pop()
         for part in parts:
@@ -109,7 +128,10 @@ def _lines(path: Path, report: ImportReport) -> Iterator[tuple[int, str]]:
     UTF-8 is refused by its number and the others go on; a gzip stream that ends early or
     breaks is refused after the last line it gave."""
     n = 0
-    with _binary(path) as f:
+    f = _open(path, report)
+    if f is None:
+        return
+    with f:
         try:
             for n, raw in enumerate(_raw_lines(f), 1):
                 where = f"{path.name}:{n}"
@@ -124,17 +146,29 @@ def _lines(path: Path, report: ImportReport) -> Iterator[tuple[int, str]]:
                     report.lines += 1
                     report.refuse(where, "bad_text", f"{where}: not UTF-8 (byte {e.start})")
                     continue
-                if text.strip() and not text.startswith("#"):
+                if text.startswith("#"):
+                    report.comments += 1
+                elif text.strip():
                     yield n, text
-        except (EOFError, OSError, zlib.error) as e:  # a truncated or damaged gzip stream
-            report.lines += 1
-            report.refuse(f"{path.name}:{n + 1}", "bad_gzip", f"{path.name}: the compressed "
-                          f"data ends or breaks after line {n}: {str(e)[:120]}")  # fmt: skip
+        except (EOFError, OSError, zlib.error) as e:  # a truncated or damaged stream
+            _broken(path, n, e, report)
+
+
+def _broken(path: Path, n: int, e: Exception, report: ImportReport) -> None:
+    report.lines += 1
+    packed = isinstance(e, EOFError | zlib.error | gzip.BadGzipFile)
+    report.refuse(f"{path.name}:{n + 1}", "bad_gzip" if packed else "unreadable",
+                  f"{path.name}: the {'compressed data' if packed else 'file'} ends or "
+                  f"breaks after line {n}: {str(e)[:120]}")  # fmt: skip
+
+
+Placed = tuple[str, Point]
+"""A point with the file and line it came from, so a later refusal can name the place."""
 
 
 def line_points(
     path: Path, site: str | None, report: ImportReport, *, whole_store: bool = False
-) -> Iterator[Point]:
+) -> Iterator[Placed]:
     """The points of a line-protocol file, each held to the contract — or, `whole_store`
     (moving a store: `store export` of another), every measurement as it is, the agents'
     own rows and the sealed chains included (a bundle's chain check verifies those by
@@ -147,9 +181,9 @@ def line_points(
             if whole_store:
                 if site is not None and p.tags.get("site") != site:
                     raise ContractError("other_site", f"{where}: not of site {site!r}")
-                yield p
+                yield where, p
                 continue
-            yield _checked(p, where, site)
+            yield where, _checked(p, where, site)
         except ContractError as e:
             # refused measurements by name: "pp_batch 40, pp_lines 295" says what the file is
             reason = f"{e.reason} ({p.measurement})" if e.reason == "bad_measurement" else e.reason
@@ -168,26 +202,70 @@ def _checked(p: Point, where: str, site: str | None) -> Point:
     return out
 
 
+#: the longest CSV cell read (the csv module's own limit is 128 KiB)
+csv.field_size_limit(MAX_LINE)
+
+
+def _csv_rows(path: Path, report: ImportReport) -> Iterator[tuple[int, list[str]]]:
+    """(line number, cells) of each CSV record: quoted cells may hold commas and line
+    breaks; a UTF-8 byte-order mark is dropped; a record the csv module cannot read is
+    refused by its line, a comment (`#` first) is skipped and counted."""
+    f = _open(path, report)
+    if f is None:
+        return
+    with f, io.TextIOWrapper(f, encoding="utf-8-sig", newline="") as text:  # type: ignore[type-var]
+        reader = csv.reader(text)
+        n = 0
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                n = reader.line_num
+                report.lines += 1
+                report.refuse(f"{path.name}:{n}", "bad_csv", f"{path.name}:{n}: "
+                              f"{str(e)[:120]}")  # fmt: skip
+                continue
+            except UnicodeDecodeError as e:
+                report.lines += 1
+                report.refuse(f"{path.name}:{n + 1}", "bad_text", f"{path.name}: not UTF-8 "
+                              f"after line {n} (byte {e.start} of a block)")  # fmt: skip
+                return
+            except (EOFError, OSError, zlib.error) as e:
+                _broken(path, n, e, report)
+                return
+            n = reader.line_num
+            if cells and cells[0].startswith("#"):
+                report.comments += 1
+            elif any(c.strip() for c in cells):
+                yield n, cells
+
+
 def csv_points(
     path: Path, site: str | None, measurement: str | None, tz: str, report: ImportReport
-) -> Iterator[Point]:
+) -> Iterator[Placed]:
     """The points of a CSV file with the column mapping of the module docstring."""
-    rows = _lines(path, report)
+    rows = _csv_rows(path, report)
     try:
-        _, header_text = next(rows)
+        first, header = next(rows)
     except StopIteration:
         return
-    header = next(csv.reader([header_text]))
+    head = f"{path.name}:{first}"
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        report.refuse(head, "bad_header", f"{head}: the column {twice[0]!r:.60} is there "
+                      "twice; name each column once")  # fmt: skip
+        return
     if "time" not in header or ("measurement" not in header and measurement is None):
-        report.refuse(f"{path.name}:1", "bad_header", f"{path.name}:1: a CSV needs a `time` "
-                      "column and a `measurement` column (or --measurement)")  # fmt: skip
+        report.refuse(head, "bad_header", f"{head}: a CSV needs a `time` column and a "
+                      "`measurement` column (or --measurement)")  # fmt: skip
         return
     zone = ZoneInfo(tz)
-    for n, text in rows:
+    for n, cells in rows:
         report.lines += 1
         where = f"{path.name}:{n}"
         try:
-            cells = next(csv.reader([text]))
             if len(cells) != len(header):
                 raise ContractError("bad_shape", f"{where}: {len(cells)} cells under "
                                     f"{len(header)} columns")  # fmt: skip
@@ -202,25 +280,46 @@ def csv_points(
             tags = {k: v for k, v in row.items() if k in m.tags and v != ""}
             fields = {k: _typed(v, m.fields.get(k), where, k)
                       for k, v in row.items() if k not in m.tags and v != ""}  # fmt: skip
-            yield _checked(Point(name, tags, fields, stamp), where, site)
+            yield where, _checked(Point(name, tags, fields, stamp), where, site)
         except ContractError as e:
             report.refuse(where, e.reason, e.detail)
         except (PointError, ValueError) as e:
             report.refuse(where, "bad_line", f"{where}: {str(e)[:200]}")
 
 
+#: the times an import takes, as `store export` (1970 up to 2200)
+TIME_MIN, TIME_MAX = 0, 7_258_118_400 * NS
+_FRACTION = re.compile(r"(\d{2}:\d{2}:\d{2})[.,](\d+)")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _time_ns(text: str, zone: ZoneInfo, where: str) -> int:
-    text = text.strip()
+    """Integer nanoseconds, or ISO 8601 to the nanosecond (`…:05.123456789`), in `zone`
+    when it has no offset; refused outside 1970–2199."""
+    text = given = text.strip()
     if text.isdigit():
-        return int(text)
-    try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise ContractError("bad_time", f"{where}: time {text!r:.40} is neither ISO 8601 nor "
-                            "integer nanoseconds") from None  # fmt: skip
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=zone)
-    return int(t.timestamp()) * NS + t.microsecond * 1000
+        ns = int(text)
+    else:
+        frac = 0
+        m = _FRACTION.search(text)
+        if m is not None:  # datetime keeps microseconds: the digits after them are ours
+            frac = int((m.group(2) + "000000000")[:9])
+            if len(m.group(2)) > 9:
+                raise ContractError("bad_time", f"{where}: time {text!r:.40} is finer than "
+                                    "a nanosecond")  # fmt: skip
+            text = text[: m.start()] + m.group(1) + text[m.end() :]
+        try:
+            t = datetime.fromisoformat(text)
+        except ValueError:
+            raise ContractError("bad_time", f"{where}: time {text!r:.40} is neither ISO 8601 "
+                                "nor integer nanoseconds") from None  # fmt: skip
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=zone)
+        d = t - _EPOCH  # exact, before 1970 too (timestamp() is a float)
+        ns = (d.days * 86400 + d.seconds) * NS + frac
+    if not TIME_MIN <= ns < TIME_MAX:
+        raise ContractError("bad_time", f"{where}: time {given!r:.40} is outside 1970–2199")
+    return ns
 
 
 def _typed(text: str, want: str | None, where: str, key: str) -> float | int | bool | str:
@@ -254,8 +353,16 @@ class Sealed:
             from verifier.chain import read_chains
 
             merged: list[list[int]] = []
-            records = [r for chain in (await read_chains(self.store, site)).values()
-                       for r in chain]  # fmt: skip
+            try:
+                chains = await read_chains(self.store, site)
+            except (KeyError, ValueError, TypeError) as e:
+                raise StoreError(
+                    f"the store's sealed chain of site {site!r} has a row pilotproof did not "
+                    f"write ({type(e).__name__}: {str(e)[:80]}), so an import cannot tell "
+                    "which times agents sealed; check it with `pilotproof evidence build` "
+                    "or import with --whole-store into a fresh store"
+                ) from None
+            records = [r for chain in chains.values() for r in chain]
             for a, b in sorted((r.first_ns, r.last_ns) for r in records):
                 if merged and a <= merged[-1][1]:
                     merged[-1][1] = max(merged[-1][1], b)
@@ -264,23 +371,23 @@ class Sealed:
             self.spans[site] = ([a for a, _ in merged], [b for _, b in merged])
         return self.spans[site]
 
-    async def unsealed(self, points: list[Point], report: ImportReport) -> list[Point]:
+    async def unsealed(self, points: list[Placed], report: ImportReport) -> list[Placed]:
         keep = []
-        for p in points:
+        for where, p in points:
             if p.measurement in KPI_STREAM_MEASUREMENTS:
                 starts, ends = await self._of(p.tags.get("site", ""))
                 i = bisect.bisect_right(starts, p.time_ns) - 1
                 if i >= 0 and p.time_ns <= ends[i]:
-                    report.refuse("sealed", "sealed", f"{encode_line(p)[:80]!r}: an agent "
-                                  "sealed this site's data at this time; an import may not "
-                                  "change it")  # fmt: skip
+                    report.refuse(where, "sealed", f"{where}: an agent sealed this site's "
+                                  f"{p.measurement} at this time; an import may not change "
+                                  "it")  # fmt: skip
                     continue
-            keep.append(p)
+            keep.append((where, p))
         return keep
 
 
 async def import_points(
-    store: Store, points: Iterator[Point], report: ImportReport,
+    store: Store, points: Iterator[Placed], report: ImportReport,
     progress: Callable[[], None] | None = None, *, guard_sealed: bool = True,
 ) -> None:  # fmt: skip
     """Write `points` in chunks; what the store refuses is counted with its reason. The
@@ -288,6 +395,7 @@ async def import_points(
     `guard_sealed`, a KPI-stream point inside a span an agent sealed is refused (`Sealed`)."""
     t0 = time.perf_counter()
     pending: asyncio.Task[WriteResult] | None = None
+    written: list[Placed] = []  # the chunk in flight, to name a refused line's place
 
     async def settle() -> None:
         nonlocal pending
@@ -296,24 +404,30 @@ async def import_points(
         result = await pending
         pending = None
         report.stored += result.written
+        # a refusal is rare: only then are the chunk's lines encoded again to find it
+        places = {encode_line(p): where for where, p in written} if result.rejected else {}
         for r in result.rejected:
-            report.refuse("store", "store_refused", f"the store refused {r.line[:80]!r}: "
-                          f"{r.reason[:160]}")  # fmt: skip
+            where = places.get(r.line, "the store")
+            report.refuse(where, "store_refused", f"{where}: the store refused "
+                          f"{r.line[:80]!r}: {r.reason[:160]}")  # fmt: skip
+        written.clear()
         if progress is not None:
             progress()
 
-    chunk: list[Point] = []
+    chunk: list[Placed] = []
     sealed = Sealed(store) if guard_sealed else None
 
     async def start() -> None:
         nonlocal pending, chunk
         keep = chunk if sealed is None else await sealed.unsealed(chunk, report)
-        pending = asyncio.create_task(store.write(keep))
+        written[:] = keep
+        points_only = [p for _, p in keep]
+        pending = asyncio.create_task(store.write(points_only))
         chunk = []
 
     try:
-        for p in points:
-            chunk.append(p)
+        for placed in points:
+            chunk.append(placed)
             if len(chunk) >= CHUNK:
                 await settle()
                 await start()

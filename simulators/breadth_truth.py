@@ -116,9 +116,9 @@ def breadth_truth(
         ("main_production_elements_networked", MAIN_KINDS),
         ("key_elements_ubiquitous_interconnection", KEY_KINDS),
     ):
-        scope = [e.id for e in elements if e.kind in kinds]
-        up = [i for i in scope if i in online]
-        yes_no(kpi, len(up), len(scope), bool(scope) and len(up) == len(scope))
+        in_scope = [e.id for e in elements if e.kind in kinds]
+        reached = [i for i in in_scope if i in online]
+        yes_no(kpi, len(reached), len(in_scope), bool(in_scope) and len(reached) == len(in_scope))
     controllers = [e.id for e in elements if e.kind == "controller"]
     on5g = [i for i in controllers if i in online and observed[i] == LINK_5G]
     yes_no("fiveg_plc_dcs_integration", len(on5g), len(controllers), bool(on5g))
@@ -139,11 +139,14 @@ def breadth_truth(
             }
             add(
                 TruthValue(
-                    kpi=kpi, value=Fraction(len(live)), numerator=len(live), denominator=len(tagged)
+                    kpi=kpi,
+                    value=Fraction(len(live)),
+                    numerator=len(live),
+                    note=f"{len(live)} of {len(tagged)} declared scenarios live",
                 )
             )
 
-    _radio_truth(model, a, b, add)
+    _radio_truth(model, a, b, online, add)
 
     # IPv6: every online element reports it (park), or one online system does (extranet)
     up = [e for e in elements if e.id in online]
@@ -156,15 +159,17 @@ def breadth_truth(
     _platform_truth(model, a, b, add)
 
 
-def _radio_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
+def _radio_truth(model: FactoryModel, a: int, b: int, online: set[str], add: Add) -> None:
     """Per element reporting radio on 5G: its weakest RSRP and SINR over the status
-    instants it was online on 5G; covered when both reach the thresholds."""
+    instants it was online on 5G; covered when both reach the thresholds. A declared 5G
+    element online without a radio report counts, as not covered."""
     from simulators.truth import TruthValue
 
     step = model.scenario.status_interval_s * NS
     covered = reporting = 0
     for eid, e in model.elements.items():
         if e.rsrp is None:
+            reporting += e.link == LINK_5G and eid in online
             continue
         offline = model.offline_intervals(eid, a, b)
         low_r: float | None = None
@@ -181,6 +186,7 @@ def _radio_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
                 if q is not None:
                     low_s = q if low_s is None else min(low_s, q)
         if low_r is None:
+            reporting += e.link == LINK_5G and eid in online
             continue
         reporting += 1
         covered += Fraction(str(low_r)) >= RSRP_MIN and (

@@ -8,7 +8,7 @@ from typing import Final
 
 from telemetry.errors import PilotproofError
 from telemetry.point import Point
-from telemetry.schema import LINKS, MEASUREMENTS
+from telemetry.schema import ELEMENT_KINDS, LINKS, MEASUREMENTS
 
 #: what data from elsewhere may carry: device data, not the agent's own rows
 #: (point_health, pp_agent) and never evidence (pp_batch, pp_lines) — an import or a
@@ -64,6 +64,9 @@ def conform(
     if p.measurement == "element_status" and tags["link"] not in LINKS:
         raise ContractError("bad_value", f"{where}: link {tags['link']!r:.40} is not one of "
                             f"{sorted(LINKS)}")  # fmt: skip
+    if p.measurement == "element_status" and tags["kind"] not in ELEMENT_KINDS:
+        raise ContractError("bad_value", f"{where}: kind {tags['kind']!r:.40} is not one of "
+                            f"{sorted(ELEMENT_KINDS)}")  # fmt: skip
     fields: dict[str, float | int | bool | str] = {}
     changed = False
     for key, value in p.fields.items():
@@ -79,9 +82,6 @@ def conform(
                                 f" is {_TYPE_NAME[type(value)]}, the contract's type is "
                                 f"{want}")  # fmt: skip
         fields[key] = value
-    if p.measurement == "platform_counter" and int(fields.get("value", 0)) < 0:
-        raise ContractError("bad_value", f"{where}: platform_counter {tags['counter']!r:.60} "
-                            f"= {fields['value']}: a count is never negative")  # fmt: skip
     if p.measurement == "telemetry" and "quality" not in fields:
         fields["quality"] = 0 if "value" in fields or "text" in fields else 2
         changed = True
@@ -89,8 +89,45 @@ def conform(
     if not required <= set(fields):
         raise ContractError("bad_shape", f"{where}: {p.measurement} needs the fields "
                             f"{sorted(required)}")  # fmt: skip
+    _plausible(p.measurement, tags, fields, where)
     site_tag = site if site is not None else p.tags.get("site")
     if not changed and p.tags.get("site") == site_tag:
         return p  # already as the contract stores it: no second Point to build
     return Point(p.measurement, {**tags, **({"site": site_tag} if site_tag else {})}, fields,
                  p.time_ns)  # fmt: skip
+
+
+#: fields that count things: never negative
+_COUNTS: Final = {
+    "point_health": ("expected", "received", "good"),
+    "identifier": ("resolutions", "registrations"),
+    "production": ("output", "defects", "energy_kwh", "runtime_s"),
+    "platform_counter": ("value",),
+}
+
+
+def _plausible(
+    measurement: str, tags: dict[str, str], fields: dict[str, float | int | bool | str], where: str
+) -> None:
+    """What the types allow but the meaning does not: a negative count, more good samples
+    than received or received than expected, a quality outside 0–2, a sample with both a
+    number and a text."""
+    for key in _COUNTS.get(measurement, ()):
+        v = fields.get(key)
+        if isinstance(v, int | float) and v < 0:
+            raise ContractError("bad_value", f"{where}: {measurement}.{key} = {v}: a count "
+                                "is never negative")  # fmt: skip
+    if measurement == "point_health":
+        e, r, g = (int(fields.get(k, 0)) for k in ("expected", "received", "good"))
+        if not g <= r <= e:
+            raise ContractError("bad_value", f"{where}: point_health of {tags.get('element')}."
+                                f"{tags.get('point')}: good {g} ≤ received {r} ≤ expected {e} "
+                                "does not hold")  # fmt: skip
+    if measurement == "telemetry":
+        q = fields.get("quality")
+        if q not in (0, 1, 2):
+            raise ContractError("bad_value", f"{where}: quality {q!r:.20} is not 0 (good), 1 "
+                                "(uncertain) or 2 (bad)")  # fmt: skip
+        if "value" in fields and "text" in fields:
+            raise ContractError("bad_shape", f"{where}: a telemetry sample has a value or a "
+                                "text, not both")  # fmt: skip

@@ -9,6 +9,7 @@ import asyncio
 import gzip
 import subprocess
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -224,6 +225,10 @@ def test_a_truncated_gzip_imports_what_it_holds_and_says_where_it_broke(tmp_path
     said = " ".join(done.stdout.split())
     assert "the compressed data ends or breaks after line" in said, said
     assert "bad_gzip 1" in said
+    # every whole line the cut stream still holds is imported (as `zcat` would give it)
+    held = zlib.decompressobj(wbits=31).decompress(whole[: len(whole) // 2])
+    whole_lines = held.count(b"\n")
+    assert f"imported {whole_lines:,} points" in said, (whole_lines, said)
 
 
 def test_an_import_never_changes_what_an_agent_sealed(tmp_path: Path) -> None:
@@ -246,7 +251,7 @@ def test_an_import_never_changes_what_an_agent_sealed(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     said = " ".join(done.stdout.split())
     assert "imported 1 points" in said, said
-    assert "an agent sealed this site's data at this time" in said
+    assert "late.lp:1: an agent sealed this site's element_status at this time" in said
     assert "sealed 1" in said
 
 
@@ -272,3 +277,50 @@ def test_export_never_destroys_a_store_or_an_earlier_export(tmp_path: Path) -> N
                  *window)  # fmt: skip
     assert missing.returncode == 2
     assert "existing folder" in missing.stdout + missing.stderr
+
+
+def test_csv_as_spreadsheets_write_it_and_every_refusal_names_its_line(tmp_path: Path) -> None:
+    """A byte-order mark, a quoted cell with a comma, a comment row, nanosecond and
+    pre-1970 times, a duplicate column, a huge cell, an impossible point_health, a
+    negative count, a store that is not SQLite: each imported or refused by file and
+    line, never a traceback."""
+    db = f"sqlite:{tmp_path / 'c.db'}"
+    good = tmp_path / "ok.csv"
+    good.write_bytes(
+        "\ufefftime,measurement,site,element,point,value,text\n"
+        "# exported by historian X\n"
+        "2026-10-29T00:00:00.000000001Z,telemetry,s1,e1,p1,1,\n"
+        "2026-10-29T00:00:00.000000002Z,telemetry,s1,e1,p1,2,\n"
+        '2026-10-29T00:00:01Z,telemetry,s1,e1,p2,,"a, b"\n'
+        "1969-12-31T23:59:59.5Z,telemetry,s1,e1,p3,3,\n"
+        f"2026-10-29T00:00:02Z,telemetry,s1,e1,p4,,{'x' * 200_000}\n".encode()
+    )
+    done = pp("store", "import", str(good), "--store", db)
+    said = " ".join(done.stdout.split())
+    assert done.returncode == 1, said + done.stderr
+    assert "imported 3 points" in said, said  # two nanoseconds apart: two points
+    assert "skipped 1 comment line(s)" in said
+    assert "ok.csv:6: time '1969-12-31T23:59:59.5Z' is outside 1970–2199" in said
+    assert "ok.csv:7:" in said
+    twice = tmp_path / "twice.csv"
+    twice.write_text("time,measurement,value,value\n1,telemetry,1,2\n")
+    done = pp("store", "import", str(twice), "--store", db)
+    assert "the column 'value' is there twice" in " ".join(done.stdout.split())
+    odd = tmp_path / "odd.lp"
+    odd.write_text(
+        "point_health,site=s1,element=e1,point=p1 expected=10i,received=12i,good=12i 1\n"
+        "identifier,site=s1,node=n,enterprise=e resolutions=-1i 1\n"
+        "telemetry,site=s1,element=e1,point=p1 value=1,quality=7i 1\n"
+    )
+    done = pp("store", "import", str(odd), "--store", db)
+    said = " ".join(done.stdout.split())
+    assert "odd.lp:1: point_health of e1.p1: good 12 ≤ received 12 ≤ expected 10" in said
+    assert "odd.lp:2: identifier.resolutions = -1: a count is never negative" in said
+    assert "odd.lp:3: quality 7 is not 0 (good), 1 (uncertain) or 2 (bad)" in said
+    not_db = tmp_path / "not.db"
+    not_db.write_text("hello\n" * 100)
+    done = pp("store", "import", str(good), "--store", f"sqlite:{not_db}")
+    assert done.returncode == 2
+    assert "is it a SQLite store of pilotproof?" in done.stdout + done.stderr
+    for d in (done,):
+        assert "Traceback" not in d.stdout + d.stderr

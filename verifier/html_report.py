@@ -367,7 +367,7 @@ def _kpi_table(results: list[KpiResult]) -> str:
     ]
     for r in results:
         zh, en = VERDICT_LABELS[r.verdict]
-        nd = "" if r.numerator is None else f"{r.numerator:,} / {r.denominator or 0:,}"
+        nd = _counts(r)
         out.append(
             f"<tr><td><a href='#{escape(r.id)}'>{escape(r.name_zh)}</a><br>"
             f"<span class='muted'>{escape(r.name_en)}</span></td>"
@@ -387,7 +387,7 @@ def _kpi_section(r: KpiResult) -> str:
         f"<span class='{r.verdict}'>{zh} · {en}</span></h3>",
         f"<p>值 value <b>{escape(r.display_value())}</b> · 阈值 threshold "
         f"{escape(r.display_threshold())}"
-        + (f" · {r.numerator:,} / {r.denominator or 0:,}" if r.numerator is not None else "")
+        + (f" · {_counts(r)}" if r.numerator is not None else "")
         + f"<br><span class='muted'>{escape(r.formula)}</span></p>",
         f"<blockquote>{escape(c.ocr_corrected_quote or c.quote)}<br><span class='muted'>"
         f"{escape(c.gloss)} — {escape(c.document)} {escape(c.section)} "
@@ -570,3 +570,10 @@ async def html_to_pdf(html: Path, pdf: Path, *, timeout_s: float = 120) -> None:
         _, err = await asyncio.wait_for(proc.communicate(), timeout_s)
     if proc.returncode != 0:
         raise RuntimeError(f"{browser} could not print {html}: {err.decode()[-500:]}")
+
+
+def _counts(r: KpiResult) -> str:
+    """`n / d` of a ratio, `n` alone of a count (a count has no denominator)."""
+    if r.numerator is None:
+        return ""
+    return f"{r.numerator:,}" if r.denominator is None else f"{r.numerator:,} / {r.denominator:,}"

@@ -72,7 +72,9 @@ class ProfileView(BaseModel):
 
 class SeriesPoint(BaseModel):
     day: str = Field(description="local calendar day (site time zone), YYYY-MM-DD")
-    value: str | None = Field(description="the KPI over that day, as an exact decimal string")
+    value: str | None = Field(
+        description="the KPI over that day: an exact decimal string, or true/false"
+    )
     numerator: int | None = None
     denominator: int | None = None
     verdict: str

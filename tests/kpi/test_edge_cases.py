@@ -376,3 +376,118 @@ async def test_networking_rate_change_and_points_reporting(store: Store) -> None
     assert points.value == 1  # b reported, but never a good sample
     devices = p.result("connected_devices_count")  # platforms count devices on any link
     assert devices.value == 2
+
+
+def health(element: str, point: str, good: int, expected: int, t: int) -> Point:
+    return Point("point_health", {"site": SITE, "element": element, "point": point},
+                 {"expected": expected, "received": good, "good": good}, t)  # fmt: skip
+
+
+async def test_points_of_categories_no_kpi_reads_are_named_by_the_evaluation(
+    store: Store,
+) -> None:
+    """A 5G profile reads no point: a site's energy and environment points are said to
+    decide nothing there; a workshop profile reads them, so nothing is said."""
+    inv = Inventory(site=SITE, elements=(element("m1", "5g", points=(
+        DeclaredPoint(id="kwh", category="energy", period_s=60),
+        DeclaredPoint(id="dust", category="environment", period_s=60),
+        DeclaredPoint(id="dust2", category="environment", period_s=60))),))  # fmt: skip
+    ev = await evaluate("miit2021-5g-factory", hour(), store, inv)
+    assert ev.notes == [
+        "3 declared point(s) are of categories no measured KPI of this profile reads: "
+        "energy (1), environment (2) — they are collected and kept, but decide nothing here"
+    ]
+    assert (await evaluate("ningbo-discrete-workshop", hour(), store, inv)).notes == []
+
+
+async def test_real_time_collection_of_a_category_is_not_achieved_by_nothing_or_by_hand(
+    store: Store,
+) -> None:
+    a = ns(T0)
+    bare = Inventory(site=SITE, elements=(element("m1", "wired"),))
+    r = (await evaluate("ningbo-discrete-workshop", hour(), store, bare)).result(
+        "energy_realtime_monitoring"
+    )
+    assert r.value is False
+    assert r.verdict == "insufficient_data"  # and no point_health row in the window at all
+    assert any("no point of the categories energy is declared" in n for n in r.notes)
+    inv = Inventory(site=SITE, elements=(element("m1", "wired", points=(
+        DeclaredPoint(id="kwh", category="energy", period_s=60),
+        DeclaredPoint(id="log", category="energy", period_s=3600,
+                      collection="manual"))),))  # fmt: skip
+    await store.write([health("m1", "kwh", 15, 15, a + k * 900 * S) for k in range(4)])
+    r = (await evaluate("ningbo-discrete-workshop", hour(), store, inv)).result(
+        "energy_realtime_monitoring"
+    )
+    assert (r.value, r.numerator, r.denominator) == (False, 1, 2)  # the manual log
+    assert r.verdict == "fail"
+    assert any("m1.log" in n for n in r.notes)
+
+
+async def test_a_platforms_counts_sum_over_platforms_and_say_who_reports_them(
+    store: Store,
+) -> None:
+    a = ns(T0)
+
+    def counter(platform: str, name: str, value: int, t: int) -> Point:
+        tags = {"site": SITE, "platform": platform, "counter": name}
+        return Point("platform_counter", tags, {"value": value}, t)
+
+    await store.write([
+        *(counter("portal", "registered_developers", 100 + k, a + k * 600 * S) for k in range(6)),
+        counter("studio", "registered_developers", 7, a + 120 * S),
+        counter("portal", "registered_developers", 999, a + 3600 * S),  # after the window
+    ])  # fmt: skip
+    inv = Inventory(site=SITE, elements=(element("m1", "wired"),))
+    ev = await evaluate("ningbo-industry-platform", hour(), store, inv)
+    r = ev.result("registered_developers")
+    assert (r.value, r.numerator) == (Fraction(112), 112)  # portal's latest 105 + studio's 7
+    assert r.verdict == "pass"
+    assert any("reports this number about itself" in n for n in r.notes)
+    assert r.breakdown is not None
+    assert [x["platform"] for x in r.breakdown.rows] == ["portal", "studio"]
+    apps = ev.result("industry_apps_deployed")
+    assert apps.value is None
+    assert apps.verdict == "insufficient_data"
+
+
+async def test_radio_coverage_at_exactly_its_threshold_is_covered(store: Store) -> None:
+    a = ns(T0)
+
+    def radio(e: str, rsrp: float, sinr: float, t: int) -> Point:
+        return Point("element_status", {"site": SITE, "element": e, "kind": "camera",
+                     "link": "5g"}, {"online": True, "rsrp": rsrp, "sinr": sinr}, t)  # fmt: skip
+
+    await store.write([
+        *(radio("edge", -105.0 if k == 7 else -90.0, -3.0, a + k * 60 * S) for k in range(60)),
+        *(radio("weak", -105.1, 10.0, a + k * 60 * S) for k in range(60)),
+        *(status("dark", "5g", True, a + k * 60 * S) for k in range(60)),  # online, no RSRP
+    ])  # fmt: skip
+    ids = ("edge", "weak", "dark", "quiet")
+    inv = Inventory(site=SITE, elements=tuple(element(i, "5g") for i in ids))
+    r = (await evaluate("miit2021-5g-factory", hour(), store, inv)).result(
+        "fiveg_full_plant_coverage"
+    )
+    assert (r.value, r.numerator, r.denominator) == (False, 1, 3)
+    assert r.breakdown is not None
+    assert [(x["element"], x["covered"]) for x in r.breakdown.rows] == [
+        ("edge", True),
+        ("weak", False),
+        ("dark", False),
+    ]
+    assert any("dark" in n and "online but reported no RSRP" in n for n in r.notes)
+    assert any("quiet" in n and "not online and are not counted" in n for n in r.notes)
+
+
+async def test_a_point_without_a_protocol_is_named_not_counted(store: Store) -> None:
+    a = ns(T0)
+    inv = Inventory(site=SITE, elements=(element("m1", "wired", points=(
+        DeclaredPoint(id="rpm", period_s=60, protocol="opcua"),
+        DeclaredPoint(id="amps", period_s=60, protocol="modbus"),
+        DeclaredPoint(id="temp", period_s=60))),))  # fmt: skip
+    await store.write([health("m1", p, 15, 15, a) for p in ("rpm", "temp")])
+    r = (await evaluate("miit2020-enterprise-intranet", hour(), store, inv)).result(
+        "heterogeneous_protocol_data_collection"
+    )
+    assert (r.value, r.numerator, r.denominator) == (False, 1, 2)  # modbus delivered nothing
+    assert any("1 automatic point(s) declare no protocol" in n for n in r.notes)

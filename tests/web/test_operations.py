@@ -176,6 +176,14 @@ async def test_csv_downloads_hold_what_the_json_says(ops: Ops) -> None:
         (r["id"], r["verdict"]) for r in ev["results"]
     ]
     assert any("5G" in r["name_zh"] for r in rows)
+    # a yes/no KPI measured is written as true/false, in the CSV and day by day
+    yes_no = next(r for r in ev["results"] if isinstance(r["value"], bool))
+    cell = next(r for r in rows if r["id"] == yes_no["id"])["value"]
+    assert cell == str(yes_no["value"]).lower(), cell
+    days = (await get(ops, f"/api/kpis/{yes_no['id']}/series", profile=PROFILE,
+                      **window())).json()["daily"]  # fmt: skip
+    assert {d["value"] for d in days} <= {"true", "false", None}
+    assert any(d["value"] in ("true", "false") for d in days)
     kpi = next(r for r in ev["results"] if r["numerator"] is not None)["id"]
     daily = (await get(ops, f"/api/kpis/{kpi}/series.csv", profile=PROFILE, **window())).text
     series = (await get(ops, f"/api/kpis/{kpi}/series", profile=PROFILE, **window())).json()

@@ -78,7 +78,7 @@ async def kpis_csv(
         f"{ev.profile}-kpis.csv",
         ["id", "name_zh", "name_en", "role", "source", "value", "numerator", "denominator",
          "unit", "threshold", "verdict", "window_start", "window_end", "document", "section"],
-        ([r.id, r.name_zh, r.name_en, r.role, r.source, r.decimal, r.numerator, r.denominator,
+        ([r.id, r.name_zh, r.name_en, r.role, r.source, value_text(r), r.numerator, r.denominator,
           r.unit, r.threshold_text, r.verdict, ev.window.start.isoformat(),
           ev.window.end.isoformat(), r.clause.document, r.clause.section]
          for r in ev.results),
@@ -140,7 +140,7 @@ async def chart(
     window = svc.window(start, end)
     if kind == "daily":
         s = await _series(svc, kpi_id, profile, window)
-        bars = [(d.day, float(Fraction(d.value)) if d.value else 0.0) for d in s.daily]
+        bars = [(d.day, _bar(d.value)) for d in s.daily]
         scale = 100.0 if (s.kpi.unit or "").startswith("ratio") else 1.0
         svg = bar_chart(f"{s.kpi.name_zh} · 逐日 daily", [(d, v * scale) for d, v in bars])
     else:
@@ -165,9 +165,23 @@ async def _series(svc: Service, kpi_id: str, profile: str | None, window: Window
     daily = []
     for (a, _b), day in zip(days, await svc.evaluations.many(whole.profile, days), strict=True):
         r = day.result(kpi_id)
-        daily.append(SeriesPoint(day=_day_label(a, tz), value=r.decimal, numerator=r.numerator,
+        daily.append(SeriesPoint(day=_day_label(a, tz), value=value_text(r), numerator=r.numerator,
                                  denominator=r.denominator, verdict=r.verdict))  # fmt: skip
     return KpiSeries(kpi=kpi, daily=daily)
+
+
+def value_text(r: KpiResult) -> str | None:
+    """The value as text: the exact decimal of a number, `true`/`false` of a yes/no one."""
+    if isinstance(r.value, bool):
+        return "true" if r.value else "false"
+    return r.decimal
+
+
+def _bar(text: str | None) -> float:
+    """A day's bar: the number, or 1 for yes and 0 for no (or nothing)."""
+    if text in (None, "", "false"):
+        return 0.0
+    return 1.0 if text == "true" else float(Fraction(text))
 
 
 def _result(evaluation: Evaluation, kpi_id: str) -> KpiResult:

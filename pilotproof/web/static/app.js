@@ -6,7 +6,7 @@ const T = {
   zh: {
     overview: "总览", evidence: "验收证据", signout: "退出", signin: "登录",
     token: "访问令牌", profile: "申报类别", from: "开始", to: "结束", show: "查询",
-    threshold: "阈值", value: "值", verdict_pass: "达标", verdict_fail: "未达标",
+    threshold: "阈值", value: "值", yes: "是", no: "否", verdict_pass: "达标", verdict_fail: "未达标",
     verdict_insufficient_data: "数据不足", verdict_not_declared: "未申报",
     verdict_incomplete: "待定（缺申报材料或数据）",
     verdict_not_applicable: "不适用", overall: "总体结论", back: "返回总览",
@@ -32,7 +32,7 @@ const T = {
   en: {
     overview: "Overview", evidence: "Evidence", signout: "Sign out", signin: "Sign in",
     token: "Access token", profile: "Profile", from: "From", to: "To", show: "Show",
-    threshold: "Threshold", value: "Value", verdict_pass: "pass", verdict_fail: "fail",
+    threshold: "Threshold", value: "Value", yes: "yes", no: "no", verdict_pass: "pass", verdict_fail: "fail",
     verdict_insufficient_data: "insufficient data", verdict_not_declared: "not declared",
     verdict_incomplete: "pending: declarations or data missing",
     verdict_not_applicable: "not applicable", overall: "Verdict", back: "Back to overview",
@@ -209,7 +209,14 @@ setInterval(() => {
 
 function verdictLabel(v) { return `<span class="verdict ${esc(v)}">${esc(t(`verdict_${v}`))}</span>`; }
 
+// "n / d" of a ratio, "n" of a count (it has no denominator), nothing without counts
+function counts(r) {
+  if (r.numerator == null) return "";
+  return r.denominator == null ? `${r.numerator}` : `${r.numerator} / ${r.denominator}`;
+}
+
 function display(r) {
+  if (typeof r.value === "boolean") return r.value ? t("yes") : t("no");
   if (r.decimal == null) return "—";
   if ((r.unit || "").startsWith("ratio")) return `${(Number(r.decimal) * 100).toFixed(2)} %`;
   return Number(r.decimal).toLocaleString();
@@ -237,7 +244,7 @@ async function renderOverview() {
         <h3>${esc(name(r))}</h3>
         <div class="value">${esc(display(r))}</div>
         <div>${t("threshold")} ${esc(r.threshold_text)} · ${verdictLabel(r.verdict)}</div>
-        <div class="muted">${esc(t(`role_${r.role}`))}${r.numerator != null ? ` · ${r.numerator} / ${r.denominator}` : ""}</div>
+        <div class="muted">${esc(t(`role_${r.role}`))}${r.numerator != null ? ` · ${counts(r)}` : ""}</div>
       </div>`).join("");
     $("#main").innerHTML = `${again}
       ${warningsPanel(warned)}
@@ -275,13 +282,13 @@ async function renderKpi(id) {
   try {
     const s = await (await api(`/api/kpis/${encodeURIComponent(id)}/series?${query()}`)).json();
     const k = s.kpi;
-    const rows = s.daily.map((d) => `<tr><td>${esc(d.day)}</td><td>${esc(d.value ?? "—")}</td><td>${d.numerator ?? ""} / ${d.denominator ?? ""}</td><td>${verdictLabel(d.verdict)}</td></tr>`).join("");
+    const rows = s.daily.map((d) => `<tr><td>${esc(d.day)}</td><td>${esc(d.value === "true" ? t("yes") : d.value === "false" ? t("no") : d.value ?? "—")}</td><td>${counts(d)}</td><td>${verdictLabel(d.verdict)}</td></tr>`).join("");
     const [daily, breakdown, coverage] = await Promise.all([svg(id, "daily"), svg(id, "breakdown"), svg(id, "coverage")]);
     if (view !== state.view) return;
     $("#main").innerHTML = `<p><a href="#/">← ${t("back")}</a></p>
       <div class="panel" id="kpi-detail"><h2>${esc(name(k))}</h2>
         <p>${t("value")} <strong>${esc(display(k))}</strong> · ${t("threshold")} ${esc(k.threshold_text)} · ${verdictLabel(k.verdict)}
-        ${k.numerator != null ? ` · ${t("numden")} ${k.numerator} / ${k.denominator}` : ""}</p>
+        ${k.numerator != null ? ` · ${t("numden")} ${counts(k)}` : ""}</p>
         <p class="muted">${esc(k.formula)}</p>
         ${k.notes.length ? `<ul>${k.notes.map((n) => `<li>${esc(n)}</li>`).join("")}</ul>` : ""}
         <h3>${t("clause")}</h3><blockquote>${esc(k.clause.ocr_corrected_quote || k.clause.quote)}<br>
@@ -360,7 +367,7 @@ async function renderEvidence() {
 // the KPIs as the verifier recomputed them from the bundled lines
 function recomputed(ev) {
   const rows = ev.results.filter((r) => r.source !== "rule").map((r) => `<tr data-kpi="${esc(r.id)}">
-    <td>${esc(name(r))}</td><td>${esc(display(r))}</td><td>${r.numerator != null ? `${r.numerator} / ${r.denominator}` : ""}</td>
+    <td>${esc(name(r))}</td><td>${esc(display(r))}</td><td>${counts(r)}</td>
     <td>${esc(r.threshold_text)}</td><td>${verdictLabel(r.verdict)}</td></tr>`).join("");
   return `<h3>${t("recomputed")} · ${t("overall")}: ${verdictLabel(ev.verdict)}</h3>
     <table id="recomputed"><tr><th>KPI</th><th>${t("value")}</th><th>${t("numden")}</th><th>${t("threshold")}</th><th>${t("verdict")}</th></tr>${rows}</table>`;
