@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from kpi.catalog import load_catalog
+from kpi.catalog import Catalog, load_catalog
 from kpi.params import KpiParams
 from kpi.profiles import list_profiles
 
@@ -45,6 +45,24 @@ def _declarations_section() -> list[str]:
         need = "**required**; " if field.is_required() else ""
         rows.append(f"| `{key}` | {need}{_cell(field.description or '')} |")
     return [*rows, ""]
+
+
+def _coverage_line(catalog: Catalog) -> str:
+    """How much of what the catalog marks measurable pilotproof measures, in ids and entries."""
+    ents = [e for e in catalog.entries if e.measurable_from_telemetry]
+    ids = {e.id for e in ents}
+
+    def count(keys: set[str]) -> str:
+        return f"{len(keys & ids)} ids / {sum(e.id in keys for e in ents)} entries"
+
+    composed = {e.id for e in ents if e.kind == "composite" and e.components}
+    return (
+        f"Of the {len(ids)} ids ({len(ents)} entries) the catalog marks measurable from "
+        f"telemetry, pilotproof measures {count(set(catalog.measures))}; "
+        f"{count(composed)} are composites of them; {count(set(catalog.declared_reasons))} "
+        f"stay declared and {count(set(catalog.not_measured_yet))} are not measured yet "
+        "(both listed below with their reasons)."
+    )
 
 
 def render_kpi_docs() -> str:
@@ -110,6 +128,8 @@ def render_kpi_docs() -> str:
         "in SQL on SQLite) and listed with the result.",
         "",
         "## Measured indicators",
+        "",
+        _coverage_line(catalog),
         "",
         "| id | method | formula | reads |",
         "|---|---|---|---|",

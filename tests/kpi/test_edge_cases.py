@@ -491,3 +491,20 @@ async def test_a_point_without_a_protocol_is_named_not_counted(store: Store) -> 
     )
     assert (r.value, r.numerator, r.denominator) == (False, 1, 2)  # modbus delivered nothing
     assert any("1 automatic point(s) declare no protocol" in n for n in r.notes)
+
+
+async def test_a_negative_zero_reads_alike_from_every_store(store: Store) -> None:
+    """InfluxDB's JSON gives -0.0 as 0: a breakdown that kept the sign on SQLite would make
+    a bundle built on InfluxDB fail its recomputation."""
+    a = ns(T0)
+    tags = {"site": SITE, "element": "z", "kind": "camera", "link": "5g"}
+    await store.write([Point("element_status", tags, {"online": True, "rsrp": -90.0,
+                                                       "sinr": -0.0}, a + k * 60 * S)
+                       for k in range(60)])  # fmt: skip
+    inv = Inventory(site=SITE, elements=(element("z", "5g"),))
+    r = (await evaluate("miit2021-5g-factory", hour(), store, inv)).result(
+        "fiveg_full_plant_coverage"
+    )
+    assert r.breakdown is not None
+    assert r.breakdown.rows[0]["min_sinr_db"] == "0.0"
+    assert r.value is True

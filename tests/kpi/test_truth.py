@@ -48,8 +48,24 @@ PROFILES = (
 
 
 def profiles_for(kpis: set[str]) -> list[str]:
-    """The profiles of PROFILES that hold at least one of `kpis`."""
-    return [p for p in PROFILES if kpis & {e.id for e in get_profile(p).entries()}]
+    """Few profiles of PROFILES that between them hold every one of `kpis` (a greedy set
+    cover: each KPI is checked in at least one profile, not in every one that lists it);
+    a key `kpi@profile` needs that profile."""
+    holds = {p: {e.id for e in get_profile(p).entries()} for p in PROFILES}
+    want = {k for k in kpis if "@" not in k}
+    variants = [k.split("@", 1) for k in kpis if "@" in k]
+    for kpi, p in variants:  # there, the KPI is checked against its own variant
+        holds[p] = holds[p] - {kpi}
+    chosen = sorted({p for _, p in variants})
+    for p in chosen:
+        want -= holds[p]
+    while want:
+        best = max(PROFILES, key=lambda p: (len(want & holds[p]), -PROFILES.index(p)))
+        if not want & holds[best]:
+            break  # left unchecked: the final assertion names them
+        chosen.append(best)
+        want -= holds[best]
+    return chosen
 
 
 def windows(s: Scenario, days: int | None) -> tuple[Period, Window, Window | None]:
