@@ -80,6 +80,11 @@ def ratio(num: int, den: int, **kw: Any) -> Measured:
     )
 
 
+def count(n: int, **kw: Any) -> Measured:
+    """A count (of devices, scenarios …): its value is its numerator, it has no denominator."""
+    return Measured(value=Fraction(n), numerator=n, **kw)
+
+
 def achieved(num: int, den: int, params: dict[str, Any], *, nothing: str, **kw: Any) -> Measured:
     """A yes/no finding for a qualitative clause, from the counts behind it: yes when
     `num` reaches `min_count` (default 1) and `num ÷ den` reaches `min_share` (default 1,
@@ -224,12 +229,7 @@ async def connected_devices(ctx: Context, params: dict[str, Any]) -> Measured:
         *_vocabulary_note(obs),
         *_cadence_note(obs, ctx),
     ]
-    return Measured(
-        value=Fraction(len(counted)),
-        numerator=len(counted),
-        notes=notes,
-        breakdown=Breakdown(by="element", rows=rows),
-    )
+    return count(len(counted), notes=notes, breakdown=Breakdown(by="element", rows=rows))
 
 
 @method

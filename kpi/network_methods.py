@@ -13,6 +13,7 @@ from kpi.methods import (
     _undeclared_note,
     _vocabulary_note,
     achieved,
+    count,
     method,
     ratio,
 )
@@ -108,12 +109,7 @@ async def live_scenarios(ctx: Context, params: dict[str, Any]) -> Measured:
         else ["no element declares a scenario: tag elements with `scenarios`"]
     )
     notes += [f"scenario {r['scenario']} has no element online" for r in rows if not r["live"]]
-    return Measured(
-        value=Fraction(len(live)),
-        numerator=len(live),
-        notes=notes,
-        breakdown=Breakdown(by="scenario", rows=rows),
-    )
+    return count(len(live), notes=notes, breakdown=Breakdown(by="scenario", rows=rows))
 
 
 @method
