@@ -513,4 +513,9 @@ async def networking_rate_change(ctx: Context, params: dict[str, Any]) -> Measur
 
 
 # the methods of the other clauses register themselves in METHODS on import
-from kpi import collection_methods, network_methods, platform_methods  # noqa: E402, F401
+from kpi import (  # noqa: E402, F401
+    collection_methods,
+    network_methods,
+    platform_methods,
+    probe_methods,
+)

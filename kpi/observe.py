@@ -30,6 +30,7 @@ PRESENCE_FIELD = {
     "production": "output",
     "telemetry": "value",
     "platform_counter": "value",
+    "service_probe": "ok",
 }
 
 

@@ -97,6 +97,12 @@ NEEDS: dict[str, tuple[str, str]] = {
         '`platform_counter,platform=…,counter=… value=…i` (format = "line")',
         '平台将自身计数以 platform_counter 行协议发布给代理（format = "line"）',
     ),
+    "probe_availability": (
+        "a prober's results published to the agent as line protocol "
+        "`service_probe,service=…,target=… ok=true,latency_ms=…` (format = \"line\"), one "
+        "series per service the clause names (docs/kpis.md)",
+        "探测程序将各服务探测结果以 service_probe 行协议发布给代理（format = \"line\"）",
+    ),
     "platform_share": (
         "the platform's own counts of both sides of the share, as for platform counters",
         "平台上报比值两侧的计数，同平台计数",
@@ -171,6 +177,14 @@ def render_site_sample(profile: Profile) -> str:
             "  # the platform's own counts, as line protocol (platform_counter)",
             "  [[sources.mqtt.subscriptions]]",
             '  topic = "platform/{site}/counters"',
+            '  format = "line"',
+        ]
+    if "probe_availability" in methods:
+        lines += [
+            "",
+            "  # a prober's results, as line protocol (service_probe)",
+            "  [[sources.mqtt.subscriptions]]",
+            '  topic = "probes/{site}/results"',
             '  format = "line"',
         ]
     if methods & {"improvement", "auto_control"}:

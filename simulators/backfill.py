@@ -77,6 +77,7 @@ class Backfill:
         yield from self.control_loops(start, end)
         yield from self.identifier(start, end)
         yield from self.platform_counters(start, end)
+        yield from self.service_probes(start, end)
         if self.telemetry:
             yield from self.raw_telemetry(start, end)
 
@@ -219,6 +220,20 @@ class Backfill:
                 {"site": self.site, "platform": spec.id, "counter": name},
                 times,
                 {"value": [self.model.platform_counter(name, t) for t in times]},
+            )
+
+    def service_probes(self, start: int, end: int) -> Iterator[SeriesBlock]:
+        for probe in self.scenario.probes:
+            times = list(grid(start, end, probe.interval_s * NS))
+            if not times:
+                continue
+            down = [(d.start_ns, d.end_ns) for d in probe.down]
+            ok = [not any(a <= t < b for a, b in down) for t in times]
+            yield SeriesBlock(
+                "service_probe",
+                {"site": self.site, "service": probe.service, "target": probe.target},
+                times,
+                {"ok": ok, "latency_ms": [probe.latency_ms if up else None for up in ok]},
             )
 
     def raw_telemetry(self, start: int, end: int) -> Iterator[SeriesBlock]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from simulators.intervals import NS, grid
+from simulators.intervals import NS, grid, grid_count, grid_count_in
 from telemetry.schema import LINK_5G
 
 if TYPE_CHECKING:
@@ -50,6 +50,19 @@ COUNTER_KPIS: dict[str, str] = {
     "order_volume_two_years": "order_value_cny_24_months",
     "served_park_enterprises": "park_enterprises_served",
 }
+#: KPI → the services whose probes it reads (measures.yaml params); each must answer
+#: PROBE_MIN of its probes
+PROBE_KPIS: dict[str, tuple[str, ...]] = {
+    "stable_node_operation": ("registration", "resolution"),
+    "top_level_node_access": ("top-level-node",),
+    "top_level_node_access_and_sync": ("top-level-sync-registration", "top-level-sync-routing"),
+    "national_system_access_top_node_interconnection": ("top-level-node",),
+    "national_identifier_system_access": ("secondary-node",),
+    "national_promotion_center_network_access": ("promotion-center-platform",),
+    "public_service_platform_interconnection": ("promotion-center-platform",),
+    "node_interfaces_realtime_sync": ("top-level-node", "enterprise-node"),
+}
+PROBE_MIN = Fraction(99, 100)
 SHARE_KPIS: dict[str, tuple[str, str]] = {
     "park_enterprise_coverage_rate": ("park_enterprises_connected", "park_enterprises"),
     "park_enterprise_cloud_adoption_rate": ("park_enterprises_on_cloud", "park_enterprises"),
@@ -157,6 +170,34 @@ def breadth_truth(
     yes_no("extranet_ipv6_deployment", len(sys6), len(systems), bool(sys6))
 
     _platform_truth(model, a, b, add)
+    _probe_truth(model, a, b, add)
+
+
+def _probe_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
+    """Per service: probes sent in the window (its grid) and answered (those outside its
+    down periods); a KPI is achieved when each of its services answered PROBE_MIN."""
+    from simulators.truth import TruthValue
+
+    sent: dict[str, int] = {}
+    answered: dict[str, int] = {}
+    for p in model.scenario.probes:
+        step = p.interval_s * NS
+        n = grid_count(a, b, step)
+        down = grid_count_in([(d.start_ns, d.end_ns) for d in p.down], a, b, step)
+        sent[p.service] = sent.get(p.service, 0) + n
+        answered[p.service] = answered.get(p.service, 0) + n - down
+    for kpi, services in PROBE_KPIS.items():
+        if not any(x in sent for x in services):
+            continue
+        ok = all(sent.get(x) and Fraction(answered[x], sent[x]) >= PROBE_MIN for x in services)
+        add(
+            TruthValue(
+                kpi=kpi,
+                value=bool(ok),
+                numerator=sum(answered.get(x, 0) for x in services),
+                denominator=sum(sent.get(x, 0) for x in services),
+            )
+        )
 
 
 def _radio_truth(model: FactoryModel, a: int, b: int, online: set[str], add: Add) -> None:

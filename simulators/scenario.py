@@ -241,6 +241,17 @@ class LoopSpec(_Model):
         return v
 
 
+class ProbeSpec(_Model):
+    """A prober on the plant network checking one service every `interval_s`; it fails
+    during the `down` periods."""
+
+    service: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    target: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    interval_s: int = Field(default=60, ge=1)
+    latency_ms: float = Field(default=20.0, ge=0)
+    down: tuple[Period, ...] = ()
+
+
 class IdentifierSpec(_Model):
     """Traffic of an identifier-resolution secondary node (标识解析二级节点)."""
 
@@ -337,6 +348,7 @@ class Scenario(_Model):
     loops: tuple[LoopSpec, ...] = ()
     identifier: IdentifierSpec | None = None
     platform: PlatformSpec | None = None
+    probes: tuple[ProbeSpec, ...] = ()
     link_status: LinkStatusExport = LinkStatusExport()
     serving: Serving = Serving()
     declared: dict[str, Exact] = Field(

@@ -21,6 +21,7 @@ DEVICE_MEASUREMENTS: Final = frozenset(
         "control_loop",
         "identifier",
         "platform_counter",
+        "service_probe",
     }
 )
 #: what an operator may import besides (`store import`): point health as the exporting
@@ -103,6 +104,7 @@ _COUNTS: Final = {
     "identifier": ("resolutions", "registrations"),
     "production": ("output", "defects", "energy_kwh", "runtime_s"),
     "platform_counter": ("value",),
+    "service_probe": ("latency_ms",),
 }
 
 

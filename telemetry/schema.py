@@ -75,6 +75,15 @@ PLATFORM_COUNTER: Final = Measurement(
     fields={"value": "int"},
     purpose="what a platform reports about itself: developers, apps, subscribers, factories",
 )
+SERVICE_PROBE: Final = Measurement(
+    name="service_probe",
+    tags=(TAG_SITE, "service", "target"),
+    # one probe of a service (an identifier node's resolution, the top-level node, a
+    # public platform's API) by a prober on the plant network: did it answer, how fast
+    fields={"ok": "bool", "latency_ms": "float"},
+    optional_fields=("latency_ms",),
+    purpose="service availability and interconnection with the top-level node or platforms",
+)
 PP_BATCH: Final = Measurement(
     name="pp_batch",
     # `epoch` only on the rows of an agent's later chains (see telemetry.seal.BatchRecord)
@@ -108,6 +117,7 @@ MEASUREMENTS: Final[dict[str, Measurement]] = {
         CONTROL_LOOP,
         IDENTIFIER,
         PLATFORM_COUNTER,
+        SERVICE_PROBE,
         PP_BATCH,
         PP_LINES,
     )
@@ -121,6 +131,7 @@ KPI_STREAM_MEASUREMENTS: Final = frozenset(
         "control_loop",
         "identifier",
         "platform_counter",
+        "service_probe",
     }
 )
 """The low-rate measurements that form the KPI stream of sealed batches."""

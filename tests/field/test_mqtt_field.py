@@ -201,7 +201,7 @@ async def test_sigkill_mid_stream_then_restart_stores_everything_once(field: Fie
     assert sealed["telemetry"] >= 4000
 
 
-async def test_a_platform_reports_its_own_counts_over_mqtt_and_kpi_evaluate_reads_them(
+async def test_a_platform_and_a_prober_report_over_mqtt_and_kpi_evaluate_reads_them(
     field: Field,
 ) -> None:
     """A platform publishes `platform_counter` lines to the agent's line subscription:
@@ -228,13 +228,21 @@ async def test_a_platform_reports_its_own_counts_over_mqtt_and_kpi_evaluate_read
             for bad in ("value=-3i", "value=2.5"):
                 line = f"platform_counter,platform=dev-portal,counter=apps {bad} {t0}"
                 pub.raw("raw/portal/lp", line.encode())
+            # a prober: resolution answers 59 of 60 probes (98.3 % < 99 %), registration all
+            for k in range(60):
+                for svc, ok in (("registration", True), ("resolution", k != 30)):
+                    line = (f"service_probe,service={svc},target=88.1 ok={str(ok).lower()}"
+                            f"{',latency_ms=12.5' if ok else ''} {t0 + k * 60 * NS}")  # fmt: skip
+                    pub.raw("raw/prober/lp", line.encode())
             await agent.until(
-                lambda: messages(agent, "accepted") + messages(agent, "rejected") >= 62,
-                what="62 exports accounted for",
+                lambda: messages(agent, "accepted") + messages(agent, "rejected") >= 182,
+                what="182 exports and probes accounted for",
             )
             assert messages(agent, "rejected") == 2
             for _ in range(240):  # accepted is committed; stored once forwarded
-                if len(await field.store.read("platform_counter", 0, ALL)) >= 60:
+                counters = await field.store.read("platform_counter", 0, ALL)
+                probes = await field.store.read("service_probe", 0, ALL)
+                if len(counters) >= 60 and len(probes) >= 120:
                     break
                 await asyncio.sleep(0.25)
         finally:
@@ -259,3 +267,13 @@ async def test_a_platform_reports_its_own_counts_over_mqtt_and_kpi_evaluate_read
     assert dev["verdict"] == "pass"  # ≥ 10
     assert any("reports this number about itself" in n for n in dev["notes"])
     assert results["industry_apps_deployed"]["verdict"] == "insufficient_data"  # never sent
+    r = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "pilotproof.cli", "kpi", "evaluate", "--profile",
+         "ningbo-identifier-node-platform", "--store", field.store_url, "--inventory",
+         str(site), "--from", iso(t0), "--to", iso(t0 + hour_ns), "--json"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    stable = {x["id"]: x for x in json_.loads(r.stdout)["results"]}["stable_node_operation"]
+    assert (stable["value"], stable["numerator"], stable["denominator"]) == (False, 119, 120)
+    assert any("resolution 59/60" in n for n in stable["notes"]), stable["notes"]

@@ -37,6 +37,7 @@ PROFILES = (
     "ningbo-process-workshop",
     "ningbo-identifier-node-platform",
     "miit2021-identifier-secondary-node",
+    "miit2022-identifier-secondary-node",
     "miit2021-park-network",
     "miit2020-enterprise-intranet",
     "miit2020-enterprise-extranet",

@@ -76,6 +76,15 @@ def test_industry_platform() -> None:
     assert t["extranet_ipv6_deployment"] == (True, 1, 1)
 
 
+def test_identifier_node_probes() -> None:
+    t = truth("identifier-node")
+    # 30 days of probes every minute: 43,200 per service; resolution misses 180 (3 h),
+    # 43,020/43,200 = 99.58 % >= 99 %; the top-level node misses 720 (12 h): 98.33 % < 99 %
+    assert t["stable_node_operation"] == (True, 43_200 + 43_020, 86_400)
+    assert t["top_level_node_access"] == (False, 42_480, 43_200)
+    assert t["node_interfaces_realtime_sync"] == (False, 42_480, 43_200)  # no enterprise-node
+
+
 def test_fiveg_factory_fail() -> None:
     t = truth("fiveg-factory-fail")
     # 2 AGVs + 4 CNCs on 5G; 20 PDAs + 8 robots + 4 + 2 others = 34
