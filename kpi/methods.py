@@ -518,4 +518,5 @@ from kpi import (  # noqa: E402, F401
     network_methods,
     platform_methods,
     probe_methods,
+    report_methods,
 )

@@ -31,6 +31,7 @@ PRESENCE_FIELD = {
     "telemetry": "value",
     "platform_counter": "value",
     "service_probe": "ok",
+    "report_upload": "acked",
 }
 
 

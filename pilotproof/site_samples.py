@@ -99,9 +99,15 @@ NEEDS: dict[str, tuple[str, str]] = {
     ),
     "probe_availability": (
         "a prober's results published to the agent as line protocol "
-        "`service_probe,service=…,target=… ok=true,latency_ms=…` (format = \"line\"), one "
+        '`service_probe,service=…,target=… ok=true,latency_ms=…` (format = "line"), one '
         "series per service the clause names (docs/kpis.md)",
-        "探测程序将各服务探测结果以 service_probe 行协议发布给代理（format = \"line\"）",
+        '探测程序将各服务探测结果以 service_probe 行协议发布给代理（format = "line"）',
+    ),
+    "daily_reports": (
+        "the uploader's receipt of each daily report published to the agent as line "
+        "protocol `report_upload,target=…,kind=daily records=…i,empty=false,acked=true` "
+        '(format = "line")',
+        '上报程序将每日报告回执以 report_upload 行协议发布给代理（format = "line"）',
     ),
     "platform_share": (
         "the platform's own counts of both sides of the share, as for platform counters",
@@ -179,10 +185,10 @@ def render_site_sample(profile: Profile) -> str:
             '  topic = "platform/{site}/counters"',
             '  format = "line"',
         ]
-    if "probe_availability" in methods:
+    if methods & {"probe_availability", "daily_reports"}:
         lines += [
             "",
-            "  # a prober's results, as line protocol (service_probe)",
+            "  # a prober's results and report receipts, as line protocol",
             "  [[sources.mqtt.subscriptions]]",
             '  topic = "probes/{site}/results"',
             '  format = "line"',

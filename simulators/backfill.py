@@ -78,6 +78,7 @@ class Backfill:
         yield from self.identifier(start, end)
         yield from self.platform_counters(start, end)
         yield from self.service_probes(start, end)
+        yield from self.report_uploads(start, end)
         if self.telemetry:
             yield from self.raw_telemetry(start, end)
 
@@ -235,6 +236,29 @@ class Backfill:
                 times,
                 {"ok": ok, "latency_ms": [probe.latency_ms if up else None for up in ok]},
             )
+
+    def report_uploads(self, start: int, end: int) -> Iterator[SeriesBlock]:
+        tz = self.scenario.tz
+        for r in self.scenario.reports:
+            times: list[int] = []
+            cols: dict[str, list[object]] = {"records": [], "empty": [], "acked": []}
+            day = datetime.fromtimestamp(start / NS, tz).date() - timedelta(days=1)
+            while (midnight := local_midnight_ns(day, tz)) < end:
+                t = midnight + (r.at.hour * 3600 + r.at.minute * 60 + r.at.second) * NS
+                if start <= t < end and day not in r.missing_days:
+                    empty = day in r.empty_days
+                    times.append(t)
+                    cols["records"].append(0 if empty else r.records)
+                    cols["empty"].append(empty)
+                    cols["acked"].append(True)
+                day += timedelta(days=1)
+            if times:
+                yield SeriesBlock(
+                    "report_upload",
+                    {"site": self.site, "target": r.target, "kind": r.kind},
+                    times,
+                    cols,  # type: ignore[arg-type]
+                )
 
     def raw_telemetry(self, start: int, end: int) -> Iterator[SeriesBlock]:
         m = self.model

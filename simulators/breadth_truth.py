@@ -63,6 +63,11 @@ PROBE_KPIS: dict[str, tuple[str, ...]] = {
     "node_interfaces_realtime_sync": ("top-level-node", "enterprise-node"),
 }
 PROBE_MIN = Fraction(99, 100)
+#: KPI → the platform its daily reports go to (measures.yaml params)
+REPORT_KPIS: dict[str, str] = {
+    "daily_report_or_empty_data_marker": "provincial-platform",
+    "threat_reporting_to_provincial_platform": "provincial-platform",
+}
 SHARE_KPIS: dict[str, tuple[str, str]] = {
     "park_enterprise_coverage_rate": ("park_enterprises_connected", "park_enterprises"),
     "park_enterprise_cloud_adoption_rate": ("park_enterprises_on_cloud", "park_enterprises"),
@@ -171,6 +176,22 @@ def breadth_truth(
 
     _platform_truth(model, a, b, add)
     _probe_truth(model, a, b, add)
+    _report_truth(model, a, b, add)
+
+
+def _report_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
+    """Complete local days of the window, and those with an upload (data or an empty-data
+    marker: every day but the missing ones, when its upload time lies in the window)."""
+    from simulators.truth import TruthValue, complete_days
+
+    days = complete_days(model, a, b)
+    for kpi, target in REPORT_KPIS.items():
+        specs = [r for r in model.scenario.reports if r.target == target]
+        if not specs:
+            continue
+        reported = sum(1 for _, _, d in days if any(d not in r.missing_days for r in specs))
+        add(TruthValue(kpi=kpi, value=bool(days) and reported == len(days),
+                       numerator=reported, denominator=len(days)))  # fmt: skip
 
 
 def _probe_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:

@@ -252,6 +252,18 @@ class ProbeSpec(_Model):
     down: tuple[Period, ...] = ()
 
 
+class ReportSpec(_Model):
+    """A daily report uploaded to a platform at `at` local time: `records` a day, an
+    empty-data marker on `empty_days`, nothing on `missing_days`."""
+
+    target: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    kind: str = Field(default="daily", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    at: time = time(1, 0)
+    records: int = Field(default=100, ge=0)
+    empty_days: tuple[date, ...] = ()
+    missing_days: tuple[date, ...] = ()
+
+
 class IdentifierSpec(_Model):
     """Traffic of an identifier-resolution secondary node (标识解析二级节点)."""
 
@@ -349,6 +361,7 @@ class Scenario(_Model):
     identifier: IdentifierSpec | None = None
     platform: PlatformSpec | None = None
     probes: tuple[ProbeSpec, ...] = ()
+    reports: tuple[ReportSpec, ...] = ()
     link_status: LinkStatusExport = LinkStatusExport()
     serving: Serving = Serving()
     declared: dict[str, Exact] = Field(

@@ -252,7 +252,7 @@ def _online_elements(
     return online, observed
 
 
-def _complete_days(model: FactoryModel, a: int, b: int) -> list[tuple[int, int, date]]:
+def complete_days(model: FactoryModel, a: int, b: int) -> list[tuple[int, int, date]]:
     tz = model.tz
     day = datetime.fromtimestamp(a / NS, tz).date()
     out = []
@@ -272,7 +272,7 @@ def _identifier_truth(
 ) -> None:
     spec = model.scenario.identifier
     assert spec is not None
-    days = _complete_days(model, a, b)
+    days = complete_days(model, a, b)
     empty = [str(d) for _, _, d in days if d in spec.no_data_days]
     total = spec.resolutions_per_day * (len(days) - len(empty))
     note = f"days without data (counted as 0): {', '.join(empty)}" if empty else ""

@@ -22,6 +22,7 @@ DEVICE_MEASUREMENTS: Final = frozenset(
         "identifier",
         "platform_counter",
         "service_probe",
+        "report_upload",
     }
 )
 #: what an operator may import besides (`store import`): point health as the exporting
@@ -105,6 +106,7 @@ _COUNTS: Final = {
     "production": ("output", "defects", "energy_kwh", "runtime_s"),
     "platform_counter": ("value",),
     "service_probe": ("latency_ms",),
+    "report_upload": ("records",),
 }
 
 

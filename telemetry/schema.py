@@ -84,6 +84,15 @@ SERVICE_PROBE: Final = Measurement(
     optional_fields=("latency_ms",),
     purpose="service availability and interconnection with the top-level node or platforms",
 )
+REPORT_UPLOAD: Final = Measurement(
+    name="report_upload",
+    tags=(TAG_SITE, "target", "kind"),
+    # one report sent to a platform (the provincial security platform …): how many
+    # records, or an explicit empty-data marker, and whether the receiver acknowledged it
+    fields={"records": "int", "empty": "bool", "acked": "bool"},
+    optional_fields=("records", "empty"),
+    purpose="reports uploaded to a platform every day, an empty day marked as such",
+)
 PP_BATCH: Final = Measurement(
     name="pp_batch",
     # `epoch` only on the rows of an agent's later chains (see telemetry.seal.BatchRecord)
@@ -118,6 +127,7 @@ MEASUREMENTS: Final[dict[str, Measurement]] = {
         IDENTIFIER,
         PLATFORM_COUNTER,
         SERVICE_PROBE,
+        REPORT_UPLOAD,
         PP_BATCH,
         PP_LINES,
     )
@@ -132,6 +142,7 @@ KPI_STREAM_MEASUREMENTS: Final = frozenset(
         "identifier",
         "platform_counter",
         "service_probe",
+        "report_upload",
     }
 )
 """The low-rate measurements that form the KPI stream of sealed batches."""

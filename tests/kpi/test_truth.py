@@ -27,6 +27,7 @@ CASES: dict[str, int | None] = {
     "improvement-case": None,
     "constant-tags": None,
     "industry-platform": None,
+    "security-platform": None,
 }
 
 #: profiles that, between them, read every KPI the truth knows
@@ -45,6 +46,7 @@ PROFILES = (
     "ningbo-industry-platform",
     "ningbo-industry-platform-existing",
     "ningbo-shared-manufacturing-platform",
+    "ningbo-security-service-platform",
 )
 
 

@@ -30,6 +30,7 @@ def test_every_example_is_covered() -> None:
         "improvement-case",
         "industry-platform",
         "process-plant",
+        "security-platform",
     }
 
 
@@ -83,6 +84,12 @@ def test_identifier_node_probes() -> None:
     assert t["stable_node_operation"] == (True, 43_200 + 43_020, 86_400)
     assert t["top_level_node_access"] == (False, 42_480, 43_200)
     assert t["node_interfaces_realtime_sync"] == (False, 42_480, 43_200)  # no enterprise-node
+
+
+def test_security_platform_reports() -> None:
+    t = truth("security-platform")
+    # 12 local days; 7 Nov is an empty-data marker (reported), 10 Nov has nothing
+    assert t["daily_report_or_empty_data_marker"] == (False, 11, 12)
 
 
 def test_fiveg_factory_fail() -> None:

@@ -1,0 +1,60 @@
+"""The method of the reporting clauses: a report uploaded to a platform (the provincial
+security platform …) every local day, data or an explicit empty-data marker, as the
+uploader tells the agent in `report_upload`. Semantics: docs/kpis.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kpi.methods import Context, _complete_days, _day_label, achieved, method
+from kpi.results import Breakdown, Measured
+from telemetry import Aggregate, LocalDays
+
+
+@method
+async def daily_reports(ctx: Context, params: dict[str, Any]) -> Measured:
+    """Whether every complete local day of the window has an acknowledged report to
+    `target` (a data report or an empty-data marker); a day with neither is a failure."""
+    tz = ctx.inventory.timezone
+    days = _complete_days(ctx.window, tz)
+    target = str(params["target"])
+    per_day: dict[str, dict[int, int]] = {}
+    for field in ("acked", "empty"):  # acknowledged reports; empty-data markers
+        got: dict[int, int] = {}
+        if days:
+            df = await ctx.log.aggregate(
+                Aggregate(
+                    measurement="report_upload",
+                    field=field,
+                    fn="count",
+                    start_ns=days[0][0],
+                    end_ns=days[-1][1],
+                    buckets=LocalDays(tz=tz),
+                    where={"target": target},
+                    field_equals=True,
+                )
+            )
+            got = {int(t): int(n) for t, n in df.itertuples(index=False)}
+        per_day[field] = got
+    rows: list[dict[str, Any]] = []
+    for lo, _hi in days:
+        acked = per_day["acked"].get(lo, 0)
+        rows.append(
+            {
+                "day": _day_label(lo, tz),
+                "reports": acked,
+                "empty_markers": per_day["empty"].get(lo, 0),
+                "reported": acked > 0,
+            }
+        )
+    missing = [str(r["day"]) for r in rows if not r["reported"]]
+    notes = [f"days without an acknowledged report to {target}: {', '.join(missing[:10])}"
+             + (" …" if len(missing) > 10 else "")] if missing else []  # fmt: skip
+    return achieved(
+        sum(1 for r in rows if r["reported"]),
+        len(rows),
+        {"min_share": 1},
+        nothing="the window holds no complete local day",
+        notes=notes,
+        breakdown=Breakdown(by="day", rows=rows),
+    )
