@@ -125,6 +125,7 @@ def render_report(
         _verification_section(verification, tz),
         "<h2>指标一览 · KPI table</h2>",
         _kpi_table(e.results),
+        *(f"<p class='note'>评估说明 · Note: {escape(n)}</p>" for n in e.notes),
         _params_table(e.params),
         "<h2>逐项说明 · Each KPI</h2>",
     ]

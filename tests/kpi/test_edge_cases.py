@@ -398,6 +398,9 @@ async def test_points_of_categories_no_kpi_reads_are_named_by_the_evaluation(
         "energy (1), environment (2) — they are collected and kept, but decide nothing here"
     ]
     assert (await evaluate("ningbo-discrete-workshop", hour(), store, inv)).notes == []
+    from verifier import render_report
+
+    assert "decide nothing here" in render_report(ev, None)  # the auditor reads it too
 
 
 async def test_real_time_collection_of_a_category_is_not_achieved_by_nothing_or_by_hand(
