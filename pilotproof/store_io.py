@@ -134,8 +134,8 @@ def _lines(path: Path, report: ImportReport) -> Iterator[tuple[int, str]]:
     with f:
         try:
             for n, raw in enumerate(_raw_lines(f), 1):
-                where = f"{path.name}:{n}"
                 if raw is None:
+                    where = f"{path.name}:{n}"
                     report.lines += 1
                     report.refuse(where, "too_long", f"{where}: a line of more than "
                                   f"{MAX_LINE:,} bytes")  # fmt: skip
@@ -143,6 +143,7 @@ def _lines(path: Path, report: ImportReport) -> Iterator[tuple[int, str]]:
                 try:
                     text = raw.decode("utf-8").rstrip("\r")
                 except UnicodeDecodeError as e:
+                    where = f"{path.name}:{n}"
                     report.lines += 1
                     report.refuse(where, "bad_text", f"{where}: not UTF-8 (byte {e.start})")
                     continue
@@ -173,9 +174,10 @@ def line_points(
     (moving a store: `store export` of another), every measurement as it is, the agents'
     own rows and the sealed chains included (a bundle's chain check verifies those by
     their signatures, whichever store they were moved through)."""
+    name = path.name
     for n, text in _lines(path, report):
         report.lines += 1
-        where = f"{path.name}:{n}"
+        where = f"{name}:{n}"
         try:
             p = decode_line(text)
             if whole_store:

@@ -112,6 +112,12 @@ bind-address = "127.0.0.1:{free_port()}"
   dir = "{d}/data"
   wal-dir = "{d}/wal"
   query-log-enabled = false
+  # influxd 1.x can count a few points short while it snapshots its cache into TSM files
+  # under a running query (influxdata/influxdb#8084, #6996): a local server writes and
+  # queries at once, so it keeps what it holds in its cache and compacts when idle
+  cache-snapshot-memory-size = "512m"
+  cache-snapshot-write-cold-duration = "10m"
+  compact-full-write-cold-duration = "4h"
 [monitor]
   store-enabled = false
 [http]
