@@ -100,6 +100,16 @@ def achieved(num: int, den: int, params: dict[str, Any], *, nothing: str, **kw: 
     return Measured(value=value, numerator=num, denominator=den, notes=notes, **kw)
 
 
+def every(
+    rows: list[dict[str, Any]], key: str, *, by: str, nothing: str, notes: list[str]
+) -> Measured:
+    """Achieved when every row holds `key` true (and there is a row), with the rows."""
+    return achieved(
+        sum(1 for r in rows if r[key]), len(rows), {"min_share": 1}, nothing=nothing,
+        notes=notes, breakdown=Breakdown(by=by, rows=rows),
+    )  # fmt: skip
+
+
 def _undeclared_note(obs: dict[str, ElementObservation]) -> list[str]:
     extra = sorted(o.element for o in obs.values() if not o.declared and o.online_intervals)
     if not extra:

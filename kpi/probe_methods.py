@@ -8,8 +8,8 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from kpi.methods import Context, achieved, method
-from kpi.results import Breakdown, Measured
+from kpi.methods import Context, every, method
+from kpi.results import Measured
 from telemetry import Aggregate
 
 
@@ -59,12 +59,5 @@ async def probe_availability(ctx: Context, params: dict[str, Any]) -> Measured:
     if short:
         notes.append(f"below {need}: {', '.join(short)}")
     total, good = sum(sent.get(s, 0) for s in services), sum(answered.get(s, 0) for s in services)
-    m = achieved(
-        sum(1 for r in rows if r["available"]),
-        len(rows),
-        {"min_share": 1},
-        nothing="no service is listed",
-        notes=notes,
-        breakdown=Breakdown(by="service", rows=rows),
-    )
+    m = every(rows, "available", by="service", nothing="no service is listed", notes=notes)
     return m.model_copy(update={"numerator": good, "denominator": total})

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kpi.methods import Context, _complete_days, _day_label, achieved, method
-from kpi.results import Breakdown, Measured
+from kpi.methods import Context, _complete_days, _day_label, every, method
+from kpi.results import Measured
 from telemetry import Aggregate, LocalDays
 
 
@@ -50,11 +50,6 @@ async def daily_reports(ctx: Context, params: dict[str, Any]) -> Measured:
     missing = [str(r["day"]) for r in rows if not r["reported"]]
     notes = [f"days without an acknowledged report to {target}: {', '.join(missing[:10])}"
              + (" …" if len(missing) > 10 else "")] if missing else []  # fmt: skip
-    return achieved(
-        sum(1 for r in rows if r["reported"]),
-        len(rows),
-        {"min_share": 1},
-        nothing="the window holds no complete local day",
-        notes=notes,
-        breakdown=Breakdown(by="day", rows=rows),
+    return every(
+        rows, "reported", by="day", nothing="the window holds no complete local day", notes=notes
     )

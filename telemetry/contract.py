@@ -8,23 +8,12 @@ from typing import Final
 
 from telemetry.errors import PilotproofError
 from telemetry.point import Point
-from telemetry.schema import ELEMENT_KINDS, LINKS, MEASUREMENTS
+from telemetry.schema import ELEMENT_KINDS, KPI_STREAM_MEASUREMENTS, LINKS, MEASUREMENTS
 
 #: what data from elsewhere may carry: device data, not the agent's own rows
 #: (point_health, pp_agent) and never evidence (pp_batch, pp_lines) — an import or a
 #: message must not overwrite those
-DEVICE_MEASUREMENTS: Final = frozenset(
-    {
-        "telemetry",
-        "element_status",
-        "production",
-        "control_loop",
-        "identifier",
-        "platform_counter",
-        "service_probe",
-        "report_upload",
-    }
-)
+DEVICE_MEASUREMENTS: Final = frozenset((KPI_STREAM_MEASUREMENTS - {"point_health"}) | {"telemetry"})
 #: what an operator may import besides (`store import`): point health as the exporting
 #: system computed it — a device on the network must not send it, a history may carry it
 IMPORTED_MEASUREMENTS: Final = frozenset(DEVICE_MEASUREMENTS | {"point_health"})
