@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kpi.methods import Context, achieved, collection_rows, good_per_point, method
+from kpi.methods import Context, achieved, collection_rows, good_per_point, listed, method
 from kpi.results import Breakdown, Measured
 
 
@@ -28,8 +28,7 @@ async def category_collection(ctx: Context, params: dict[str, Any]) -> Measured:
     short = [f"{r['element']}.{r['point']}" for r in rows if not r["complete"]]
     if short:
         notes.append(
-            f"{len(short)} point(s) not collected automatically and completely: "
-            f"{', '.join(short[:5])}{' …' if len(short) > 5 else ''}"
+            f"{len(short)} point(s) not collected automatically and completely: {listed(short)}"
         )
     m = achieved(
         complete,

@@ -80,6 +80,11 @@ def ratio(num: int, den: int, **kw: Any) -> Measured:
     )
 
 
+def listed(items: list[str], most: int = 5) -> str:
+    """The first `most` of `items`, comma-separated, with … when there are more."""
+    return ", ".join(items[:most]) + (" …" if len(items) > most else "")
+
+
 def count(n: int, **kw: Any) -> Measured:
     """A count (of devices, scenarios …): its value is its numerator, it has no denominator."""
     return Measured(value=Fraction(n), numerator=n, **kw)
@@ -114,7 +119,7 @@ def _undeclared_note(obs: dict[str, ElementObservation]) -> list[str]:
     extra = sorted(o.element for o in obs.values() if not o.declared and o.online_intervals)
     if not extra:
         return []
-    shown = ", ".join(extra[:5]) + (" …" if len(extra) > 5 else "")
+    shown = listed(extra)
     return [
         f"{len(extra)} element(s) reported status but are not in the inventory and are not "
         f"counted: {shown} — declare them in the site config"
@@ -132,8 +137,7 @@ def _vocabulary_note(obs: dict[str, ElementObservation]) -> list[str]:
     if not odd:
         return []
     shown = "; ".join(
-        f"{link!r:.30} ({len(els)}: {', '.join(els[:3])}{' …' if len(els) > 3 else ''})"
-        for link, els in sorted(odd.items())
+        f"{link!r:.30} ({len(els)}: {listed(els, 3)})" for link, els in sorted(odd.items())
     )
     return [
         f"status rows name links outside the data contract, counted on no link: {shown} — "

@@ -14,6 +14,7 @@ from kpi.methods import (
     _vocabulary_note,
     achieved,
     count,
+    listed,
     method,
     ratio,
 )
@@ -46,8 +47,7 @@ async def elements_networked(ctx: Context, params: dict[str, Any]) -> Measured:
     offline = [e.id for e in scope if not obs[e.id].online]
     if offline:
         notes.append(
-            f"{len(offline)} of {len(scope)} element(s) in scope were not online: "
-            f"{', '.join(offline[:5])}{' …' if len(offline) > 5 else ''}"
+            f"{len(offline)} of {len(scope)} element(s) in scope were not online: {listed(offline)}"
         )
     return achieved(
         len(online),
@@ -166,14 +166,13 @@ async def radio_coverage(ctx: Context, params: dict[str, Any]) -> Measured:
     if dark:
         notes.append(
             f"{len(dark)} declared 5G element(s) were online but reported no RSRP, so "
-            f"nothing shows them covered: {', '.join(dark[:5])}{' …' if len(dark) > 5 else ''}"
+            f"nothing shows them covered: {listed(dark)}"
         )
     off = [e.id for e in ctx.inventory.elements
            if e.link == LINK_5G and e.id not in reported and not obs[e.id].online]  # fmt: skip
     if off:
         notes.append(
-            f"{len(off)} declared 5G element(s) were not online and are not counted: "
-            f"{', '.join(off[:5])}{' …' if len(off) > 5 else ''}"
+            f"{len(off)} declared 5G element(s) were not online and are not counted: {listed(off)}"
         )
     n = sum(1 for r in rows if r["covered"])
     breakdown = Breakdown(by="element", rows=rows)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kpi.methods import Context, _complete_days, _day_label, every, method
+from kpi.methods import Context, _complete_days, _day_label, every, listed, method
 from kpi.results import Measured
 from telemetry import Aggregate, LocalDays
 
@@ -48,8 +48,11 @@ async def daily_reports(ctx: Context, params: dict[str, Any]) -> Measured:
             }
         )
     missing = [str(r["day"]) for r in rows if not r["reported"]]
-    notes = [f"days without an acknowledged report to {target}: {', '.join(missing[:10])}"
-             + (" …" if len(missing) > 10 else "")] if missing else []  # fmt: skip
+    notes = (
+        [f"days without an acknowledged report to {target}: {listed(missing, 10)}"]
+        if missing
+        else []
+    )
     return every(
         rows, "reported", by="day", nothing="the window holds no complete local day", notes=notes
     )

@@ -246,25 +246,20 @@ def store_export(
     """
     import gzip
     import os
-    from datetime import datetime
 
     from pilotproof.options import fail, open_store_or_exit
-    from pilotproof.store_io import EXPORTED, export_lines
-    from telemetry.timegrid import NS
+    from pilotproof.store_io import EXPORTED, export_lines, parse_time
+    from telemetry.contract import ContractError
 
     zone = _zone(tz)
 
-    def ns(text: str) -> int:
+    def ns(option: str, text: str) -> int:
         try:
-            t = datetime.fromisoformat(text)
-        except ValueError:
-            raise fail(f"{text!r}: not an ISO 8601 time (2026-10-29, 2026-10-29T08:00)") from None
-        if not 1970 <= t.year <= 2199:
-            raise fail(f"{text!r}: times lie between 1970 and 2199")
-        t = t if t.tzinfo else t.replace(tzinfo=zone)
-        return int(t.timestamp()) * NS
+            return parse_time(text, zone, option)
+        except ContractError as e:
+            raise fail(e.detail) from None
 
-    a, b = ns(start), ns(end)
+    a, b = ns("--from", start), ns("--to", end)
     if b <= a:
         raise fail(f"--to {end} must be after --from {start}")
     if out.is_dir() or not out.parent.is_dir():

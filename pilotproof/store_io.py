@@ -204,10 +204,6 @@ def _checked(p: Point, where: str, site: str | None) -> Point:
     return out
 
 
-#: the longest CSV cell read (the csv module's own limit is 128 KiB)
-csv.field_size_limit(MAX_LINE)
-
-
 def _csv_rows(path: Path, report: ImportReport) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of each CSV record: quoted cells may hold commas and line
     breaks; a UTF-8 byte-order mark is dropped; a record the csv module cannot read is
@@ -215,6 +211,7 @@ def _csv_rows(path: Path, report: ImportReport) -> Iterator[tuple[int, list[str]
     f = _open(path, report)
     if f is None:
         return
+    csv.field_size_limit(MAX_LINE)  # cells up to a line's limit (the module's own: 128 KiB)
     with f, io.TextIOWrapper(f, encoding="utf-8-sig", newline="") as text:  # type: ignore[type-var]
         reader = csv.reader(text)
         n = 0
@@ -273,7 +270,7 @@ def csv_points(
                                     f"{len(header)} columns")  # fmt: skip
             row = dict(zip(header, cells, strict=True))
             name = row.pop("measurement", None) or measurement or ""
-            stamp = _time_ns(row.pop("time"), zone, where)
+            stamp = parse_time(row.pop("time"), zone, where)
             m = MEASUREMENTS.get(name)
             if m is None or name not in IMPORTED_MEASUREMENTS:
                 carried = ", ".join(sorted(IMPORTED_MEASUREMENTS))
@@ -295,7 +292,7 @@ _FRACTION = re.compile(r"(\d{2}:\d{2}:\d{2})[.,](\d+)")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _time_ns(text: str, zone: ZoneInfo, where: str) -> int:
+def parse_time(text: str, zone: ZoneInfo, where: str) -> int:
     """Integer nanoseconds, or ISO 8601 to the nanosecond (`…:05.123456789`), in `zone`
     when it has no offset; refused outside 1970–2199."""
     text = given = text.strip()

@@ -25,7 +25,6 @@ from telemetry import (
     decode_lines,
 )
 from telemetry.contract import DEVICE_MEASUREMENTS, ContractError, conform
-from telemetry.errors import PilotproofError
 from telemetry.line_protocol import (
     telemetry_head,
     telemetry_line,
@@ -59,13 +58,10 @@ class _Series:
     tags: dict[str, str]
 
 
-class PayloadError(PilotproofError, ValueError):
-    code = "E_PAYLOAD"
+class PayloadError(ContractError):
+    """A message the driver refuses; `reason` is a short key for counters."""
 
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
+    code = "E_PAYLOAD"
 
 
 def subscription_filter(template: str, site: str | None = None) -> str:
