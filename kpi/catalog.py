@@ -182,7 +182,7 @@ class Catalog(_Frozen):
 
     def binding(self, entry: CatalogEntry) -> MethodBinding | None:
         """The measuring method of an entry (profile overrides applied), if measured."""
-        b = self.measures.get(entry.id) if entry.kind in ("indicator", "qualitative") else None
+        b = self.measures.get(entry.id) if _bindable(entry) else None
         return None if b is None else b.for_profile(entry.profile)
 
     def source_document(self, file: str) -> SourceDocument:
@@ -190,6 +190,14 @@ class Catalog(_Frozen):
             if s.file == file:
                 return s
         raise KeyError(file)
+
+
+def _bindable(entry: CatalogEntry) -> bool:
+    """Indicators, qualitative clauses, and the composites that count a clause's options
+    (technologies, business links) rather than other entries."""
+    return entry.kind in ("indicator", "qualitative") or (
+        entry.kind == "composite" and not entry.components
+    )
 
 
 #: libyaml's parser where PyYAML has it (its wheels do): the catalog is ~10,000 lines and

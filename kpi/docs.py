@@ -60,9 +60,29 @@ def _coverage_line(catalog: Catalog) -> str:
         f"Of the {len(ids)} ids ({len(ents)} entries) the catalog marks measurable from "
         f"telemetry, pilotproof measures {count(set(catalog.measures))}; "
         f"{count(composed)} are composites of them; {count(set(catalog.declared_reasons))} "
-        f"stay declared and {count(set(catalog.not_measured_yet))} are not measured yet "
-        "(both listed below with their reasons)."
+        f"stay declared (listed below with their reasons)"
+        + (
+            f" and {count(set(catalog.not_measured_yet))} are not measured yet."
+            if catalog.not_measured_yet
+            else "; none is left unmeasured without a reason."
+        )
     )
+
+
+def _not_measured_yet(catalog: Catalog) -> list[str]:
+    if not catalog.not_measured_yet:
+        return []
+    return [
+        "",
+        "## Not measured yet",
+        "",
+        "Telemetry could show these, but the data contract has no measurement for them yet; "
+        "until it has, they are declared items. What data would show each:",
+        "",
+        "| id | needs |",
+        "|---|---|",
+        *(f"| `{k}` | {_cell(v)} |" for k, v in sorted(catalog.not_measured_yet.items())),
+    ]
 
 
 def render_kpi_docs() -> str:
@@ -115,8 +135,11 @@ def render_kpi_docs() -> str:
         "(a value exactly at a `≥` threshold passes). The decimal shown is exact when the "
         "fraction terminates, otherwise rounded half-even to `decimal_places` and marked ≈.",
         "- **Coverage**: for each measurement a KPI reads, the hours of the window with at "
-        "least one row, and the gaps. Below `min_coverage` the verdict is *insufficient "
-        "data* while the value is still shown.",
+        "least one row, and the gaps, counted at the measurement's cadence: hourly series "
+        "by the hour, daily reports (`report_upload`) by the local day (a day with its "
+        "report counts all its hours), events (`security_event`, `coverage_sample`) over "
+        "the whole window (one row shows the source writes; a quiet hour is no gap). Below "
+        "`min_coverage` the verdict is *insufficient data* while the value is still shown.",
         '- **Composites** ("at least k of n") count components that pass; if the open '
         "ones (insufficient data, not declared) could still reach k the verdict is "
         "*insufficient data*, otherwise *fail*.",
@@ -150,14 +173,7 @@ def render_kpi_docs() -> str:
         "|---|---|",
         *(f"| `{k}` | {_cell(v)} |" for k, v in sorted(catalog.declared_reasons.items())),
         "",
-        "## Not measured yet",
-        "",
-        "Telemetry could show these, but the data contract has no measurement for them yet; "
-        "until it has, they are declared items. What data would show each:",
-        "",
-        "| id | needs |",
-        "|---|---|",
-        *(f"| `{k}` | {_cell(v)} |" for k, v in sorted(catalog.not_measured_yet.items())),
+        *_not_measured_yet(catalog),
     ]
     out += ["", "## Profiles", ""]
     for p in list_profiles():

@@ -237,7 +237,8 @@ async def _measure(
     windows = [ctx.window]
     if binding.needs_baseline and ctx.baseline is not None:
         windows.insert(0, ctx.baseline)
-    cov = [await coverage(ctx.log, meas, w) for meas in binding.measurements for w in windows]
+    tz = ctx.inventory.timezone
+    cov = [await coverage(ctx.log, meas, w, tz) for meas in binding.measurements for w in windows]
     notes = list(m.notes)
     if declarations.get(entry.id) is not None:
         notes.append("a declared value was given too; the measured value is used")

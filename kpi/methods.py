@@ -115,7 +115,7 @@ def every(
     )  # fmt: skip
 
 
-def _undeclared_note(obs: dict[str, ElementObservation]) -> list[str]:
+def undeclared_note(obs: dict[str, ElementObservation]) -> list[str]:
     extra = sorted(o.element for o in obs.values() if not o.declared and o.online_intervals)
     if not extra:
         return []
@@ -126,7 +126,7 @@ def _undeclared_note(obs: dict[str, ElementObservation]) -> list[str]:
     ]
 
 
-def _vocabulary_note(obs: dict[str, ElementObservation]) -> list[str]:
+def vocabulary_note(obs: dict[str, ElementObservation]) -> list[str]:
     """Links in the data outside the contract's vocabulary (`nbiot` for `nb-iot`): such an
     element is in neither count of a share — said, never left out quietly."""
     odd: dict[str, list[str]] = {}
@@ -168,7 +168,7 @@ def _cadence_note(obs: dict[str, ElementObservation], ctx: Context) -> list[str]
     ]
 
 
-def _element_row(o: ElementObservation, ctx: Context) -> dict[str, Any]:
+def element_row(o: ElementObservation, ctx: Context) -> dict[str, Any]:
     declared = ctx.declared.get(o.element)
     return {
         "element": o.element,
@@ -191,14 +191,14 @@ async def wireless_5g_share(ctx: Context, params: dict[str, Any]) -> Measured:
         if o.element in declared and o.online and o.observed_link in WIRELESS_LINKS
     ]
     on5g = [o for o in wireless if o.observed_link == LINK_5G]
-    notes = _undeclared_note(obs) + _vocabulary_note(obs) + _cadence_note(obs, ctx)
+    notes = undeclared_note(obs) + vocabulary_note(obs) + _cadence_note(obs, ctx)
     moved = [o.element for o in wireless if o.observed_link != declared[o.element].link]
     if moved:
         notes.append(
             f"{len(moved)} element(s) were observed on another link than declared "
             f"(counted by the observed link): {', '.join(moved[:5])}"
         )
-    rows = [_element_row(o, ctx) for o in obs.values() if o.element in declared]
+    rows = [element_row(o, ctx) for o in obs.values() if o.element in declared]
     return ratio(
         len(on5g), len(wireless), notes=notes, breakdown=Breakdown(by="element", rows=rows)
     )
@@ -235,12 +235,12 @@ async def connected_devices(ctx: Context, params: dict[str, Any]) -> Measured:
         for e in devices
         if obs[e.id].online and (link == "any" or obs[e.id].observed_link == link)
     ]
-    rows = [{**_element_row(obs[e.id], ctx), "kind": e.kind} for e in devices]
+    rows = [{**element_row(obs[e.id], ctx), "kind": e.kind} for e in devices]
     online_any = sum(1 for e in devices if obs[e.id].online)
     notes = [
         f"{online_any} of {len(devices)} declared devices online on any link",
-        *_undeclared_note(obs),
-        *_vocabulary_note(obs),
+        *undeclared_note(obs),
+        *vocabulary_note(obs),
         *_cadence_note(obs, ctx),
     ]
     return count(len(counted), notes=notes, breakdown=Breakdown(by="element", rows=rows))
@@ -369,19 +369,19 @@ async def auto_control(ctx: Context, params: dict[str, Any]) -> Measured:
     )
 
 
-def _complete_days(window: Window, tz: str) -> list[tuple[int, int]]:
+def complete_days(window: Window, tz: str) -> list[tuple[int, int]]:
     days = LocalDays(tz=tz).boundaries(window.start_ns, window.end_ns)
     return [(lo, hi) for lo, hi in days if lo >= window.start_ns and hi <= window.end_ns]
 
 
-def _day_label(ns: int, tz: str) -> str:
+def day_label(ns: int, tz: str) -> str:
     return datetime.fromtimestamp(ns // NS, ZoneInfo(tz)).date().isoformat()
 
 
 @method
 async def daily_resolutions(ctx: Context, params: dict[str, Any]) -> Measured:
     tz = ctx.inventory.timezone
-    days = _complete_days(ctx.window, tz)
+    days = complete_days(ctx.window, tz)
     last = params.get("last_days")
     if last is not None:
         days = days[-int(last) :]
@@ -402,7 +402,7 @@ async def daily_resolutions(ctx: Context, params: dict[str, Any]) -> Measured:
     rows: list[dict[str, Any]] = []
     for lo, _hi in days:
         v = per_day.get(lo)
-        rows.append({"day": _day_label(lo, tz), "resolutions": int(v or 0), "no_data": v is None})
+        rows.append({"day": day_label(lo, tz), "resolutions": int(v or 0), "no_data": v is None})
     empty = [str(r["day"]) for r in rows if r["no_data"]]
     notes = [f"days without data (counted as 0): {', '.join(empty)}"] if empty else []
     if last is not None and len(days) < int(last):
@@ -533,4 +533,5 @@ from kpi import (  # noqa: E402, F401
     platform_methods,
     probe_methods,
     report_methods,
+    security_methods,
 )

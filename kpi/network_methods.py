@@ -8,15 +8,16 @@ from fractions import Fraction
 from typing import Any
 
 from kpi.methods import (
+    ROW_COUNTS,
     Context,
-    _element_row,
-    _undeclared_note,
-    _vocabulary_note,
     achieved,
     count,
+    element_row,
     listed,
     method,
     ratio,
+    undeclared_note,
+    vocabulary_note,
 )
 from kpi.results import Breakdown, Measured
 from telemetry import Aggregate
@@ -42,8 +43,8 @@ async def elements_networked(ctx: Context, params: dict[str, Any]) -> Measured:
     kinds = _kinds(params)
     scope = [e for e in ctx.inventory.elements if kinds is None or e.kind in kinds]
     online = [e.id for e in scope if obs[e.id].online]
-    rows = [{**_element_row(obs[e.id], ctx), "kind": e.kind} for e in scope]
-    notes = _undeclared_note(obs) + _vocabulary_note(obs)
+    rows = [{**element_row(obs[e.id], ctx), "kind": e.kind} for e in scope]
+    notes = undeclared_note(obs) + vocabulary_note(obs)
     offline = [e.id for e in scope if not obs[e.id].online]
     if offline:
         notes.append(
@@ -62,54 +63,64 @@ async def elements_networked(ctx: Context, params: dict[str, Any]) -> Measured:
 @method
 async def elements_on_link(ctx: Context, params: dict[str, Any]) -> Measured:
     """Whether at least `min_count` declared elements of `kinds` were online with
-    `link` as their observed link (e.g. PLC/DCS controllers on 5G)."""
+    `link` (or one of `links`) as their observed link (e.g. PLC/DCS controllers on 5G,
+    identifier carriers on 5G or NB-IoT)."""
     obs = await ctx.elements()
     kinds = _kinds(params)
-    link = params.get("link", LINK_5G)
+    links = frozenset(params.get("links", [params.get("link", LINK_5G)]))
     scope = [e for e in ctx.inventory.elements if kinds is None or e.kind in kinds]
-    on = [e.id for e in scope if obs[e.id].online and obs[e.id].observed_link == link]
-    rows = [{**_element_row(obs[e.id], ctx), "kind": e.kind} for e in scope]
+    on = [e.id for e in scope if obs[e.id].online and obs[e.id].observed_link in links]
+    rows = [{**element_row(obs[e.id], ctx), "kind": e.kind} for e in scope]
+    said = " or ".join(sorted(links))
     return achieved(
         len(on),
         len(scope),
         {"min_share": 0, **params},
         nothing=f"no element of the kinds {sorted(kinds or [])} is declared",
-        notes=[f"{len(on)} of {len(scope)} in scope online on {link}", *_vocabulary_note(obs)],
+        notes=[f"{len(on)} of {len(scope)} in scope online on {said}", *vocabulary_note(obs)],
         breakdown=Breakdown(by="element", rows=rows),
     )
 
 
 @method
 async def live_scenarios(ctx: Context, params: dict[str, Any]) -> Measured:
-    """Distinct application scenarios (the inventory's `scenarios` tags) with at least
-    one element online in the window — on `link` (default 5G) or on any link."""
+    """Distinct application scenarios (the inventory's `scenarios` tags; with `tags:
+    business_links`, the business links 环节 whose data elements carry) with at least one
+    element online in the window — on `link` (default 5G) or on any link."""
     obs = await ctx.elements()
     link = params.get("link", LINK_5G)
+    field = str(params.get("tags", "scenarios"))
+    if field not in ("scenarios", "business_links"):
+        raise ValueError(
+            f"live_scenarios tags {field!r} in measures.yaml: use scenarios or business_links"
+        )
     live: dict[str, list[str]] = {}
     tagged: dict[str, list[str]] = {}
     for e in ctx.inventory.elements:
         o = obs[e.id]
         up = o.online and (link == "any" or o.observed_link == link)
-        for s in dict.fromkeys(e.scenarios):
+        for s in dict.fromkeys(getattr(e, field)):
             tagged.setdefault(s, []).append(e.id)
             if up:
                 live.setdefault(s, []).append(e.id)
+    label = "scenario" if field == "scenarios" else "business_link"
     rows: list[dict[str, Any]] = [
         {
-            "scenario": s,
+            label: s,
             "elements": len(els),
             "live_elements": len(live.get(s, [])),
             "live": s in live,
         }
         for s, els in sorted(tagged.items())
     ]
+    what = label.replace("_", " ")
     notes = (
-        [f"{len(live)} of {len(tagged)} declared scenario(s) live"]
+        [f"{len(live)} of {len(tagged)} declared {what}(s) live"]
         if tagged
-        else ["no element declares a scenario: tag elements with `scenarios`"]
+        else [f"no element declares a {what}: tag elements with `{field}`"]
     )
-    notes += [f"scenario {r['scenario']} has no element online" for r in rows if not r["live"]]
-    return count(len(live), notes=notes, breakdown=Breakdown(by="scenario", rows=rows))
+    notes += [f"{what} {r[label]} has no element online" for r in rows if not r["live"]]
+    return count(len(live), notes=notes, breakdown=Breakdown(by=label, rows=rows))
 
 
 @method
@@ -191,12 +202,7 @@ async def ipv6_elements(ctx: Context, params: dict[str, Any]) -> Measured:
     online is counted: at least `min_count`, and `min_share` of them (default all)."""
     obs = await ctx.elements()
     kinds = _kinds(params)
-    df = await ctx.log.aggregate(
-        Aggregate.over(
-            ctx.window, "element_status", "ipv6", "count", group_by=("element",), field_equals=True
-        )
-    )
-    v6 = {str(e): int(n) for e, n in df.itertuples(index=False)}
+    v6 = await _ipv6_intervals(ctx)
     scope = [
         e for e in ctx.inventory.elements if (kinds is None or e.kind in kinds) and obs[e.id].online
     ]
@@ -221,3 +227,146 @@ async def ipv6_elements(ctx: Context, params: dict[str, Any]) -> Measured:
         notes=[f"{n} of {len(scope)} online element(s) in scope reported IPv6"],
         breakdown=Breakdown(by="element", rows=rows),
     )
+
+
+async def _ipv6_intervals(ctx: Context) -> dict[str, int]:
+    """element → status intervals in which it reported IPv6."""
+    df = await ctx.log.aggregate(
+        Aggregate.over(
+            ctx.window, "element_status", "ipv6", "count", group_by=("element",), field_equals=True
+        )
+    )
+    return {str(e): int(n) for e, n in df.itertuples(index=False)}
+
+
+#: tokens of a technology option besides link names
+EDGE, IPV6 = "edge", "ipv6"
+
+
+@method
+async def technologies_in_use(ctx: Context, params: dict[str, Any]) -> Measured:
+    """How many of the clause's technology `options` are in use, each shown by a
+    declared element online in the window on one of the option's links (`tsn`, `pon`,
+    `sd-wan` …), by an online element of kind `edge` (token `edge`: an edge computing
+    node), or by an online element reporting IPv6 as `ipv6_elements` counts it (token
+    `ipv6`); with `at_least`, whether that many are."""
+    obs = await ctx.elements()
+    need = ctx.params.min_online_fraction
+    options: dict[str, list[str]] = {
+        str(k): [str(t) for t in v] for k, v in params["options"].items()
+    }
+    v6: dict[str, int] = {}
+    if any(IPV6 in tokens for tokens in options.values()):
+        v6 = await _ipv6_intervals(ctx)
+    rows: list[dict[str, Any]] = []
+    for label, tokens in options.items():
+        shown: list[str] = []
+        for e in ctx.inventory.elements:
+            o = obs[e.id]
+            if not o.online:
+                continue
+            if (
+                o.observed_link in tokens
+                or (EDGE in tokens and e.kind == "edge")
+                or (IPV6 in tokens and Fraction(v6.get(e.id, 0), o.expected_intervals) >= need)
+            ):
+                shown.append(e.id)
+        rows.append(
+            {
+                "option": label,
+                "shown_by": listed(shown, 3),
+                "elements": len(shown),
+                "in_use": bool(shown),
+            }
+        )
+    used = [str(r["option"]) for r in rows if r["in_use"]]
+    notes = [
+        f"{len(used)} of {len(rows)} option(s) in use" + (f": {', '.join(used)}" if used else ""),
+        *vocabulary_note(obs),
+    ]
+    if "at_least" in params:
+        return achieved(
+            len(used),
+            len(rows),
+            {"min_count": params["at_least"], "min_share": 0},
+            nothing="the clause lists no option",
+            notes=notes,
+            breakdown=Breakdown(by="option", rows=rows),
+        )
+    return count(len(used), notes=notes, breakdown=Breakdown(by="option", rows=rows))
+
+
+#: the documented default thresholds of a covered reading, per access technology: 5G
+#: RSRP as radio_coverage, Wi-Fi RSSI at the level voice and video need
+SIGNAL_MIN_DBM = {"5g": -105, "wifi": -75}
+
+
+@method
+async def area_coverage(ctx: Context, params: dict[str, Any]) -> Measured:
+    """The share of the declared areas of `kinds` (default public), weighted by their
+    size, that a coverage survey found covered: an area is covered when, on one access
+    technology, its weakest reading reaches `signal_min_dbm` of that technology (and, on
+    5G, its weakest SINR reaches `sinr_min_db`). A declared area without readings is not
+    covered; readings of an undeclared area are named and left out."""
+    kinds = frozenset(params.get("kinds", ["public"]))
+    mins = {**SIGNAL_MIN_DBM, **params.get("signal_min_dbm", {})}
+    sinr_min = Fraction(str(params.get("sinr_min_db", -3)))
+    weakest: dict[str, dict[tuple[str, str], float]] = {}
+    for f in ("signal_dbm", "sinr_db"):
+        df = await ctx.log.aggregate(
+            Aggregate.over(ctx.window, "coverage_sample", f, "min", group_by=("area", "tech"))
+        )
+        weakest[f] = {(str(a), str(t)): float(v) for a, t, v in df.itertuples(index=False)}
+    scope = [a for a in ctx.inventory.areas if a.kind in kinds]
+    rows: list[dict[str, Any]] = []
+    covered_m2 = total_m2 = Fraction(0)
+    for area in scope:
+        techs = sorted(t for a, t in weakest["signal_dbm"] if a == area.id)
+        ok = [
+            t
+            for t in techs
+            if Fraction(_text(weakest["signal_dbm"][(area.id, t)])) >= mins.get(t, 0)
+            and (
+                t != LINK_5G
+                or (area.id, t) not in weakest["sinr_db"]
+                or Fraction(_text(weakest["sinr_db"][(area.id, t)])) >= sinr_min
+            )
+        ]
+        size = Fraction(str(area.area_m2))
+        total_m2 += size
+        covered_m2 += size if ok else 0
+        rows.append(
+            {
+                "area": area.id,
+                "kind": area.kind,
+                "area_m2": _text(area.area_m2),
+                **{f"weakest_{t}_dbm": _text(weakest["signal_dbm"][(area.id, t)]) for t in techs},
+                "covered_by": ", ".join(ok),
+                "covered": bool(ok),
+            }
+        )
+    declared = {a.id for a in ctx.inventory.areas}
+    notes = [f"{sum(1 for r in rows if r['covered'])} of {len(rows)} area(s) covered"]
+    unsurveyed = [a.id for a in scope if not any(k == a.id for k, _ in weakest["signal_dbm"])]
+    if unsurveyed:
+        notes.append(f"declared but without survey readings (not covered): {listed(unsurveyed)}")
+    extra = sorted({a for a, _ in weakest["signal_dbm"]} - declared)
+    if extra:
+        notes.append(
+            f"readings of areas not declared are left out: {listed(extra)} — declare them "
+            f"under inventory.areas with their kind and size"
+        )
+    if not scope:
+        notes.append(f"no area of the kinds {sorted(kinds)} is declared: declare inventory.areas")
+    n = sum(1 for r in rows if r["covered"])
+    value = covered_m2 / total_m2 if total_m2 else None
+    return Measured(
+        value=value,
+        numerator=n,
+        denominator=len(rows),
+        notes=notes,
+        breakdown=Breakdown(by="area", rows=rows),
+    )
+
+
+ROW_COUNTS["area_coverage"] = lambda row: (bool(row.get("covered")), True)

@@ -16,7 +16,8 @@ from pydantic import BaseModel
 from kpi.params import KpiParams
 from kpi.queries import QueryLog
 from kpi.results import Coverage, Gap, Window, ns_to_iso
-from telemetry import Aggregate, AggregateFn, FixedBuckets, Inventory
+from telemetry import Aggregate, AggregateFn, FixedBuckets, Inventory, LocalDays
+from telemetry.schema import MEASUREMENTS
 from telemetry.timegrid import NS, grid_count
 
 HOUR_NS = 3600 * NS
@@ -32,6 +33,8 @@ PRESENCE_FIELD = {
     "platform_counter": "value",
     "service_probe": "ok",
     "report_upload": "acked",
+    "security_event": "target",
+    "coverage_sample": "signal_dbm",
 }
 
 
@@ -106,40 +109,55 @@ async def _last_seen_of_ties(
     return {(str(e), str(k)): int(t) for e, k, t, _ in df.itertuples(index=False)}
 
 
-async def coverage(log: QueryLog, measurement: str, window: Window) -> Coverage:
-    """Hours of the window with at least one row of `measurement`, and the gaps between."""
+async def coverage(log: QueryLog, measurement: str, window: Window, tz: str = "UTC") -> Coverage:
+    """Hours of the window with at least one row of `measurement`, and the gaps between,
+    counted at the measurement's cadence: an hour, a local day of `tz` (a day with its
+    report counts all its hours), or the whole window (events: one is enough to show the
+    source writes)."""
     a, b = window.start_ns, window.end_ns
-    df = await log.aggregate(
-        Aggregate.over(
-            window,
-            measurement,
-            PRESENCE_FIELD[measurement],
-            "count",
-            buckets=FixedBuckets(every_ns=HOUR_NS),
-        )
-    )
-    have = {int(t) for t in df["time"]}
+    cadence = MEASUREMENTS[measurement].cadence
     first = a - a % HOUR_NS
-    hours = list(range(first, b, HOUR_NS))
+    if cadence == "event":
+        spans = [(first, b)]
+        buckets: FixedBuckets | LocalDays | None = None
+    elif cadence == "day":
+        spans = LocalDays(tz=tz).boundaries(a, b)
+        buckets = LocalDays(tz=tz)
+    else:
+        spans = [(h, h + HOUR_NS) for h in range(first, b, HOUR_NS)]
+        buckets = FixedBuckets(every_ns=HOUR_NS)
+    df = await log.aggregate(
+        Aggregate.over(window, measurement, PRESENCE_FIELD[measurement], "count", buckets=buckets)
+    )
+    if buckets is None:
+        have = {first} if len(df) and int(df["value"].iloc[0]) > 0 else set()
+    else:
+        have = {int(t) for t, n in zip(df["time"], df["value"], strict=True) if int(n) > 0}
+
+    def hours_in(lo: int, hi: int) -> int:
+        """Hours of the window's hourly grid that start in [lo, hi)."""
+        lo, hi = max(lo, first), min(hi, b)
+        return max(0, -(-(hi - lo) // HOUR_NS)) if hi > lo else 0
+
     gaps: list[Gap] = []
-    run: list[int] = []
-    for h in [*hours, None]:
-        if h is not None and h not in have:
-            run.append(h)
+    run: list[tuple[int, int]] = []
+    for span in [*spans, None]:
+        if span is not None and span[0] not in have:
+            run.append(span)
             continue
         if run:
             gaps.append(
                 Gap(
-                    start=ns_to_iso(max(run[0], a)),
-                    end=ns_to_iso(min(run[-1] + HOUR_NS, b)),
-                    hours=len(run),
+                    start=ns_to_iso(max(run[0][0], a)),
+                    end=ns_to_iso(min(run[-1][1], b)),
+                    hours=sum(hours_in(lo, hi) for lo, hi in run),
                 )
             )
             run = []
     return Coverage(
         measurement=measurement,
         window=window,
-        hours=len(hours),
-        hours_with_data=sum(1 for h in hours if h in have),
+        hours=sum(hours_in(lo, hi) for lo, hi in spans),
+        hours_with_data=sum(hours_in(lo, hi) for lo, hi in spans if lo in have),
         gaps=gaps,
     )

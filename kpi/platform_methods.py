@@ -8,9 +8,9 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from kpi.methods import Context, method
+from kpi.methods import ROW_COUNTS, Context, complete_days, day_label, every, listed, method
 from kpi.results import Breakdown, Measured, ns_to_iso
-from telemetry import Aggregate
+from telemetry import Aggregate, LocalDays
 
 #: said with every value: the count is the platform's own, not observed on the network
 SELF_REPORTED = (
@@ -106,15 +106,136 @@ async def platform_share(ctx: Context, params: dict[str, Any]) -> Measured:
     ]
     if not den:
         notes.append("nothing to divide by: insufficient data (no division by zero)")
-    elif num > den:
+    elif num > den and "below" not in params:
         notes.append(
             f"the platform reports {num} {params['numerator']} of {den} "
             f"{params['denominator']}: more than all — check its counters"
         )
+    value: Fraction | bool | None = Fraction(num, den) if den else None
+    if value is not None and "at_least" in params:
+        bound = Fraction(str(params["at_least"]))
+        notes.insert(0, f"{num} of {den} — achieved at {bound} or more")
+        value = value >= bound
+    elif value is not None and "below" in params:
+        bound = Fraction(str(params["below"]))
+        notes.insert(0, f"{num} of {den} — achieved below {bound}")
+        value = value < bound
     return Measured(
-        value=Fraction(num, den) if den else None,
+        value=value,
         numerator=num,
         denominator=den,
         notes=notes,
         breakdown=Breakdown(by="counter", rows=rows),
     )
+
+
+async def _ends(ctx: Context, names: list[str]) -> dict[str, dict[str, tuple[int, int]]]:
+    """counter → platform → (first, last) value exported in the window."""
+    got: dict[str, dict[str, list[int]]] = {}
+    for fn in ("first", "last"):
+        df = await ctx.log.aggregate(
+            Aggregate.over(
+                ctx.window,
+                "platform_counter",
+                "value",
+                fn,
+                group_by=("platform", "counter"),
+                where={"counter": tuple(names)},
+            )
+        )
+        for platform, counter, v in df.itertuples(index=False):
+            got.setdefault(str(counter), {}).setdefault(str(platform), []).append(int(v))
+    return {c: {p: (v[0], v[-1]) for p, v in ps.items()} for c, ps in got.items()}
+
+
+@method
+async def counters_rising(ctx: Context, params: dict[str, Any]) -> Measured:
+    """Whether every counter of `counters` rose in the window — its last export above its
+    first, summed over the platforms that export it: the system did, in the window, what
+    the clause names (registrations of each operation, identifier reads linked to records,
+    interface messages …). A count that stands still, or is exported once, shows no
+    activity; one that falls is named (a reset of the exporter?)."""
+    names = [str(c) for c in params["counters"]]
+    ends = await _ends(ctx, names)
+    rows: list[dict[str, Any]] = []
+    notes = [SELF_REPORTED.format(counter=", ".join(names))]
+    for name in names:
+        per = ends.get(name, {})
+        first = sum(a for a, _ in per.values())
+        last = sum(b for _, b in per.values())
+        rows.append(
+            {
+                "counter": name,
+                "platforms": len(per),
+                "first": first,
+                "last": last,
+                "rise": last - first,
+                "rising": last > first,
+            }
+        )
+        fell = sorted(p for p, (a, b) in per.items() if b < a)
+        if fell:
+            notes.append(f"{name} fell during the window on {listed(fell)}: an exporter reset?")
+    absent = [str(r["counter"]) for r in rows if not r["platforms"]]
+    if absent:
+        notes.append(
+            f"not exported in the window: {listed(absent)} — send platform_counter rows "
+            f"with these counter names to the agent"
+        )
+    still = [str(r["counter"]) for r in rows if r["platforms"] and not r["rising"]]
+    if still:
+        notes.append(f"exported but did not rise in the window: {listed(still)}")
+    return every(rows, "rising", by="counter", nothing="no counter is named", notes=notes)
+
+
+@method
+async def counters_daily(ctx: Context, params: dict[str, Any]) -> Measured:
+    """Whether every feed the platform exports under `prefix` (e.g. `feed.` for the
+    monitoring platform's indicator feeds) was refreshed — exported at least once — on
+    every complete local day of the window, with at least `min_count` feeds (default 1)."""
+    prefix = str(params["prefix"])
+    tz = ctx.inventory.timezone
+    days = complete_days(ctx.window, tz)
+    per: dict[str, set[int]] = {}
+    if days:
+        df = await ctx.log.aggregate(
+            Aggregate(
+                measurement="platform_counter",
+                field="value",
+                fn="count",
+                start_ns=days[0][0],
+                end_ns=days[-1][1],
+                buckets=LocalDays(tz=tz),
+                group_by=("counter",),
+            )
+        )
+        for counter, t, n in df.itertuples(index=False):
+            if str(counter).startswith(prefix) and int(n) > 0:
+                per.setdefault(str(counter), set()).add(int(t))
+    rows = [
+        {
+            "feed": name,
+            "days_refreshed": len(seen),
+            "days": len(days),
+            "regular": len(seen) == len(days),
+        }
+        for name, seen in sorted(per.items())
+    ]
+    notes = [SELF_REPORTED.format(counter=f"{prefix}*")]
+    if not days:
+        notes.append("the window holds no complete local day")
+    for r in rows:
+        if not r["regular"]:
+            gaps = [day_label(lo, tz) for lo, _ in days if lo not in per[str(r["feed"])]]
+            notes.append(f"feed {r['feed']} was not refreshed on {listed(gaps, 5)}")
+    if not rows:
+        notes.append(f"no counter named {prefix}… was exported: the feeds send none")
+    found = every(rows, "regular", by="feed", nothing=f"no feed {prefix}…", notes=notes)
+    if found.value and len(rows) < int(params.get("min_count", 1)):
+        found.notes.append(f"{len(rows)} feed(s), fewer than {params['min_count']}")
+        found.value = False
+    return found
+
+
+ROW_COUNTS["counters_rising"] = lambda row: (bool(row.get("rising")), True)
+ROW_COUNTS["counters_daily"] = lambda row: (bool(row.get("regular")), True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kpi.methods import Context, _complete_days, _day_label, every, listed, method
+from kpi.methods import ROW_COUNTS, Context, complete_days, day_label, every, listed, method
 from kpi.results import Measured
 from telemetry import Aggregate, LocalDays
 
@@ -16,7 +16,7 @@ async def daily_reports(ctx: Context, params: dict[str, Any]) -> Measured:
     """Whether every complete local day of the window has an acknowledged report to
     `target` (a data report or an empty-data marker); a day with neither is a failure."""
     tz = ctx.inventory.timezone
-    days = _complete_days(ctx.window, tz)
+    days = complete_days(ctx.window, tz)
     target = str(params["target"])
     per_day: dict[str, dict[int, int]] = {}
     for field in ("acked", "empty"):  # acknowledged reports; empty-data markers
@@ -41,7 +41,7 @@ async def daily_reports(ctx: Context, params: dict[str, Any]) -> Measured:
         acked = per_day["acked"].get(lo, 0)
         rows.append(
             {
-                "day": _day_label(lo, tz),
+                "day": day_label(lo, tz),
                 "reports": acked,
                 "empty_markers": per_day["empty"].get(lo, 0),
                 "reported": acked > 0,
@@ -56,3 +56,6 @@ async def daily_reports(ctx: Context, params: dict[str, Any]) -> Measured:
     return every(
         rows, "reported", by="day", nothing="the window holds no complete local day", notes=notes
     )
+
+
+ROW_COUNTS["daily_reports"] = lambda row: (bool(row.get("reported")), True)

@@ -113,6 +113,37 @@ NEEDS: dict[str, tuple[str, str]] = {
         "the platform's own counts of both sides of the share, as for platform counters",
         "平台上报比值两侧的计数，同平台计数",
     ),
+    "counters_rising": (
+        "the system's own counts (registrations by operation, identifier reads, interface "
+        "messages …, names in docs/kpis.md) published as platform_counter line protocol "
+        '(format = "line"), at least at the window\'s start and end',
+        "系统将各项计数（按操作的注册量、标识读取量、接口消息量等）"
+        '以 platform_counter 行协议发布（format = "line"）',
+    ),
+    "counters_daily": (
+        "each monitoring feed published every day as platform_counter `counter=feed.<indicator>` "
+        '(format = "line")',
+        '监测平台每日以 platform_counter（counter=feed.<指标>）发布各数据源（format = "line"）',
+    ),
+    "technologies_in_use": (
+        "elements with their `link` (tsn, pon, spe, broadband, sdn, sd-wan, otn, nb-iot, 5g), "
+        "edge nodes as `kind = edge`, IPv6 in status exports",
+        "申报要素及其 link（tsn、pon、spe、宽带、sdn、sd-wan、otn 等），"
+        "边缘节点 kind = edge，状态上报中给出 ipv6",
+    ),
+    "area_coverage": (
+        "the areas under `inventory.areas` (id, kind, area_m2) and the survey readings "
+        "published as `coverage_sample,area=…,tech=5g|wifi signal_dbm=…,sinr_db=…` "
+        '(format = "line")',
+        "在 inventory.areas 申报区域（编号、类型、面积），"
+        '覆盖测试读数以 coverage_sample 行协议发布（format = "line"）',
+    ),
+    "security_events_logged": (
+        "the detection system's events published as `security_event,type=…,severity=… "
+        'target="…",disposition="…"` (format = "line")',
+        '安全监测系统将安全事件以 security_event 行协议发布（format = "line"），'
+        "含目标资产与处置结果",
+    ),
 }
 
 

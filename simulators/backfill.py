@@ -79,6 +79,8 @@ class Backfill:
         yield from self.platform_counters(start, end)
         yield from self.service_probes(start, end)
         yield from self.report_uploads(start, end)
+        yield from self.security_events(start, end)
+        yield from self.coverage_samples(start, end)
         if self.telemetry:
             yield from self.raw_telemetry(start, end)
 
@@ -259,6 +261,39 @@ class Backfill:
                     times,
                     cols,  # type: ignore[arg-type]
                 )
+
+    def security_events(self, start: int, end: int) -> Iterator[SeriesBlock]:
+        for ev in self.scenario.security_events:
+            times = list(grid(start, end, ev.interval_s * NS))
+            if times:
+                yield SeriesBlock(
+                    "security_event",
+                    {"site": self.site, "type": ev.type, "severity": ev.severity},
+                    times,
+                    {
+                        "target": [ev.target] * len(times),
+                        "disposition": [ev.disposition] * len(times),
+                    },
+                )
+
+    def coverage_samples(self, start: int, end: int) -> Iterator[SeriesBlock]:
+        """Each area's survey readings, one a second from its `at`."""
+        for area in self.scenario.survey:
+            if area.at is None:
+                continue
+            t0 = int(area.at.timestamp()) * NS
+            keep = [i for i in range(len(area.signal_dbm)) if start <= t0 + i * NS < end]
+            if not keep:
+                continue
+            cols: dict[str, list[object]] = {"signal_dbm": [area.signal_dbm[i] for i in keep]}
+            if area.sinr_db:
+                cols["sinr_db"] = [area.sinr_db[i] for i in keep]
+            yield SeriesBlock(
+                "coverage_sample",
+                {"site": self.site, "area": area.id, "tech": area.tech},
+                [t0 + i * NS for i in keep],
+                cols,  # type: ignore[arg-type]
+            )
 
     def raw_telemetry(self, start: int, end: int) -> Iterator[SeriesBlock]:
         m = self.model

@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from simulators.intervals import NS, grid, grid_count, grid_count_in
-from telemetry.schema import LINK_5G
+from telemetry.schema import LINK_5G, WAN_LINKS
 
 if TYPE_CHECKING:
     from simulators.behaviour import FactoryModel
@@ -68,10 +68,66 @@ REPORT_KPIS: dict[str, str] = {
     "daily_report_or_empty_data_marker": "provincial-platform",
     "threat_reporting_to_provincial_platform": "provincial-platform",
 }
+#: KPI → the counters that must all rise in the window (measures.yaml params); a key
+#: `kpi@profile` where a profile reads other counters
+RISING_KPIS: dict[str, tuple[str, ...]] = {
+    "registration_services": (
+        "registrations.register", "registrations.change", "registrations.verify",
+        "registrations.query", "api_calls",
+    ),
+    "registration_services_and_api": (
+        "registrations.register", "registrations.change", "registrations.verify",
+        "registrations.query", "api_calls",
+    ),
+    "identifier_registration_resolution_filing": ("registrations", "resolutions", "filings"),
+    "identifier_auto_identification_collection": ("identifier_reads", "identifier_reads_linked"),
+    "identifier_enterprise_node_optional": (
+        "identifier_reads", "registrations", "resolutions_via_secondary",
+    ),
+    "resolution_over_new_tech_incl_ipv6": ("resolutions_ipv6",),
+    "multisource_data_collection": (
+        "records_linked.business", "records_linked.device", "records_linked.operation",
+        "records_linked.energy",
+    ),
+    "iot_identifier_resolution_interface": ("device_discovery_requests", "device_data_requests"),
+    "process_and_quality_data_tracking": ("process_step_reads", "quality_records_linked"),
+    "business_system_integration@ningbo-discrete-workshop": (
+        "interface.plm-mes", "interface.mes-erp",
+    ),
+    "business_system_integration@ningbo-process-workshop": ("interface.mes-erp",),
+}  # fmt: skip
+FEED_KPIS = ("industry_monitoring_regular", "industry_dynamic_monitoring_support")
+FEED_PREFIX = "feed."
+#: technology options of a clause and what shows each (measures.yaml params)
+TECH_KPIS: dict[str, dict[str, frozenset[str]]] = {
+    "new_network_technologies_adopted": {
+        "tsn": frozenset({"tsn"}), "edge": frozenset({"edge"}), "pon": frozenset({"pon"}),
+        "ipv6": frozenset({"ipv6"}),
+    },
+    "extranet_technologies_adopted": {
+        "broadband": frozenset({"broadband"}), "sdn": frozenset({"sdn"}),
+        "sd-wan": frozenset({"sd-wan"}), "otn": frozenset({"otn"}),
+        "nb-iot": frozenset({"nb-iot"}), "5g": frozenset({"5g"}), "edge": frozenset({"edge"}),
+    },
+    "advanced_intranet_technologies": {
+        "mec": frozenset({"edge"}), "pon": frozenset({"pon"}), "tsn": frozenset({"tsn"}),
+        "spe": frozenset({"spe"}),
+    },
+}  # fmt: skip
+#: the technologies KPI that is a yes/no (at least one option), not a count
+TECH_AT_LEAST = {"advanced_intranet_technologies": 1}
+NEW_LINKS = frozenset({"tsn", "pon", "spe"}) | WAN_LINKS
+EXTRANET_LINKS = WAN_LINKS | {"nb-iot"}
+#: coverage thresholds of a survey reading (measures.yaml params)
+SIGNAL_MIN = {"5g": Fraction(-105), "wifi": Fraction(-75)}
 SHARE_KPIS: dict[str, tuple[str, str]] = {
     "park_enterprise_coverage_rate": ("park_enterprises_connected", "park_enterprises"),
     "park_enterprise_cloud_adoption_rate": ("park_enterprises_on_cloud", "park_enterprises"),
+    "networked_industrial_asset_inventory": ("asset_records_complete", "asset_records"),
+    "edge_preprocessing": ("edge.points_forwarded", "edge.points_received"),
 }
+SHARE_AT_LEAST = {"networked_industrial_asset_inventory": Fraction(9, 10)}
+SHARE_BELOW = {"edge_preprocessing": Fraction(1)}
 
 
 def breadth_truth(
@@ -177,6 +233,100 @@ def breadth_truth(
     _platform_truth(model, a, b, add)
     _probe_truth(model, a, b, add)
     _report_truth(model, a, b, add)
+    _technology_truth(model, online, observed, add)
+    _survey_truth(model, a, b, add)
+    _security_truth(model, a, b, add)
+
+
+def _technology_truth(
+    model: FactoryModel, online: set[str], observed: dict[str, str], add: Add
+) -> None:
+    """Options in use (an online element on one of the option's links, an online edge
+    node, an online element with IPv6), edge nodes online, elements on extranet links,
+    identifier carriers on 5G or NB-IoT, business links live on 5G."""
+    from simulators.truth import TruthValue
+
+    elements = model.scenario.expanded_elements()
+    up = [e for e in elements if e.id in online]
+
+    def shows(e: object, tokens: frozenset[str]) -> bool:
+        return (
+            observed[e.id] in tokens  # type: ignore[attr-defined]
+            or ("edge" in tokens and e.kind == "edge")  # type: ignore[attr-defined]
+            or ("ipv6" in tokens and e.ipv6)  # type: ignore[attr-defined]
+        )
+
+    if any(e.link in NEW_LINKS or e.kind == "edge" for e in elements):
+        for kpi, options in TECH_KPIS.items():
+            n = sum(1 for tokens in options.values() if any(shows(e, tokens) for e in up))
+            if kpi in TECH_AT_LEAST:
+                add(TruthValue(kpi=kpi, value=n >= TECH_AT_LEAST[kpi], numerator=n,
+                               denominator=len(options)))  # fmt: skip
+            else:
+                add(TruthValue(kpi=kpi, value=Fraction(n), numerator=n))
+    edges = [e.id for e in elements if e.kind == "edge"]
+    if edges:
+        n = sum(1 for i in edges if i in online)
+        add(TruthValue(kpi="edge_computing_modules", value=n == len(edges), numerator=n,
+                       denominator=len(edges)))  # fmt: skip
+    if any(e.link in EXTRANET_LINKS for e in elements):
+        n = sum(1 for e in up if observed[e.id] in EXTRANET_LINKS)
+        add(TruthValue(kpi="extranet_multisource_data_collection", value=n >= 2, numerator=n,
+                       denominator=len(elements)))  # fmt: skip
+    tags = [e for e in elements if e.kind == "tag"]
+    if tags:
+        n = sum(1 for e in tags if e.id in online and observed[e.id] in ("5g", "nb-iot"))
+        add(TruthValue(kpi="active_identifier_carrier_5g_nbiot", value=n >= 1, numerator=n,
+                       denominator=len(tags)))  # fmt: skip
+    declared = {b for e in elements for b in e.business_links}
+    if declared:
+        live = {b for e in up if observed[e.id] == LINK_5G for b in e.business_links}
+        add(TruthValue(kpi="fiveg_data_exchange_business_links", value=Fraction(len(live)),
+                       numerator=len(live)))  # fmt: skip
+
+
+def _survey_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
+    """Public areas by size, covered when their weakest reading in the window reaches the
+    threshold of their technology (and, on 5G, the weakest SINR reaches SINR_MIN)."""
+    from simulators.truth import TruthValue
+
+    public = [x for x in model.scenario.survey if x.kind == "public"]
+    if not public:
+        return
+    covered = total = Fraction(0)
+    n = 0
+    for x in public:
+        total += Fraction(str(x.area_m2))
+        if x.at is None:
+            continue
+        t0 = int(x.at.timestamp()) * NS
+        idx = [i for i in range(len(x.signal_dbm)) if a <= t0 + i * NS < b]
+        if not idx:
+            continue
+        ok = min(Fraction(str(x.signal_dbm[i])) for i in idx) >= SIGNAL_MIN[x.tech]
+        if ok and x.tech == "5g" and x.sinr_db:
+            ok = min(Fraction(str(x.sinr_db[i])) for i in idx) >= SINR_MIN
+        if ok:
+            covered += Fraction(str(x.area_m2))
+            n += 1
+    add(TruthValue(kpi="public_area_coverage_rate", value=covered / total, numerator=n,
+                   denominator=len(public)))  # fmt: skip
+
+
+def _security_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
+    """Events logged in the window (each type's grid) and those with a disposition."""
+    from simulators.truth import TruthValue
+
+    specs = model.scenario.security_events
+    if not specs:
+        return
+    total = handled = 0
+    for ev in specs:
+        k = grid_count(a, b, ev.interval_s * NS)
+        total += k
+        handled += k if ev.disposition is not None else 0
+    add(TruthValue(kpi="security_event_logging", value=total >= 1 and handled == total,
+                   numerator=handled, denominator=total))  # fmt: skip
 
 
 def _report_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
@@ -303,6 +453,33 @@ def _platform_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
     for kpi, (num, den) in SHARE_KPIS.items():
         if num in spec.counters and den in spec.counters:
             n, d = model.platform_counter(num, last), model.platform_counter(den, last)
-            add(
-                TruthValue(kpi=kpi, value=Fraction(n, d) if d else None, numerator=n, denominator=d)
-            )
+            share = Fraction(n, d) if d else None
+            value: Fraction | bool | None = share
+            if share is not None and kpi in SHARE_AT_LEAST:
+                value = share >= SHARE_AT_LEAST[kpi]
+            elif share is not None and kpi in SHARE_BELOW:
+                value = share < SHARE_BELOW[kpi]
+            add(TruthValue(kpi=kpi, value=value, numerator=n, denominator=d))
+    first = times[0]
+    for key, names in RISING_KPIS.items():
+        if not any(n in spec.counters for n in names):
+            continue
+        rising = [
+            n
+            for n in names
+            if n in spec.counters
+            and model.platform_counter(n, last) > model.platform_counter(n, first)
+        ]
+        add(TruthValue(kpi=key, value=len(rising) == len(names), numerator=len(rising),
+                       denominator=len(names)))  # fmt: skip
+    feeds = sorted(n for n in spec.counters if n.startswith(FEED_PREFIX))
+    if feeds:
+        from simulators.truth import complete_days
+
+        days = complete_days(model, a, b)
+        # every feed is exported on the platform's grid: a day is refreshed when the grid
+        # has an instant in it (and in the window)
+        fresh = bool(days) and all(any(lo <= t < hi for t in times) for lo, hi, _ in days)
+        for kpi in FEED_KPIS:
+            add(TruthValue(kpi=kpi, value=fresh, numerator=len(feeds) if fresh else 0,
+                           denominator=len(feeds)))  # fmt: skip

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from telemetry import (
+    DeclaredArea,
     DeclaredElement,
     DeclaredLine,
     DeclaredLoop,
@@ -179,6 +180,9 @@ class ElementSpec(_Model):
     scenarios: tuple[str, ...] = Field(
         default=(), description="application scenarios the element serves (inventory tags)"
     )
+    business_links: tuple[str, ...] = Field(
+        default=(), description="business links whose data the element carries (inventory tags)"
+    )
     rsrp: float | None = Field(default=None, description="dBm, reported for radio links")
     sinr: float | None = Field(default=None, description="dB, reported for radio links")
     modbus_unit: int | None = Field(default=None, ge=1, le=247)
@@ -262,6 +266,36 @@ class ReportSpec(_Model):
     records: int = Field(default=100, ge=0)
     empty_days: tuple[date, ...] = ()
     missing_days: tuple[date, ...] = ()
+
+
+class SecurityEventSpec(_Model):
+    """Security events of one type the detection system logs every `interval_s`, against
+    `target`; `disposition` none means it logs them without saying what was done."""
+
+    type: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
+    target: str = Field(min_length=1)
+    disposition: str | None = "blocked"
+    interval_s: int = Field(default=3600, ge=60)
+
+
+class SurveyAreaSpec(_Model):
+    """A declared area and the readings a coverage survey took there at `at` (one a
+    second, in the order given): `signal_dbm` RSRP on 5G or RSSI on Wi-Fi."""
+
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    kind: Literal["public", "production", "office", "storage", "other"] = "public"
+    area_m2: float = Field(gt=0)
+    tech: Literal["5g", "wifi"] = "5g"
+    at: datetime | None = Field(default=None, description="local time; none: no survey here")
+    signal_dbm: tuple[float, ...] = ()
+    sinr_db: tuple[float, ...] = ()
+
+    @model_validator(mode="after")
+    def _readings(self) -> SurveyAreaSpec:
+        if self.sinr_db and len(self.sinr_db) != len(self.signal_dbm):
+            raise ValueError(f"area {self.id}: give one sinr_db per signal_dbm reading, or none")
+        return self
 
 
 class IdentifierSpec(_Model):
@@ -362,6 +396,8 @@ class Scenario(_Model):
     platform: PlatformSpec | None = None
     probes: tuple[ProbeSpec, ...] = ()
     reports: tuple[ReportSpec, ...] = ()
+    security_events: tuple[SecurityEventSpec, ...] = ()
+    survey: tuple[SurveyAreaSpec, ...] = ()
     link_status: LinkStatusExport = LinkStatusExport()
     serving: Serving = Serving()
     declared: dict[str, Exact] = Field(
@@ -475,6 +511,7 @@ class Scenario(_Model):
             site=self.site,
             timezone=self.timezone,
             status_interval_s=self.status_interval_s,
+            areas=tuple(DeclaredArea(id=a.id, kind=a.kind, area_m2=a.area_m2) for a in self.survey),
             elements=tuple(
                 DeclaredElement(
                     id=e.id,
@@ -483,6 +520,7 @@ class Scenario(_Model):
                     key_equipment=e.key_equipment,
                     numerically_controlled=e.numerically_controlled,
                     scenarios=e.scenarios,
+                    business_links=e.business_links,
                     points=tuple(
                         DeclaredPoint(
                             id=p.id,

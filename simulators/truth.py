@@ -36,7 +36,12 @@ IMPROVEMENT_THRESHOLDS: dict[str, Fraction] = {
 
 #: profiles whose connected_devices_count counts devices on any link, not on 5G; a truth
 #: key `kpi@profile` is that profile's value where it differs from the KPI's default
-PLATFORM_PROFILES = ("ningbo-industry-platform", "ningbo-industry-platform-existing")
+#: (the industry-chain platforms count so too; tests/kpi/test_truth.py reads none of them)
+PLATFORM_PROFILES = (
+    "ningbo-industry-platform",
+    "ningbo-industry-platform-existing",
+    "ningbo-industrial-os-platform",
+)
 
 LABELS: dict[str, tuple[str, str]] = {
     "fiveg_wireless_networking_rate": (

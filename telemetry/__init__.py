@@ -13,6 +13,7 @@ from telemetry import schema
 from telemetry.block import SeriesBlock, decode_blocks
 from telemetry.errors import PilotproofError
 from telemetry.inventory import (
+    DeclaredArea,
     DeclaredElement,
     DeclaredLine,
     DeclaredLoop,
@@ -68,6 +69,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "DeclaredArea",
     "DeclaredElement",
     "DeclaredLine",
     "DeclaredLoop",

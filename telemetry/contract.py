@@ -8,7 +8,14 @@ from typing import Final
 
 from telemetry.errors import PilotproofError
 from telemetry.point import Point
-from telemetry.schema import ELEMENT_KINDS, KPI_STREAM_MEASUREMENTS, LINKS, MEASUREMENTS
+from telemetry.schema import (
+    COVERAGE_TECHS,
+    ELEMENT_KINDS,
+    KPI_STREAM_MEASUREMENTS,
+    LINKS,
+    MEASUREMENTS,
+    SEVERITIES,
+)
 
 #: what data from elsewhere may carry: device data, not the agent's own rows
 #: (point_health, pp_agent) and never evidence (pp_batch, pp_lines) — an import or a
@@ -124,3 +131,18 @@ def _plausible(
         if "value" in fields and "text" in fields:
             raise ContractError("bad_shape", f"{where}: a telemetry sample has a value or a "
                                 "text, not both")  # fmt: skip
+    if measurement == "security_event":
+        if tags["severity"] not in SEVERITIES:
+            raise ContractError("bad_value", f"{where}: severity {tags['severity']!r:.40} is "
+                                f"not one of {sorted(SEVERITIES)}")  # fmt: skip
+        if not str(fields["target"]).strip():
+            raise ContractError("bad_value", f"{where}: security_event.target is empty: name "
+                                "the asset the event hit")  # fmt: skip
+    if measurement == "coverage_sample":
+        if tags["tech"] not in COVERAGE_TECHS:
+            raise ContractError("bad_value", f"{where}: tech {tags['tech']!r:.40} is not one "
+                                f"of {sorted(COVERAGE_TECHS)}")  # fmt: skip
+        dbm = fields["signal_dbm"]
+        if not -200.0 <= float(dbm) <= 0.0:
+            raise ContractError("bad_value", f"{where}: signal_dbm {dbm!r:.20} is not a "
+                                "received power (-200 to 0 dBm)")  # fmt: skip

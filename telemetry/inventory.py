@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from telemetry.errors import PilotproofError
 from telemetry.point import Point, PointError
-from telemetry.schema import ELEMENT_KINDS, LINKS, POINT_CATEGORIES, PROTOCOLS
+from telemetry.schema import AREA_KINDS, ELEMENT_KINDS, LINKS, POINT_CATEGORIES, PROTOCOLS
 
 Collection = Literal["auto", "manual"]
 
@@ -108,6 +108,12 @@ class DeclaredElement(BaseModel):
         description="application scenarios the element serves (e.g. machine-vision-qc): "
         "a scenario counts as live when one of its elements is online",
     )
+    business_links: tuple[Id, ...] = Field(
+        default=(),
+        description="business links (环节) whose data the element collects or exchanges: "
+        "rd-design, production-control, warehousing-logistics, operations-service, "
+        "marketing-management, or another name",
+    )
     points: tuple[DeclaredPoint, ...] = ()
 
 
@@ -115,6 +121,23 @@ class DeclaredLoop(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: Id
     element: str = Field(description="the controller (DCS/PLC) element that runs the loop")
+
+
+def check_area_kind(v: str) -> str:
+    if v not in AREA_KINDS:
+        raise ValueError(f"unknown area kind {v!r}; use one of {sorted(AREA_KINDS)}")
+    return v
+
+
+class DeclaredArea(BaseModel):
+    """An area a coverage survey measures (a park's public square, a workshop floor)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    id: Id
+    kind: Annotated[str, AfterValidator(check_area_kind)] = Field(
+        description=f"one of {sorted(AREA_KINDS)}"
+    )
+    area_m2: float = Field(gt=0, le=1e9, description="its size, which weighs its coverage")
 
 
 class DeclaredLine(BaseModel):
@@ -135,6 +158,7 @@ class Inventory(BaseModel):
     lines: tuple[DeclaredLine, ...] = ()
     loops: tuple[DeclaredLoop, ...] = ()
     identifier_nodes: tuple[str, ...] = ()
+    areas: tuple[DeclaredArea, ...] = ()
 
     @model_validator(mode="after")
     def _unique(self) -> Inventory:
@@ -142,6 +166,7 @@ class Inventory(BaseModel):
             ("element", [e.id for e in self.elements]),
             ("line", [x.id for x in self.lines]),
             ("loop", [x.id for x in self.loops]),
+            ("area", [x.id for x in self.areas]),
         ):
             seen: set[str] = set()
             for i in ids:

@@ -5,7 +5,7 @@ Collectors write them and KPIs read them; a name used in a query must come from 
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,6 +23,11 @@ class Measurement(BaseModel):
     """field name → type (`float`, `int`, `bool`, `str`)."""
     optional_fields: tuple[str, ...] = ()
     purpose: str
+    cadence: Literal["hour", "day", "event"] = "hour"
+    """How often a source that works writes it: every hour or more often, once a local day
+    (a daily report), or when something happens (a security event, a coverage survey).
+    A KPI's data coverage is counted in these units — no daily report is "missing" at
+    3 a.m., and a quiet hour without a security event is no gap."""
 
 
 ELEMENT_STATUS: Final = Measurement(
@@ -92,6 +97,27 @@ REPORT_UPLOAD: Final = Measurement(
     fields={"records": "int", "empty": "bool", "acked": "bool"},
     optional_fields=("records", "empty"),
     purpose="reports uploaded to a platform every day, an empty day marked as such",
+    cadence="day",
+)
+SECURITY_EVENT: Final = Measurement(
+    name="security_event",
+    tags=(TAG_SITE, "type", "severity"),
+    # one security event a detection system logged (a scan, a brute-force attempt, a
+    # host taken over …): what it hit, where it came from, what was done about it
+    fields={"target": "str", "source": "str", "disposition": "str"},
+    optional_fields=("source", "disposition"),
+    purpose="security events detected and logged, with their disposition",
+    cadence="event",
+)
+COVERAGE_SAMPLE: Final = Measurement(
+    name="coverage_sample",
+    tags=(TAG_SITE, "area", "tech"),
+    # one reading of a coverage survey (a walk test, a CPE's report) in a declared area:
+    # RSRP for 5G, RSSI for Wi-Fi, in dBm
+    fields={"signal_dbm": "float", "sinr_db": "float"},
+    optional_fields=("sinr_db",),
+    purpose="network coverage of declared areas (public areas of a park, production areas)",
+    cadence="event",
 )
 PP_BATCH: Final = Measurement(
     name="pp_batch",
@@ -128,6 +154,8 @@ MEASUREMENTS: Final[dict[str, Measurement]] = {
         PLATFORM_COUNTER,
         SERVICE_PROBE,
         REPORT_UPLOAD,
+        SECURITY_EVENT,
+        COVERAGE_SAMPLE,
         PP_BATCH,
         PP_LINES,
     )
@@ -143,6 +171,8 @@ KPI_STREAM_MEASUREMENTS: Final = frozenset(
         "platform_counter",
         "service_probe",
         "report_upload",
+        "security_event",
+        "coverage_sample",
     }
 )
 """The low-rate measurements that form the KPI stream of sealed batches."""
@@ -155,8 +185,19 @@ QUALITY_BAD: Final = 2
 # Link kinds of `element_status.link`.
 LINK_5G: Final = "5g"
 WIRELESS_LINKS: Final = frozenset({"5g", "wifi", "nb-iot", "lora", "wireless-other"})
-WIRED_LINKS: Final = frozenset({"wired", "fieldbus"})
-LINKS: Final = WIRELESS_LINKS | WIRED_LINKS
+#: `tsn` time-sensitive Ethernet, `pon` industrial passive optical network, `spe`
+#: single-pair Ethernet: the intranet technologies some clauses name
+WIRED_LINKS: Final = frozenset({"wired", "fieldbus", "tsn", "pon", "spe"})
+#: links of a site or asset to the extranet (宽带, SDN, SD-WAN, OTN)
+WAN_LINKS: Final = frozenset({"broadband", "sdn", "sd-wan", "otn"})
+LINKS: Final = WIRELESS_LINKS | WIRED_LINKS | WAN_LINKS
+
+#: severities of `security_event.severity`
+SEVERITIES: Final = frozenset({"info", "low", "medium", "high", "critical"})
+#: access technologies of `coverage_sample.tech`
+COVERAGE_TECHS: Final = frozenset({"5g", "wifi"})
+#: kinds of a declared area (`DeclaredArea.kind`)
+AREA_KINDS: Final = frozenset({"public", "production", "office", "storage", "other"})
 
 # Protocols a point is read over (`DeclaredPoint.protocol`): the agent's drivers, and
 # those of systems whose history `store import` brings in.
@@ -177,6 +218,7 @@ ELEMENT_KINDS: Final[dict[str, str]] = {
     "vehicle": "materials",  # AGVs, forklifts, material carriers
     "tag": "materials",  # RFID / active identifier carriers on materials
     "system": "methods",  # MES, SCADA, process systems
+    "edge": "methods",  # edge computing nodes (MEC, edge gateways) that process device data
 }
 DEVICE_KINDS: Final = frozenset(
     {"machine", "controller", "instrument", "sensor", "camera", "vehicle"}

@@ -277,3 +277,92 @@ async def test_a_platform_and_a_prober_report_over_mqtt_and_kpi_evaluate_reads_t
     stable = {x["id"]: x for x in json_.loads(r.stdout)["results"]}["stable_node_operation"]
     assert (stable["value"], stable["numerator"], stable["denominator"]) == (False, 119, 120)
     assert any("resolution 59/60" in n for n in stable["notes"]), stable["notes"]
+
+
+async def test_a_detection_system_and_a_coverage_survey_report_over_mqtt(field: Field) -> None:
+    """A security detection system publishes `security_event` lines and a survey tool
+    `coverage_sample` lines to the agent's line subscription, each with some that the
+    contract refuses (a severity, a technology or a signal level outside it, an event
+    without its target). `pilotproof kpi evaluate`, as a process, finds the events
+    logged with their dispositions and the public areas' coverage by size."""
+    import json as json_
+    import subprocess
+    import sys
+    from datetime import UTC, datetime
+
+    hour_ns = 3600 * NS
+    t0 = (T0_MS * 1_000_000 // hour_ns + 1) * hour_ns
+    inventory = (
+        INVENTORY
+        + """
+areas = [
+  {id = "square", kind = "public", area_m2 = 3000},
+  {id = "canteen", kind = "public", area_m2 = 1000},
+]"""
+    )
+    good = [
+        f'security_event,type=port-scan,severity=low target="plc-7",disposition="blocked" {t0}',
+        f'security_event,type=brute-force,severity=high target="hmi-2",source="10.0.0.9",'
+        f'disposition="account-locked" {t0 + 60 * NS}',
+        f"coverage_sample,area=square,tech=5g signal_dbm=-97.5,sinr_db=4 {t0 + 120 * NS}",
+        f"coverage_sample,area=square,tech=5g signal_dbm=-104,sinr_db=1 {t0 + 121 * NS}",
+        f"coverage_sample,area=canteen,tech=wifi signal_dbm=-81 {t0 + 122 * NS}",
+    ]
+    bad = [
+        f'security_event,type=scan,severity=urgent target="plc-7" {t0}',
+        f'security_event,type=scan,severity=low target=" " {t0}',
+        f'security_event,type=scan,severity=low disposition="blocked" {t0}',
+        f"coverage_sample,area=square,tech=lte signal_dbm=-90 {t0}",
+        f"coverage_sample,area=square,tech=5g signal_dbm=12 {t0}",
+    ]
+    with LocalMosquitto() as broker:
+        site = field.site(source(broker.url), inventory)
+        agent = field.agent(site).start()
+        pub = Publisher(broker.port)
+        try:
+            await agent.connected("mqtt:plant")
+            for line in good + bad:
+                pub.raw("raw/soc/lp", line.encode())
+            total = len(good) + len(bad)
+            await agent.until(
+                lambda: messages(agent, "accepted") + messages(agent, "rejected") >= total,
+                what=f"{total} lines accounted for",
+            )
+            assert messages(agent, "rejected") == len(bad)
+            for _ in range(240):
+                events = await field.store.read("security_event", 0, ALL)
+                samples = await field.store.read("coverage_sample", 0, ALL)
+                if len(events) >= 2 and len(samples) >= 3:
+                    break
+                await asyncio.sleep(0.25)
+        finally:
+            pub.close()
+            assert agent.stop() == 0, agent.log()[-3000:]
+    log = agent.log()
+    assert "Traceback" not in log
+    # each reason is logged once, then rate-limited: the first of each kind is there
+    assert "severity 'urgent' is not one of" in log
+    assert "security_event needs the fields ['target']" in log
+
+    def iso(ns: int) -> str:
+        return datetime.fromtimestamp(ns / NS, UTC).isoformat()
+
+    def evaluate(profile: str) -> dict[str, dict[str, object]]:
+        r = subprocess.run(
+            [sys.executable, "-m", "pilotproof.cli", "kpi", "evaluate", "--profile", profile,
+             "--store", field.store_url, "--inventory", str(site), "--from", iso(t0),
+             "--to", iso(t0 + hour_ns), "--json"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert r.returncode in (0, 1), r.stdout + r.stderr
+        return {x["id"]: x for x in json_.loads(r.stdout)["results"]}
+
+    logged = (await asyncio.to_thread(evaluate, "ningbo-security-service-platform"))[
+        "security_event_logging"
+    ]
+    assert (logged["value"], logged["numerator"], logged["denominator"]) == (True, 2, 2)
+    assert logged["verdict"] == "pass"
+    area = (await asyncio.to_thread(evaluate, "miit2021-park-network"))["public_area_coverage_rate"]
+    # the square (3000 m²) is covered on 5G, the canteen's Wi-Fi (-81 dBm) is too weak
+    assert (area["value"], area["numerator"], area["denominator"]) == ("3/4", 1, 2), area
+    assert area["verdict"] == "fail"  # 0.75 < 0.8

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from kpi import Declarations, KpiParams, Window, evaluate
+from kpi import Declarations, KpiParams, Window, evaluate, load_catalog
 from telemetry import (
     DeclaredElement,
     DeclaredLoop,
@@ -309,6 +309,11 @@ async def test_collection_and_control_count_what_is_missing_against_the_declarat
     assert ac.verdict == "fail"
 
 
+SIX_FUNCTIONS = next(
+    e.options for e in load_catalog().entries if e.id == "all_six_construction_functions"
+)
+
+
 async def test_declared_items_and_composites(store: Store) -> None:
     inv = Inventory(site=SITE)
     decl = Declarations.model_validate(
@@ -317,8 +322,12 @@ async def test_declared_items_and_composites(store: Store) -> None:
                 "operating_cost_reduction": {"value": 0.25, "attachment": "audit.pdf"},
                 "rd_cycle_reduction": {"value": 0.3, "attachment": "plm.xlsx"},
                 "fiveg_data_exchange_business_links": {
-                    "options": ["研发设计", "生产控制", "not-an-option"],
+                    "options": ["研发设计", "生产控制"],
                     "attachment": "links.pdf",
+                },
+                "all_six_construction_functions": {
+                    "options": [*SIX_FUNCTIONS, "not-an-option"],
+                    "attachment": "functions.pdf",
                 },
             }
         }
@@ -327,10 +336,17 @@ async def test_declared_items_and_composites(store: Store) -> None:
     cost = ev.result("operating_cost_reduction")
     assert (cost.source, cost.verdict, cost.attachment) == ("declared", "pass", "audit.pdf")
     assert ev.result("rd_cycle_reduction").verdict == "pass"  # exactly 30 %
+    # business links are measured (from the elements' business_links): a declaration is
+    # named and not used
     links = ev.result("fiveg_data_exchange_business_links")
-    assert links.value == 2
-    assert links.verdict == "pass"
-    assert any("not-an-option" in n for n in links.notes)
+    assert (links.source, links.value) == ("measured", 0)
+    assert any("a declared value was given too" in n for n in links.notes)
+    center = await evaluate(
+        "promotion-center-comprehensive-national", hour(), store, inv, declarations=decl
+    )
+    functions = center.result("all_six_construction_functions")
+    assert (functions.source, functions.value, functions.verdict) == ("declared", 6, "pass")
+    assert any("not-an-option" in n for n in functions.notes)
     assert ev.result("software_copyrights").verdict == "not_declared"
     # 2 declared passes; the 3 measured ones need a baseline: 3 of 5 is still reachable
     comp = ev.result("comprehensive_performance_composite")
@@ -511,3 +527,170 @@ async def test_a_negative_zero_reads_alike_from_every_store(store: Store) -> Non
     assert r.breakdown is not None
     assert r.breakdown.rows[0]["min_sinr_db"] == "0.0"
     assert r.value is True
+
+
+def counter(name: str, value: int, t: int, platform: str = "p1") -> Point:
+    return Point(
+        "platform_counter", {"site": SITE, "platform": platform, "counter": name},
+        {"value": value}, t,
+    )  # fmt: skip
+
+
+async def test_counters_must_rise_and_one_that_falls_or_stands_still_is_named(
+    store: Store,
+) -> None:
+    a = ns(T0)
+    names = ("identifier_reads", "identifier_reads_linked")
+    await store.write(
+        [
+            counter("identifier_reads", 100, a),
+            counter("identifier_reads", 90, a + 1800 * S),  # the exporter restarted
+            counter("identifier_reads", 120, a + 3500 * S, "p2"),  # a second system
+            counter("identifier_reads_linked", 40, a + 60 * S),
+            counter("identifier_reads_linked", 40, a + 3000 * S),
+        ]
+    )
+    ev = await evaluate("miit2022-identifier-application", hour(), store, Inventory(site=SITE))
+    r = ev.result("identifier_auto_identification_collection")
+    rows = {row["counter"]: row for row in r.breakdown.rows} if r.breakdown else {}
+    # p1 fell 100 → 90, p2 exported once (120 → 120): 220 → 210 in all, not a rise
+    assert (rows[names[0]]["first"], rows[names[0]]["last"], rows[names[0]]["rising"]) == (
+        220, 210, False,
+    )  # fmt: skip
+    assert rows[names[1]]["rising"] is False
+    assert r.value is False
+    assert r.verdict == "fail"
+    assert any("fell during the window on p1" in n for n in r.notes)
+    assert any("did not rise" in n and names[1] in n for n in r.notes)
+    assert any("reports this number about itself" in n for n in r.notes)
+
+
+async def test_a_feed_not_refreshed_on_a_day_is_named_with_the_day(store: Store) -> None:
+    days = Window(start=T0, end=T0 + timedelta(days=3))
+    a = ns(T0)
+    pts = [counter("feed.scale", 1, a + h * 3600 * S) for h in range(72)]
+    # the other feed misses the second local day entirely
+    pts += [counter("feed.projects", 1, a + h * 3600 * S) for h in range(72) if not 24 <= h < 48]
+    await store.write(pts)
+    ev = await evaluate(
+        "promotion-center-comprehensive-national", days, store, Inventory(site=SITE)
+    )
+    r = ev.result("industry_monitoring_regular")
+    assert (r.value, r.numerator, r.denominator) == (False, 1, 2)
+    assert any("feed.projects was not refreshed on 2026-03-03" in n for n in r.notes)
+
+
+async def test_area_coverage_weighs_areas_by_size_and_names_unsurveyed_and_undeclared(
+    store: Store,
+) -> None:
+    from telemetry import DeclaredArea
+
+    inv = Inventory(
+        site=SITE,
+        areas=(
+            DeclaredArea(id="square", kind="public", area_m2=3000),
+            DeclaredArea(id="gate", kind="public", area_m2=1000),
+            DeclaredArea(id="lawn", kind="public", area_m2=1000),
+            DeclaredArea(id="floor", kind="production", area_m2=9000),
+        ),
+    )
+
+    def sample(area: str, tech: str, dbm: float, t: int, sinr: float | None = None) -> Point:
+        fields: dict[str, float] = {"signal_dbm": dbm}
+        if sinr is not None:
+            fields["sinr_db"] = sinr
+        return Point("coverage_sample", {"site": SITE, "area": area, "tech": tech}, fields, t)
+
+    a = ns(T0)
+    await store.write(
+        [
+            sample("square", "5g", -105.0, a, 3.0),  # exactly at the threshold: covered
+            sample("square", "5g", -90.0, a + S, -3.0),
+            sample("gate", "5g", -99.0, a + 2 * S, -3.5),  # SINR too low on 5G
+            sample("gate", "wifi", -75.0, a + 3 * S),  # but Wi-Fi covers it
+            sample("floor", "5g", -120.0, a + 4 * S),  # not public: left out
+            sample("parking", "5g", -80.0, a + 5 * S),  # not declared
+        ]
+    )
+    ev = await evaluate("miit2021-park-network", hour(), store, inv)
+    r = ev.result("public_area_coverage_rate")
+    assert (r.value, r.numerator, r.denominator) == (Fraction(4, 5), 2, 3)
+    assert r.verdict == "pass"  # 0.8, exactly the threshold
+    rows = {row["area"]: row for row in r.breakdown.rows} if r.breakdown else {}
+    assert rows["gate"]["covered_by"] == "wifi"
+    assert any("without survey readings (not covered): lawn" in n for n in r.notes)
+    assert any("not declared are left out: parking" in n for n in r.notes)
+    # one survey in the hour is full coverage: events are not expected every hour
+    assert r.coverage[0].hours_with_data == r.coverage[0].hours
+
+
+async def test_security_events_without_a_disposition_are_detected_not_handled(
+    store: Store,
+) -> None:
+    a = ns(T0)
+
+    def event(kind: str, severity: str, t: int, disposition: str | None) -> Point:
+        fields = {"target": "plc-7", **({"disposition": disposition} if disposition else {})}
+        return Point(
+            "security_event", {"site": SITE, "type": kind, "severity": severity}, fields, t
+        )
+
+    ev0 = await evaluate("ningbo-security-service-platform", hour(), store, Inventory(site=SITE))
+    quiet = ev0.result("security_event_logging")
+    assert quiet.value is False
+    assert any("quiet window cannot show" in n for n in quiet.notes)
+    await store.write(
+        [
+            event("port-scan", "low", a, "blocked"),
+            event("port-scan", "low", a + 60 * S, "blocked"),
+            event("brute-force", "high", a + 120 * S, None),
+        ]
+    )
+    ev = await evaluate("ningbo-security-service-platform", hour(), store, Inventory(site=SITE))
+    r = ev.result("security_event_logging")
+    assert (r.value, r.numerator, r.denominator, r.verdict) == (False, 2, 3, "fail")
+    assert any("without a disposition: brute-force/high (1)" in n for n in r.notes)
+
+
+async def test_technologies_count_the_options_an_online_element_shows(store: Store) -> None:
+    inv = Inventory(
+        site=SITE,
+        elements=(
+            element("tsn-sw", "tsn"),
+            element("olt", "pon"),  # declared on PON, never online
+            DeclaredElement(id="mec", kind="edge", link="wired"),
+        ),
+    )
+    a = ns(T0)
+    pts = [status("tsn-sw", "tsn", True, a + k * 60 * S) for k in range(60)]
+    pts += [
+        Point("element_status", {"site": SITE, "element": "mec", "kind": "edge", "link": "wired"},
+              {"online": True}, a + k * 60 * S)
+        for k in range(60)
+    ]  # fmt: skip
+    await store.write(pts)
+    ev = await evaluate("miit2020-enterprise-intranet", hour(), store, inv)
+    r = ev.result("new_network_technologies_adopted")
+    assert (r.value, r.verdict) == (2, "pass")
+    rows = {row["option"]: row["in_use"] for row in r.breakdown.rows} if r.breakdown else {}
+    assert rows == {"时间敏感网络（TSN）": True, "边缘计算": True, "工业无源光网络（PON）": False,
+                    "IPv6": False}  # fmt: skip
+    pilot = await evaluate("ningbo-5g-pilot", hour(), store, inv)
+    assert pilot.result("advanced_intranet_technologies").value is True
+
+
+async def test_a_daily_report_counts_its_whole_day_as_covered(store: Store) -> None:
+    """A report a day is all a working uploader writes: its KPI is decided, not
+    'insufficient data' for the 23 hours without an upload."""
+    days = Window(start=T0, end=T0 + timedelta(days=3))
+    await store.write(
+        [
+            Point("report_upload", {"site": SITE, "target": "provincial-platform", "kind": "daily"},
+                  {"acked": True, "records": 5}, ns(T0 + timedelta(days=d, hours=1)))
+            for d in range(3)
+        ]
+    )  # fmt: skip
+    ev = await evaluate("ningbo-security-service-platform", days, store, Inventory(site=SITE))
+    r = ev.result("daily_report_or_empty_data_marker")
+    assert (r.value, r.verdict) == (True, "pass")
+    assert r.coverage[0].hours_with_data == r.coverage[0].hours == 72
