@@ -130,6 +130,11 @@ class MethodBinding(_Frozen):
     formula: str = Field(description="the formula pilotproof computes, in words")
     needs_baseline: bool = False
     measurements: tuple[str, ...] = ()
+    cadence: Literal["hour", "day", "event"] | None = Field(
+        default=None,
+        description="the cadence its data coverage is counted at, where the clause's own "
+        "differs from the measurement's (monitoring feeds refreshed daily)",
+    )
     profiles: dict[str, ProfileOverride] = Field(
         default_factory=dict, description="per-profile overrides of params, formula, gloss"
     )

@@ -238,7 +238,11 @@ async def _measure(
     if binding.needs_baseline and ctx.baseline is not None:
         windows.insert(0, ctx.baseline)
     tz = ctx.inventory.timezone
-    cov = [await coverage(ctx.log, meas, w, tz) for meas in binding.measurements for w in windows]
+    cov = [
+        await coverage(ctx.log, meas, w, tz, binding.cadence)
+        for meas in binding.measurements
+        for w in windows
+    ]
     notes = list(m.notes)
     if declarations.get(entry.id) is not None:
         notes.append("a declared value was given too; the measured value is used")

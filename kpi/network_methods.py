@@ -8,7 +8,6 @@ from fractions import Fraction
 from typing import Any
 
 from kpi.methods import (
-    ROW_COUNTS,
     Context,
     achieved,
     count,
@@ -19,9 +18,10 @@ from kpi.methods import (
     undeclared_note,
     vocabulary_note,
 )
+from kpi.observe import ElementObservation
 from kpi.results import Breakdown, Measured
-from telemetry import Aggregate
-from telemetry.schema import LINK_5G
+from telemetry import Aggregate, DeclaredElement
+from telemetry.schema import LINK_5G, WAN_LINKS
 
 
 def _text(v: float) -> str:
@@ -69,6 +69,8 @@ async def elements_on_link(ctx: Context, params: dict[str, Any]) -> Measured:
     kinds = _kinds(params)
     links = frozenset(params.get("links", [params.get("link", LINK_5G)]))
     scope = [e for e in ctx.inventory.elements if kinds is None or e.kind in kinds]
+    if params.get("extranet"):
+        scope = [e for e in scope if _on_extranet(e, obs)]
     on = [e.id for e in scope if obs[e.id].online and obs[e.id].observed_link in links]
     rows = [{**element_row(obs[e.id], ctx), "kind": e.kind} for e in scope]
     said = " or ".join(sorted(links))
@@ -239,6 +241,11 @@ async def _ipv6_intervals(ctx: Context) -> dict[str, int]:
     return {str(e): int(n) for e, n in df.itertuples(index=False)}
 
 
+def _on_extranet(e: DeclaredElement, obs: dict[str, ElementObservation]) -> bool:
+    """Declared as reaching the extranet, or observed on a WAN link."""
+    return e.extranet or obs[e.id].observed_link in WAN_LINKS
+
+
 #: tokens of a technology option besides link names
 EDGE, IPV6 = "edge", "ipv6"
 
@@ -252,6 +259,7 @@ async def technologies_in_use(ctx: Context, params: dict[str, Any]) -> Measured:
     `ipv6`); with `at_least`, whether that many are."""
     obs = await ctx.elements()
     need = ctx.params.min_online_fraction
+    extranet_only = bool(params.get("extranet"))
     options: dict[str, list[str]] = {
         str(k): [str(t) for t in v] for k, v in params["options"].items()
     }
@@ -263,7 +271,7 @@ async def technologies_in_use(ctx: Context, params: dict[str, Any]) -> Measured:
         shown: list[str] = []
         for e in ctx.inventory.elements:
             o = obs[e.id]
-            if not o.online:
+            if not o.online or (extranet_only and not _on_extranet(e, obs)):
                 continue
             if (
                 o.observed_link in tokens
@@ -303,11 +311,12 @@ SIGNAL_MIN_DBM = {"5g": -105, "wifi": -75}
 
 @method
 async def area_coverage(ctx: Context, params: dict[str, Any]) -> Measured:
-    """The share of the declared areas of `kinds` (default public), weighted by their
-    size, that a coverage survey found covered: an area is covered when, on one access
-    technology, its weakest reading reaches `signal_min_dbm` of that technology (and, on
-    5G, its weakest SINR reaches `sinr_min_db`). A declared area without readings is not
-    covered; readings of an undeclared area are named and left out."""
+    """Covered m² ÷ declared m² of the areas of `kinds` (default public), as a coverage
+    survey found them: an area is covered when, on one access technology, its weakest
+    reading in the window reaches `signal_min_dbm` of that technology (and, on 5G, its
+    weakest SINR reaches `sinr_min_db`) — a walk test's pass/fail, where one dead spot
+    fails the area. A declared area without readings is not covered; readings of an
+    undeclared area are named and left out."""
     kinds = frozenset(params.get("kinds", ["public"]))
     mins = {**SIGNAL_MIN_DBM, **params.get("signal_min_dbm", {})}
     sinr_min = Fraction(str(params.get("sinr_min_db", -3)))
@@ -319,7 +328,7 @@ async def area_coverage(ctx: Context, params: dict[str, Any]) -> Measured:
         weakest[f] = {(str(a), str(t)): float(v) for a, t, v in df.itertuples(index=False)}
     scope = [a for a in ctx.inventory.areas if a.kind in kinds]
     rows: list[dict[str, Any]] = []
-    covered_m2 = total_m2 = Fraction(0)
+    covered_m2 = total_m2 = 0
     for area in scope:
         techs = sorted(t for a, t in weakest["signal_dbm"] if a == area.id)
         ok = [
@@ -332,14 +341,14 @@ async def area_coverage(ctx: Context, params: dict[str, Any]) -> Measured:
                 or Fraction(_text(weakest["sinr_db"][(area.id, t)])) >= sinr_min
             )
         ]
-        size = Fraction(str(area.area_m2))
+        size = area.area_m2
         total_m2 += size
         covered_m2 += size if ok else 0
         rows.append(
             {
                 "area": area.id,
                 "kind": area.kind,
-                "area_m2": _text(area.area_m2),
+                "area_m2": area.area_m2,
                 **{f"weakest_{t}_dbm": _text(weakest["signal_dbm"][(area.id, t)]) for t in techs},
                 "covered_by": ", ".join(ok),
                 "covered": bool(ok),
@@ -358,15 +367,11 @@ async def area_coverage(ctx: Context, params: dict[str, Any]) -> Measured:
         )
     if not scope:
         notes.append(f"no area of the kinds {sorted(kinds)} is declared: declare inventory.areas")
-    n = sum(1 for r in rows if r["covered"])
-    value = covered_m2 / total_m2 if total_m2 else None
+    value = Fraction(covered_m2, total_m2) if total_m2 else None
     return Measured(
         value=value,
-        numerator=n,
-        denominator=len(rows),
+        numerator=covered_m2,
+        denominator=total_m2,
         notes=notes,
         breakdown=Breakdown(by="area", rows=rows),
     )
-
-
-ROW_COUNTS["area_coverage"] = lambda row: (bool(row.get("covered")), True)

@@ -9,7 +9,7 @@ two aggregates per window, whatever the number of rows stored.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -33,7 +33,7 @@ PRESENCE_FIELD = {
     "platform_counter": "value",
     "service_probe": "ok",
     "report_upload": "acked",
-    "security_event": "target",
+    "security_event": "disposition",
     "coverage_sample": "signal_dbm",
 }
 
@@ -109,19 +109,27 @@ async def _last_seen_of_ties(
     return {(str(e), str(k)): int(t) for e, k, t, _ in df.itertuples(index=False)}
 
 
-async def coverage(log: QueryLog, measurement: str, window: Window, tz: str = "UTC") -> Coverage:
+async def coverage(
+    log: QueryLog,
+    measurement: str,
+    window: Window,
+    tz: str = "UTC",
+    cadence: Literal["hour", "day", "event"] | None = None,
+) -> Coverage:
     """Hours of the window with at least one row of `measurement`, and the gaps between,
-    counted at the measurement's cadence: an hour, a local day of `tz` (a day with its
-    report counts all its hours), or the whole window (events: one is enough to show the
-    source writes)."""
+    counted at `cadence` (default the measurement's): an hour; a complete local day of
+    `tz` (a day with its report counts all its hours; the partial days at the window's
+    edges are not counted, as the daily KPIs judge complete days only); or the whole
+    window (events: one is enough to show the source writes)."""
     a, b = window.start_ns, window.end_ns
-    cadence = MEASUREMENTS[measurement].cadence
+    cadence = cadence or MEASUREMENTS[measurement].cadence
     first = a - a % HOUR_NS
     if cadence == "event":
         spans = [(first, b)]
         buckets: FixedBuckets | LocalDays | None = None
     elif cadence == "day":
-        spans = LocalDays(tz=tz).boundaries(a, b)
+        days = LocalDays(tz=tz).boundaries(a, b)
+        spans = [(lo, hi) for lo, hi in days if lo >= a and hi <= b]
         buckets = LocalDays(tz=tz)
     else:
         spans = [(h, h + HOUR_NS) for h in range(first, b, HOUR_NS)]
@@ -135,9 +143,11 @@ async def coverage(log: QueryLog, measurement: str, window: Window, tz: str = "U
         have = {int(t) for t, n in zip(df["time"], df["value"], strict=True) if int(n) > 0}
 
     def hours_in(lo: int, hi: int) -> int:
-        """Hours of the window's hourly grid that start in [lo, hi)."""
+        """Hours of the window's hourly grid (first + k·HOUR, below the end) in [lo, hi)."""
         lo, hi = max(lo, first), min(hi, b)
-        return max(0, -(-(hi - lo) // HOUR_NS)) if hi > lo else 0
+        if hi <= lo:
+            return 0
+        return -(-(hi - first) // HOUR_NS) + (-(lo - first) // HOUR_NS)
 
     gaps: list[Gap] = []
     run: list[tuple[int, int]] = []

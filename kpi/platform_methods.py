@@ -8,7 +8,16 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from kpi.methods import ROW_COUNTS, Context, complete_days, day_label, every, listed, method
+from kpi.methods import (
+    ROW_COUNTS,
+    Context,
+    achieved,
+    complete_days,
+    day_label,
+    every,
+    listed,
+    method,
+)
 from kpi.results import Breakdown, Measured, ns_to_iso
 from telemetry import Aggregate, LocalDays
 
@@ -118,8 +127,9 @@ async def platform_share(ctx: Context, params: dict[str, Any]) -> Measured:
         value = value >= bound
     elif value is not None and "below" in params:
         bound = Fraction(str(params["below"]))
-        notes.insert(0, f"{num} of {den} — achieved below {bound}")
-        value = value < bound
+        floor = Fraction(str(params.get("above", 0)))
+        notes.insert(0, f"{num} of {den} — achieved below {bound} and above {floor}")
+        value = floor < value < bound
     return Measured(
         value=value,
         numerator=num,
@@ -129,10 +139,10 @@ async def platform_share(ctx: Context, params: dict[str, Any]) -> Measured:
     )
 
 
-async def _ends(ctx: Context, names: list[str]) -> dict[str, dict[str, tuple[int, int]]]:
-    """counter → platform → (first, last) value exported in the window."""
+async def _ends(ctx: Context, names: list[str]) -> dict[str, dict[str, tuple[int, int, int]]]:
+    """counter → platform → (first value, last value, exports) in the window."""
     got: dict[str, dict[str, list[int]]] = {}
-    for fn in ("first", "last"):
+    for fn in ("first", "last", "count"):
         df = await ctx.log.aggregate(
             Aggregate.over(
                 ctx.window,
@@ -145,35 +155,34 @@ async def _ends(ctx: Context, names: list[str]) -> dict[str, dict[str, tuple[int
         )
         for platform, counter, v in df.itertuples(index=False):
             got.setdefault(str(counter), {}).setdefault(str(platform), []).append(int(v))
-    return {c: {p: (v[0], v[-1]) for p, v in ps.items()} for c, ps in got.items()}
+    return {c: {p: (v[0], v[1], v[2]) for p, v in ps.items()} for c, ps in got.items()}
 
 
 @method
 async def counters_rising(ctx: Context, params: dict[str, Any]) -> Measured:
-    """Whether every counter of `counters` rose in the window — its last export above its
-    first, summed over the platforms that export it: the system did, in the window, what
-    the clause names (registrations of each operation, identifier reads linked to records,
-    interface messages …). A count that stands still, or is exported once, shows no
-    activity; one that falls is named (a reset of the exporter?)."""
+    """Whether every counter of `counters` rose in the window on some platform that
+    exports it (its last export above its first): the system did, in the window, what the
+    clause names (registrations of each operation, identifier reads linked to records,
+    interface messages …). A count that stands still shows no activity; one that falls is
+    named (a reset of the exporter?) and does not hide another platform's rise; a counter
+    exported only once in the window cannot show a rise, and leaves the finding open."""
     names = [str(c) for c in params["counters"]]
     ends = await _ends(ctx, names)
     rows: list[dict[str, Any]] = []
     notes = [SELF_REPORTED.format(counter=", ".join(names))]
     for name in names:
         per = ends.get(name, {})
-        first = sum(a for a, _ in per.values())
-        last = sum(b for _, b in per.values())
+        rise = sum(max(0, b - a) for a, b, _ in per.values())
         rows.append(
             {
                 "counter": name,
                 "platforms": len(per),
-                "first": first,
-                "last": last,
-                "rise": last - first,
-                "rising": last > first,
+                "exports": sum(n for _, _, n in per.values()),
+                "rise": rise,
+                "rising": rise > 0,
             }
         )
-        fell = sorted(p for p, (a, b) in per.items() if b < a)
+        fell = sorted(p for p, (a, b, _) in per.items() if b < a)
         if fell:
             notes.append(f"{name} fell during the window on {listed(fell)}: an exporter reset?")
     absent = [str(r["counter"]) for r in rows if not r["platforms"]]
@@ -182,36 +191,67 @@ async def counters_rising(ctx: Context, params: dict[str, Any]) -> Measured:
             f"not exported in the window: {listed(absent)} — send platform_counter rows "
             f"with these counter names to the agent"
         )
-    still = [str(r["counter"]) for r in rows if r["platforms"] and not r["rising"]]
+    once = [str(r["counter"]) for r in rows if not r["rising"] and r["exports"] == 1]
+    still = [str(r["counter"]) for r in rows if not r["rising"] and r["exports"] > 1]
     if still:
         notes.append(f"exported but did not rise in the window: {listed(still)}")
-    return every(rows, "rising", by="counter", nothing="no counter is named", notes=notes)
+    found = every(rows, "rising", by="counter", nothing="no counter is named", notes=notes)
+    if once and not still and not absent:
+        found.notes.append(
+            f"exported once in the window, so no rise can show: {listed(once)} — a longer "
+            f"window, or more frequent exports, decides it"
+        )
+        found.value = None
+    return found
 
 
 @method
 async def counters_daily(ctx: Context, params: dict[str, Any]) -> Measured:
     """Whether every feed the platform exports under `prefix` (e.g. `feed.` for the
     monitoring platform's indicator feeds) was refreshed — exported at least once — on
-    every complete local day of the window, with at least `min_count` feeds (default 1)."""
+    every complete local day of the window, with at least `min_count` feeds (default 1).
+    A feed exported in the `lookback_days` (default 7) before the window and not in it
+    counts as a feed that stopped, not as one that never was."""
     prefix = str(params["prefix"])
     tz = ctx.inventory.timezone
     days = complete_days(ctx.window, tz)
-    per: dict[str, set[int]] = {}
-    if days:
-        df = await ctx.log.aggregate(
-            Aggregate(
-                measurement="platform_counter",
-                field="value",
-                fn="count",
-                start_ns=days[0][0],
-                end_ns=days[-1][1],
-                buckets=LocalDays(tz=tz),
-                group_by=("counter",),
-            )
+    if not days:
+        return Measured(
+            value=None,
+            notes=["the window holds no complete local day: daily refreshes cannot be judged"],
         )
-        for counter, t, n in df.itertuples(index=False):
-            if str(counter).startswith(prefix) and int(n) > 0:
-                per.setdefault(str(counter), set()).add(int(t))
+    df = await ctx.log.aggregate(
+        Aggregate(
+            measurement="platform_counter",
+            field="value",
+            fn="count",
+            start_ns=days[0][0],
+            end_ns=days[-1][1],
+            buckets=LocalDays(tz=tz),
+            group_by=("counter",),
+        )
+    )
+    per: dict[str, set[int]] = {}
+    for counter, t, n in df.itertuples(index=False):
+        if str(counter).startswith(prefix) and int(n) > 0:
+            per.setdefault(str(counter), set()).add(int(t))
+    back = int(params.get("lookback_days", 7)) * 86_400 * 1_000_000_000
+    before = await ctx.log.aggregate(
+        Aggregate(
+            measurement="platform_counter",
+            field="value",
+            fn="count",
+            start_ns=max(0, ctx.window.start_ns - back),
+            end_ns=ctx.window.start_ns,
+            group_by=("counter",),
+        )
+    )
+    stopped = sorted(
+        str(c) for c, n in before.itertuples(index=False)
+        if str(c).startswith(prefix) and int(n) > 0 and str(c) not in per
+    )  # fmt: skip
+    for name in stopped:
+        per[name] = set()
     rows = [
         {
             "feed": name,
@@ -222,19 +262,26 @@ async def counters_daily(ctx: Context, params: dict[str, Any]) -> Measured:
         for name, seen in sorted(per.items())
     ]
     notes = [SELF_REPORTED.format(counter=f"{prefix}*")]
-    if not days:
-        notes.append("the window holds no complete local day")
+    if stopped:
+        notes.append(f"exported before the window and not in it: {listed(stopped)}")
     for r in rows:
-        if not r["regular"]:
+        if not r["regular"] and r["feed"] not in stopped:
             gaps = [day_label(lo, tz) for lo, _ in days if lo not in per[str(r["feed"])]]
             notes.append(f"feed {r['feed']} was not refreshed on {listed(gaps, 5)}")
     if not rows:
         notes.append(f"no counter named {prefix}… was exported: the feeds send none")
-    found = every(rows, "regular", by="feed", nothing=f"no feed {prefix}…", notes=notes)
-    if found.value and len(rows) < int(params.get("min_count", 1)):
-        found.notes.append(f"{len(rows)} feed(s), fewer than {params['min_count']}")
-        found.value = False
-    return found
+    need = int(params.get("min_count", 1))
+    if rows and len(rows) < need:
+        notes.append(f"{len(rows)} feed(s), fewer than the {need} the clause's topics need")
+    regular = sum(1 for r in rows if r["regular"])
+    return achieved(
+        regular,
+        len(rows),
+        {"min_count": need, "min_share": 1},
+        nothing=f"no feed {prefix}…",
+        notes=notes,
+        breakdown=Breakdown(by="feed", rows=rows),
+    )
 
 
 ROW_COUNTS["counters_rising"] = lambda row: (bool(row.get("rising")), True)

@@ -18,6 +18,11 @@ async def daily_reports(ctx: Context, params: dict[str, Any]) -> Measured:
     tz = ctx.inventory.timezone
     days = complete_days(ctx.window, tz)
     target = str(params["target"])
+    if not days:
+        return Measured(
+            value=None,
+            notes=["the window holds no complete local day: daily reporting cannot be judged"],
+        )
     per_day: dict[str, dict[int, int]] = {}
     for field in ("acked", "empty"):  # acknowledged reports; empty-data markers
         got: dict[int, int] = {}

@@ -76,13 +76,20 @@ NEEDS: dict[str, tuple[str, str]] = {
         "申报条款所列类型的全部要素及其 link，代理上报在线状态",
     ),
     "elements_on_link": (
-        "the controllers (kind = controller) with their `link`; 5G CPE/NMS exports give the "
+        "the elements of the clause's kind (controllers, identifier carriers as kind = tag, "
+        "`extranet = true` for remote assets) with their `link`; CPE/NMS exports give the "
         "observed link",
-        "申报控制器（kind = controller）及其 link，5G CPE/网管上报实际链路",
+        "申报条款所列类型的要素（控制器、kind = tag 的标识载体，远程资产标注 extranet = true）"
+        "及其 link，CPE/网管上报实际链路",
     ),
     "live_scenarios": (
         "`scenarios = [...]` on the elements that serve each application scenario",
         "在服务各应用场景的要素上标注 scenarios",
+    ),
+    "live_scenarios:business_links": (
+        "`business_links = [...]` (rd-design, production-control, warehousing-logistics, "
+        "operations-service, marketing-management) on the elements whose data serves each",
+        "在承载各业务环节数据的要素上标注 business_links",
     ),
     "radio_coverage": (
         '5G CPE/NMS exports with `rsrp` and `sinr` per element (format = "status")',
@@ -158,7 +165,10 @@ def render_site_sample(profile: Profile) -> str:
             declared += entry.kind != "administrative"
             continue
         methods.add(b.method)
-        en, zh = NEEDS.get(b.method, ("see docs/kpis.md", "见 docs/kpis.md"))
+        # a method that reads another inventory field for some clauses says which
+        en, zh = NEEDS.get(f"{b.method}:{b.params.get('tags', '')}") or NEEDS.get(
+            b.method, ("see docs/kpis.md", "见 docs/kpis.md")
+        )
         measured += [
             f"#   - {entry.id} — {entry.name_zh}",
             f"#       needs: {en}",

@@ -268,12 +268,14 @@ class Backfill:
             if times:
                 yield SeriesBlock(
                     "security_event",
-                    {"site": self.site, "type": ev.type, "severity": ev.severity},
-                    times,
                     {
-                        "target": [ev.target] * len(times),
-                        "disposition": [ev.disposition] * len(times),
+                        "site": self.site,
+                        "type": ev.type,
+                        "severity": ev.severity,
+                        "target": ev.target,
                     },
+                    times,
+                    {"disposition": [ev.disposition] * len(times)},
                 )
 
     def coverage_samples(self, start: int, end: int) -> Iterator[SeriesBlock]:

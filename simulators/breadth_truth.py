@@ -96,7 +96,8 @@ RISING_KPIS: dict[str, tuple[str, ...]] = {
     ),
     "business_system_integration@ningbo-process-workshop": ("interface.mes-erp",),
 }  # fmt: skip
-FEED_KPIS = ("industry_monitoring_regular", "industry_dynamic_monitoring_support")
+#: feed KPI → the feeds (the clause's topics) it needs at least
+FEED_KPIS = {"industry_monitoring_regular": 3, "industry_dynamic_monitoring_support": 2}
 FEED_PREFIX = "feed."
 #: technology options of a clause and what shows each (measures.yaml params)
 TECH_KPIS: dict[str, dict[str, frozenset[str]]] = {
@@ -117,7 +118,9 @@ TECH_KPIS: dict[str, dict[str, frozenset[str]]] = {
 #: the technologies KPI that is a yes/no (at least one option), not a count
 TECH_AT_LEAST = {"advanced_intranet_technologies": 1}
 NEW_LINKS = frozenset({"tsn", "pon", "spe"}) | WAN_LINKS
-EXTRANET_LINKS = WAN_LINKS | {"nb-iot"}
+EXTRANET_LINKS = WAN_LINKS | {"nb-iot", "5g"}
+#: technology KPIs that count only elements on the extranet
+EXTRANET_TECH_KPIS = frozenset({"extranet_technologies_adopted"})
 #: coverage thresholds of a survey reading (measures.yaml params)
 SIGNAL_MIN = {"5g": Fraction(-105), "wifi": Fraction(-75)}
 SHARE_KPIS: dict[str, tuple[str, str]] = {
@@ -127,7 +130,8 @@ SHARE_KPIS: dict[str, tuple[str, str]] = {
     "edge_preprocessing": ("edge.points_forwarded", "edge.points_received"),
 }
 SHARE_AT_LEAST = {"networked_industrial_asset_inventory": Fraction(9, 10)}
-SHARE_BELOW = {"edge_preprocessing": Fraction(1)}
+#: share KPIs achieved strictly between the two bounds
+SHARE_BETWEEN = {"edge_preprocessing": (Fraction(0), Fraction(1))}
 
 
 def breadth_truth(
@@ -256,9 +260,13 @@ def _technology_truth(
             or ("ipv6" in tokens and e.ipv6)  # type: ignore[attr-defined]
         )
 
+    def extranet(e: object) -> bool:
+        return e.extranet or observed[e.id] in WAN_LINKS  # type: ignore[attr-defined]
+
     if any(e.link in NEW_LINKS or e.kind == "edge" for e in elements):
         for kpi, options in TECH_KPIS.items():
-            n = sum(1 for tokens in options.values() if any(shows(e, tokens) for e in up))
+            pool = [e for e in up if extranet(e)] if kpi in EXTRANET_TECH_KPIS else up
+            n = sum(1 for tokens in options.values() if any(shows(e, tokens) for e in pool))
             if kpi in TECH_AT_LEAST:
                 add(TruthValue(kpi=kpi, value=n >= TECH_AT_LEAST[kpi], numerator=n,
                                denominator=len(options)))  # fmt: skip
@@ -269,10 +277,11 @@ def _technology_truth(
         n = sum(1 for i in edges if i in online)
         add(TruthValue(kpi="edge_computing_modules", value=n == len(edges), numerator=n,
                        denominator=len(edges)))  # fmt: skip
-    if any(e.link in EXTRANET_LINKS for e in elements):
-        n = sum(1 for e in up if observed[e.id] in EXTRANET_LINKS)
+    remote = [e for e in elements if extranet(e)]
+    if remote:
+        n = sum(1 for e in remote if e.id in online and observed[e.id] in EXTRANET_LINKS)
         add(TruthValue(kpi="extranet_multisource_data_collection", value=n >= 2, numerator=n,
-                       denominator=len(elements)))  # fmt: skip
+                       denominator=len(remote)))  # fmt: skip
     tags = [e for e in elements if e.kind == "tag"]
     if tags:
         n = sum(1 for e in tags if e.id in online and observed[e.id] in ("5g", "nb-iot"))
@@ -293,10 +302,9 @@ def _survey_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
     public = [x for x in model.scenario.survey if x.kind == "public"]
     if not public:
         return
-    covered = total = Fraction(0)
-    n = 0
+    covered = total = 0
     for x in public:
-        total += Fraction(str(x.area_m2))
+        total += x.area_m2
         if x.at is None:
             continue
         t0 = int(x.at.timestamp()) * NS
@@ -307,26 +315,21 @@ def _survey_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
         if ok and x.tech == "5g" and x.sinr_db:
             ok = min(Fraction(str(x.sinr_db[i])) for i in idx) >= SINR_MIN
         if ok:
-            covered += Fraction(str(x.area_m2))
-            n += 1
-    add(TruthValue(kpi="public_area_coverage_rate", value=covered / total, numerator=n,
-                   denominator=len(public)))  # fmt: skip
+            covered += x.area_m2
+    add(TruthValue(kpi="public_area_coverage_rate", value=Fraction(covered, total),
+                   numerator=covered, denominator=total))  # fmt: skip
 
 
 def _security_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
-    """Events logged in the window (each type's grid) and those with a disposition."""
+    """Events logged in the window (each type's grid): achieved with one or more."""
     from simulators.truth import TruthValue
 
     specs = model.scenario.security_events
     if not specs:
         return
-    total = handled = 0
-    for ev in specs:
-        k = grid_count(a, b, ev.interval_s * NS)
-        total += k
-        handled += k if ev.disposition is not None else 0
-    add(TruthValue(kpi="security_event_logging", value=total >= 1 and handled == total,
-                   numerator=handled, denominator=total))  # fmt: skip
+    total = sum(grid_count(a, b, ev.interval_s * NS) for ev in specs)
+    add(TruthValue(kpi="security_event_logging", value=total >= 1, numerator=total,
+                   denominator=total))  # fmt: skip
 
 
 def _report_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
@@ -457,8 +460,9 @@ def _platform_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
             value: Fraction | bool | None = share
             if share is not None and kpi in SHARE_AT_LEAST:
                 value = share >= SHARE_AT_LEAST[kpi]
-            elif share is not None and kpi in SHARE_BELOW:
-                value = share < SHARE_BELOW[kpi]
+            elif share is not None and kpi in SHARE_BETWEEN:
+                lo, hi = SHARE_BETWEEN[kpi]
+                value = lo < share < hi
             add(TruthValue(kpi=kpi, value=value, numerator=n, denominator=d))
     first = times[0]
     for key, names in RISING_KPIS.items():
@@ -480,6 +484,7 @@ def _platform_truth(model: FactoryModel, a: int, b: int, add: Add) -> None:
         # every feed is exported on the platform's grid: a day is refreshed when the grid
         # has an instant in it (and in the window)
         fresh = bool(days) and all(any(lo <= t < hi for t in times) for lo, hi, _ in days)
-        for kpi in FEED_KPIS:
-            add(TruthValue(kpi=kpi, value=fresh, numerator=len(feeds) if fresh else 0,
+        for kpi, need in FEED_KPIS.items():
+            add(TruthValue(kpi=kpi, value=fresh and len(feeds) >= need,
+                           numerator=len(feeds) if fresh else 0,
                            denominator=len(feeds)))  # fmt: skip

@@ -180,9 +180,14 @@ class ElementSpec(_Model):
     scenarios: tuple[str, ...] = Field(
         default=(), description="application scenarios the element serves (inventory tags)"
     )
-    business_links: tuple[str, ...] = Field(
-        default=(), description="business links whose data the element carries (inventory tags)"
-    )
+    extranet: bool = Field(default=False, description="reaches the extranet (inventory)")
+    business_links: tuple[
+        Literal[
+            "rd-design", "production-control", "warehousing-logistics", "operations-service",
+            "marketing-management",
+        ],
+        ...,
+    ] = Field(default=(), description="business links whose data the element carries")  # fmt: skip
     rsrp: float | None = Field(default=None, description="dBm, reported for radio links")
     sinr: float | None = Field(default=None, description="dB, reported for radio links")
     modbus_unit: int | None = Field(default=None, ge=1, le=247)
@@ -270,12 +275,12 @@ class ReportSpec(_Model):
 
 class SecurityEventSpec(_Model):
     """Security events of one type the detection system logs every `interval_s`, against
-    `target`; `disposition` none means it logs them without saying what was done."""
+    `target`, with their `disposition` (`open`: nothing done yet)."""
 
     type: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     severity: Literal["info", "low", "medium", "high", "critical"] = "medium"
-    target: str = Field(min_length=1)
-    disposition: str | None = "blocked"
+    target: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    disposition: str = Field(default="blocked", min_length=1)
     interval_s: int = Field(default=3600, ge=60)
 
 
@@ -285,7 +290,7 @@ class SurveyAreaSpec(_Model):
 
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     kind: Literal["public", "production", "office", "storage", "other"] = "public"
-    area_m2: float = Field(gt=0)
+    area_m2: int = Field(gt=0)
     tech: Literal["5g", "wifi"] = "5g"
     at: datetime | None = Field(default=None, description="local time; none: no survey here")
     signal_dbm: tuple[float, ...] = ()
@@ -521,6 +526,7 @@ class Scenario(_Model):
                     numerically_controlled=e.numerically_controlled,
                     scenarios=e.scenarios,
                     business_links=e.business_links,
+                    extranet=e.extranet,
                     points=tuple(
                         DeclaredPoint(
                             id=p.id,

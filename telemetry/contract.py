@@ -4,6 +4,7 @@ send, its tags, and its fields with their types. The MQTT driver's `line` format
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Final
 
 from telemetry.errors import PilotproofError
@@ -135,9 +136,11 @@ def _plausible(
         if tags["severity"] not in SEVERITIES:
             raise ContractError("bad_value", f"{where}: severity {tags['severity']!r:.40} is "
                                 f"not one of {sorted(SEVERITIES)}")  # fmt: skip
-        if not str(fields["target"]).strip():
-            raise ContractError("bad_value", f"{where}: security_event.target is empty: name "
-                                "the asset the event hit")  # fmt: skip
+        for key, text in (("target", tags["target"]), ("disposition", fields["disposition"])):
+            if _blank(str(text)):
+                raise ContractError("bad_value", f"{where}: security_event {key} is blank: "
+                                    + ("name the asset the event hit" if key == "target" else
+                                       "say what was done (open while nothing is)"))  # fmt: skip
     if measurement == "coverage_sample":
         if tags["tech"] not in COVERAGE_TECHS:
             raise ContractError("bad_value", f"{where}: tech {tags['tech']!r:.40} is not one "
@@ -146,3 +149,14 @@ def _plausible(
         if not -200.0 <= float(dbm) <= 0.0:
             raise ContractError("bad_value", f"{where}: signal_dbm {dbm!r:.20} is not a "
                                 "received power (-200 to 0 dBm)")  # fmt: skip
+        sinr = fields.get("sinr_db")
+        if sinr is not None and not -50.0 <= float(sinr) <= 100.0:
+            raise ContractError("bad_value", f"{where}: sinr_db {sinr!r:.20} is outside "
+                                "-50 to 100 dB")  # fmt: skip
+
+
+def _blank(text: str) -> bool:
+    """Nothing but white space, zero-width or other invisible characters."""
+    return not any(c.isprintable() and not c.isspace() for c in text) or all(
+        unicodedata.category(c) in ("Zs", "Cf", "Cc", "Zl", "Zp") for c in text
+    )

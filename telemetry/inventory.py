@@ -16,7 +16,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from telemetry.errors import PilotproofError
 from telemetry.point import Point, PointError
-from telemetry.schema import AREA_KINDS, ELEMENT_KINDS, LINKS, POINT_CATEGORIES, PROTOCOLS
+from telemetry.schema import (
+    AREA_KINDS,
+    BUSINESS_LINKS,
+    ELEMENT_KINDS,
+    LINKS,
+    POINT_CATEGORIES,
+    PROTOCOLS,
+)
 
 Collection = Literal["auto", "manual"]
 
@@ -31,6 +38,12 @@ def check_category(v: str) -> str:
 def check_kind(v: str) -> str:
     if v not in ELEMENT_KINDS:
         raise ValueError(f"unknown element kind {v!r}; use one of {sorted(ELEMENT_KINDS)}")
+    return v
+
+
+def check_business_link(v: str) -> str:
+    if v not in BUSINESS_LINKS:
+        raise ValueError(f"unknown business link {v!r}; use one of {sorted(BUSINESS_LINKS)}")
     return v
 
 
@@ -108,11 +121,16 @@ class DeclaredElement(BaseModel):
         description="application scenarios the element serves (e.g. machine-vision-qc): "
         "a scenario counts as live when one of its elements is online",
     )
-    business_links: tuple[Id, ...] = Field(
+    extranet: bool = Field(
+        default=False,
+        description="reaches the enterprise extranet: a remote site's asset, a smart product "
+        "in the field, a partner's system (an element on broadband, SDN, SD-WAN or OTN does "
+        "by its link)",
+    )
+    business_links: tuple[Annotated[str, AfterValidator(check_business_link)], ...] = Field(
         default=(),
         description="business links (环节) whose data the element collects or exchanges: "
-        "rd-design, production-control, warehousing-logistics, operations-service, "
-        "marketing-management, or another name",
+        f"{', '.join(sorted(BUSINESS_LINKS))}",
     )
     points: tuple[DeclaredPoint, ...] = ()
 
@@ -137,7 +155,9 @@ class DeclaredArea(BaseModel):
     kind: Annotated[str, AfterValidator(check_area_kind)] = Field(
         description=f"one of {sorted(AREA_KINDS)}"
     )
-    area_m2: float = Field(gt=0, le=1e9, description="its size, which weighs its coverage")
+    area_m2: int = Field(
+        gt=0, le=10**10, description="its size in whole m², which weighs its coverage"
+    )
 
 
 class DeclaredLine(BaseModel):

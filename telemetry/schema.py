@@ -101,11 +101,12 @@ REPORT_UPLOAD: Final = Measurement(
 )
 SECURITY_EVENT: Final = Measurement(
     name="security_event",
-    tags=(TAG_SITE, "type", "severity"),
+    tags=(TAG_SITE, "type", "severity", "target"),
     # one security event a detection system logged (a scan, a brute-force attempt, a
-    # host taken over …): what it hit, where it came from, what was done about it
-    fields={"target": "str", "source": "str", "disposition": "str"},
-    optional_fields=("source", "disposition"),
+    # host taken over …) against the asset `target`: where it came from, what was done
+    # about it (`open` while nothing is); one row per target and instant
+    fields={"disposition": "str", "source": "str"},
+    optional_fields=("source",),
     purpose="security events detected and logged, with their disposition",
     cadence="event",
 )
@@ -113,7 +114,8 @@ COVERAGE_SAMPLE: Final = Measurement(
     name="coverage_sample",
     tags=(TAG_SITE, "area", "tech"),
     # one reading of a coverage survey (a walk test, a CPE's report) in a declared area:
-    # RSRP for 5G, RSSI for Wi-Fi, in dBm
+    # RSRP for 5G, RSSI for Wi-Fi, in dBm; one row per area, technology and instant (a
+    # second reading at the same nanosecond replaces the first, as in any series)
     fields={"signal_dbm": "float", "sinr_db": "float"},
     optional_fields=("sinr_db",),
     purpose="network coverage of declared areas (public areas of a park, production areas)",
@@ -192,6 +194,12 @@ WIRED_LINKS: Final = frozenset({"wired", "fieldbus", "tsn", "pon", "spe"})
 WAN_LINKS: Final = frozenset({"broadband", "sdn", "sd-wan", "otn"})
 LINKS: Final = WIRELESS_LINKS | WIRED_LINKS | WAN_LINKS
 
+#: business links (环节) an element's data serves (`DeclaredElement.business_links`), the
+#: five the 5G clause names
+BUSINESS_LINKS: Final = frozenset(
+    {"rd-design", "production-control", "warehousing-logistics", "operations-service",
+     "marketing-management"}
+)  # fmt: skip
 #: severities of `security_event.severity`
 SEVERITIES: Final = frozenset({"info", "low", "medium", "high", "critical"})
 #: access technologies of `coverage_sample.tech`

@@ -311,8 +311,8 @@ def test_csv_as_spreadsheets_write_it_and_every_refusal_names_its_line(tmp_path:
         "point_health,site=s1,element=e1,point=p1 expected=10i,received=12i,good=12i 1\n"
         "identifier,site=s1,node=n,enterprise=e resolutions=-1i 1\n"
         "telemetry,site=s1,element=e1,point=p1 value=1,quality=7i 1\n"
-        'security_event,site=s1,type=scan,severity=urgent target="plc" 1\n'
-        'security_event,site=s1,type=scan,severity=low target=" " 1\n'
+        'security_event,site=s1,type=scan,severity=urgent,target=plc disposition="x" 1\n'
+        'security_event,site=s1,type=scan,severity=low,target=plc disposition=" " 1\n'
         "coverage_sample,site=s1,area=a,tech=lte signal_dbm=-90 1\n"
         "coverage_sample,site=s1,area=a,tech=5g signal_dbm=12 1\n"
     )
@@ -322,7 +322,7 @@ def test_csv_as_spreadsheets_write_it_and_every_refusal_names_its_line(tmp_path:
     assert "odd.lp:2: identifier.resolutions = -1: a count is never negative" in said
     assert "odd.lp:3: quality 7 is not 0 (good), 1 (uncertain) or 2 (bad)" in said
     assert "odd.lp:4: severity 'urgent' is not one of" in said
-    assert "odd.lp:5: security_event.target is empty" in said
+    assert "odd.lp:5: security_event disposition is blank" in said
     assert "odd.lp:6: tech 'lte' is not one of ['5g', 'wifi']" in said
     assert "odd.lp:7: signal_dbm 12.0 is not a received power" in said
     not_db = tmp_path / "not.db"

@@ -553,9 +553,9 @@ async def test_counters_must_rise_and_one_that_falls_or_stands_still_is_named(
     ev = await evaluate("miit2022-identifier-application", hour(), store, Inventory(site=SITE))
     r = ev.result("identifier_auto_identification_collection")
     rows = {row["counter"]: row for row in r.breakdown.rows} if r.breakdown else {}
-    # p1 fell 100 → 90, p2 exported once (120 → 120): 220 → 210 in all, not a rise
-    assert (rows[names[0]]["first"], rows[names[0]]["last"], rows[names[0]]["rising"]) == (
-        220, 210, False,
+    # p1 fell 100 → 90 (named), p2 exported once: neither rose
+    assert (rows[names[0]]["rise"], rows[names[0]]["exports"], rows[names[0]]["rising"]) == (
+        0, 3, False,
     )  # fmt: skip
     assert rows[names[1]]["rising"] is False
     assert r.value is False
@@ -614,7 +614,7 @@ async def test_area_coverage_weighs_areas_by_size_and_names_unsurveyed_and_undec
     )
     ev = await evaluate("miit2021-park-network", hour(), store, inv)
     r = ev.result("public_area_coverage_rate")
-    assert (r.value, r.numerator, r.denominator) == (Fraction(4, 5), 2, 3)
+    assert (r.value, r.numerator, r.denominator) == (Fraction(4, 5), 4000, 5000)
     assert r.verdict == "pass"  # 0.8, exactly the threshold
     rows = {row["area"]: row for row in r.breakdown.rows} if r.breakdown else {}
     assert rows["gate"]["covered_by"] == "wifi"
@@ -624,15 +624,15 @@ async def test_area_coverage_weighs_areas_by_size_and_names_unsurveyed_and_undec
     assert r.coverage[0].hours_with_data == r.coverage[0].hours
 
 
-async def test_security_events_without_a_disposition_are_detected_not_handled(
-    store: Store,
-) -> None:
+async def test_security_events_are_counted_per_asset_and_open_ones_named(store: Store) -> None:
     a = ns(T0)
 
-    def event(kind: str, severity: str, t: int, disposition: str | None) -> Point:
-        fields = {"target": "plc-7", **({"disposition": disposition} if disposition else {})}
+    def event(target: str, kind: str, severity: str, t: int, disposition: str) -> Point:
         return Point(
-            "security_event", {"site": SITE, "type": kind, "severity": severity}, fields, t
+            "security_event",
+            {"site": SITE, "type": kind, "severity": severity, "target": target},
+            {"disposition": disposition},
+            t,
         )
 
     ev0 = await evaluate("ningbo-security-service-platform", hour(), store, Inventory(site=SITE))
@@ -641,15 +641,15 @@ async def test_security_events_without_a_disposition_are_detected_not_handled(
     assert any("quiet window cannot show" in n for n in quiet.notes)
     await store.write(
         [
-            event("port-scan", "low", a, "blocked"),
-            event("port-scan", "low", a + 60 * S, "blocked"),
-            event("brute-force", "high", a + 120 * S, None),
+            event("plc-7", "port-scan", "low", a, "blocked"),
+            event("plc-8", "port-scan", "low", a, "blocked"),  # same instant, another asset
+            event("hmi-2", "brute-force", "high", a + 120 * S, "open"),
         ]
     )
     ev = await evaluate("ningbo-security-service-platform", hour(), store, Inventory(site=SITE))
     r = ev.result("security_event_logging")
-    assert (r.value, r.numerator, r.denominator, r.verdict) == (False, 2, 3, "fail")
-    assert any("without a disposition: brute-force/high (1)" in n for n in r.notes)
+    assert (r.value, r.numerator, r.denominator, r.verdict) == (True, 3, 3, "pass")
+    assert any("still open (no disposition yet): brute-force/high (1)" in n for n in r.notes)
 
 
 async def test_technologies_count_the_options_an_online_element_shows(store: Store) -> None:
@@ -694,3 +694,80 @@ async def test_a_daily_report_counts_its_whole_day_as_covered(store: Store) -> N
     r = ev.result("daily_report_or_empty_data_marker")
     assert (r.value, r.verdict) == (True, "pass")
     assert r.coverage[0].hours_with_data == r.coverage[0].hours == 72
+
+
+async def test_one_platforms_reset_hides_no_others_rise_and_one_export_decides_nothing(
+    store: Store,
+) -> None:
+    a = ns(T0)
+    await store.write(
+        [
+            counter("identifier_reads", 100, a, "p1"),
+            counter("identifier_reads", 200, a + 1800 * S, "p1"),
+            counter("identifier_reads", 500, a, "p2"),
+            counter("identifier_reads", 0, a + 1800 * S, "p2"),  # p2's exporter restarted
+            counter("identifier_reads_linked", 40, a + 60 * S),  # once: no rise can show
+        ]
+    )
+    ev = await evaluate("miit2022-identifier-application", hour(), store, Inventory(site=SITE))
+    r = ev.result("identifier_auto_identification_collection")
+    rows = {row["counter"]: row for row in r.breakdown.rows} if r.breakdown else {}
+    assert (rows["identifier_reads"]["rise"], rows["identifier_reads"]["rising"]) == (100, True)
+    assert any("fell during the window on p2" in n for n in r.notes)
+    assert r.value is None
+    assert r.verdict == "insufficient_data"
+    assert any("exported once in the window" in n for n in r.notes)
+
+
+async def test_edge_nodes_that_forward_nothing_do_not_preprocess(store: Store) -> None:
+    a = ns(T0)
+    await store.write(
+        [
+            counter("edge.points_received", 100_000, a + 60 * S),
+            counter("edge.points_forwarded", 0, a + 60 * S),
+        ]
+    )
+    ev = await evaluate("ningbo-industry-platform", hour(), store, Inventory(site=SITE))
+    r = ev.result("edge_preprocessing")
+    assert (r.value, r.numerator, r.denominator) == (False, 0, 100_000)
+
+
+async def test_windows_without_a_complete_day_leave_daily_clauses_open(store: Store) -> None:
+    """A working uploader and feeds, judged over 23 hours: nothing says a day was missed."""
+    start = T0 + timedelta(hours=23)
+    window = Window(start=start, end=start + timedelta(hours=23))
+    await store.write(
+        [
+            Point("report_upload", {"site": SITE, "target": "provincial-platform", "kind": "daily"},
+                  {"acked": True}, ns(T0 + timedelta(days=1, hours=1))),
+            *(counter(f"feed.{x}", 1, ns(start) + h * 3600 * S) for x in "abc" for h in range(23)),
+        ]
+    )  # fmt: skip
+    sec = await evaluate("ningbo-security-service-platform", window, store, Inventory(site=SITE))
+    assert sec.result("daily_report_or_empty_data_marker").verdict == "insufficient_data"
+    center = await evaluate(
+        "promotion-center-comprehensive-national", window, store, Inventory(site=SITE)
+    )
+    assert center.result("industry_monitoring_regular").verdict == "insufficient_data"
+
+
+async def test_a_feed_that_stopped_before_the_window_counts_as_not_refreshed(
+    store: Store,
+) -> None:
+    days = Window(start=T0 + timedelta(days=3), end=T0 + timedelta(days=5))
+    a = ns(T0)
+    # three feeds once a day (at 09:00) — a daily cadence covers the window — one stops
+    await store.write(
+        [
+            counter(f"feed.{x}", 1, a + (d * 24 + 9) * 3600 * S)
+            for x in ("scale", "projects", "results")
+            for d in range(5)
+            if not (x == "results" and d >= 2)
+        ]
+    )
+    ev = await evaluate(
+        "promotion-center-comprehensive-national", days, store, Inventory(site=SITE)
+    )
+    r = ev.result("industry_monitoring_regular")
+    assert (r.value, r.numerator, r.denominator, r.verdict) == (False, 2, 3, "fail")
+    assert any("exported before the window and not in it: feed.results" in n for n in r.notes)

@@ -72,9 +72,24 @@ def test_industry_platform() -> None:
     # the environment sensor is down 2 of 7 days: 5/7 of its samples < 0.95
     assert t["environmental_data_collection"] == (False, 0, 1)
     assert t["energy_realtime_monitoring"] == (True, 1, 1)
-    # of six online elements only the MES reports IPv6
-    assert t["park_network_ipv6_full_support"] == (False, 1, 6)
+    # of nine online elements (six of the plant, two edge nodes, a remote pump) only the
+    # MES reports IPv6
+    assert t["park_network_ipv6_full_support"] == (False, 1, 9)
     assert t["extranet_ipv6_deployment"] == (True, 1, 1)
+    # the square (12,000 m²; weakest -101 dBm, SINR 2.5) and the car park (5,000 m²;
+    # -104.5 dBm, SINR -1) are covered on 5G; the canteen's Wi-Fi (-80 < -75 dBm) is not
+    assert t["public_area_coverage_rate"] == (F(17_000, 20_000), 17_000, 20_000)
+    # on the extranet: SD-WAN and edge (gw-site-b), NB-IoT (the remote pump) of 7 options
+    # — the plant's 5G sensor is intranet; TSN, edge (edge-01) and IPv6 (the MES) of the
+    # intranet's 4
+    assert t["extranet_technologies_adopted"] == (F(3), 3, None)
+    assert t["new_network_technologies_adopted"] == (F(3), 3, None)
+    assert t["extranet_multisource_data_collection"] == (True, 2, 2)
+    assert t["edge_computing_modules"] == (True, 2, 2)
+    # 8,640,000 received and 1,728,000 forwarded a day, 167/24 days in: a fifth forwarded
+    assert t["edge_preprocessing"] == (True, 12_024_000, 60_120_000)
+    # three feeds exported every hour: refreshed on each of the 7 local days
+    assert t["industry_monitoring_regular"] == (True, 3, 3)
 
 
 def test_identifier_node_probes() -> None:
@@ -90,6 +105,18 @@ def test_security_platform_reports() -> None:
     t = truth("security-platform")
     # 12 local days; 7 Nov is an empty-data marker (reported), 10 Nov has nothing
     assert t["daily_report_or_empty_data_marker"] == (False, 11, 12)
+    # 12 days: 288 hourly port scans and 48 six-hourly brute-force attempts, all handled
+    assert t["security_event_logging"] == (True, 336, 336)
+    assert t["networked_industrial_asset_inventory"] == (True, 1130, 1200)  # 0.94 >= 0.9
+
+
+def test_identifier_node_registry() -> None:
+    t = truth("identifier-node")
+    # real-name verification stands still all month: 4 of the 5 counters rise
+    assert t["registration_services"] == (False, 4, 5)
+    assert t["identifier_registration_resolution_filing"] == (True, 3, 3)
+    # the NB-IoT carrier is online, the 5G one offline all month
+    assert t["active_identifier_carrier_5g_nbiot"] == (True, 1, 2)
 
 
 def test_fiveg_factory_fail() -> None:
