@@ -246,7 +246,9 @@ async def _measure(
     notes = list(m.notes)
     if declarations.get(entry.id) is not None:
         notes.append("a declared value was given too; the measured value is used")
-    low = [c for c in cov if c.fraction < ctx.params.min_coverage]
+    # no hour to judge (a daily clause over a window without a complete day): the method
+    # says so itself
+    low = [c for c in cov if c.hours and c.fraction < ctx.params.min_coverage]
     for c in low:
         notes.append(
             f"{c.measurement} has data in only {c.hours_with_data} of {c.hours} hours of "

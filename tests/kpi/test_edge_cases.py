@@ -744,7 +744,10 @@ async def test_windows_without_a_complete_day_leave_daily_clauses_open(store: St
         ]
     )  # fmt: skip
     sec = await evaluate("ningbo-security-service-platform", window, store, Inventory(site=SITE))
-    assert sec.result("daily_report_or_empty_data_marker").verdict == "insufficient_data"
+    daily = sec.result("daily_report_or_empty_data_marker")
+    assert daily.verdict == "insufficient_data"
+    assert any("no complete local day" in n for n in daily.notes)
+    assert not any("0 of 0 hours" in n for n in daily.notes), daily.notes
     center = await evaluate(
         "promotion-center-comprehensive-national", window, store, Inventory(site=SITE)
     )
