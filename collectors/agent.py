@@ -129,11 +129,15 @@ class Agent:
             rows += self.roles.rows(now_status)
             self.metrics.buffer_bytes = self.buffer.size_bytes()
             self.metrics.buffer_file_bytes = self.buffer.file_bytes()
-            depth = self.buffer.depth()
+            stages = self.buffer.stages()
             self.metrics.buffer_pending, self.metrics.buffer_sealed = (
-                depth["pending"],
-                depth["sealed"],
+                stages.pending,
+                stages.sealed,
             )
+            self.metrics.stage_since = {
+                "seal": stages.oldest_pending_ns,
+                "forward": stages.oldest_sealed_ns,
+            }
             rows.append(self.metrics.point(self.site, now_status))
             last_status = now_status
         if not last_health:  # the first interval starts at the first tick's boundary

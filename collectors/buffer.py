@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS chunk (
     n INTEGER NOT NULL,
     first_ns INTEGER NOT NULL,
     last_ns INTEGER NOT NULL,
-    lines BLOB NOT NULL
+    lines BLOB NOT NULL,
+    accepted_ns INTEGER
 );
 CREATE INDEX IF NOT EXISTS chunk_stream ON chunk (stream, id);
 CREATE TABLE IF NOT EXISTS batch (
@@ -49,6 +50,7 @@ CREATE TABLE IF NOT EXISTS batch (
     seq INTEGER NOT NULL,
     record TEXT NOT NULL,
     lines BLOB NOT NULL,
+    sealed_ns INTEGER,
     PRIMARY KEY (stream, seq)
 );
 CREATE TABLE IF NOT EXISTS chain (
@@ -128,6 +130,18 @@ class BufferOpenError(PilotproofError, RuntimeError):
 
 
 @dataclass(frozen=True)
+class Stages:
+    """Lines waiting to be sealed (`pending`) and sealed but not yet stored (`sealed`),
+    with when the oldest of each was accepted, or sealed (ns since 1970; None: none waits,
+    or only rows of a buffer from before 0.4, which did not note it)."""
+
+    pending: int
+    sealed: int
+    oldest_pending_ns: int | None
+    oldest_sealed_ns: int | None
+
+
+@dataclass(frozen=True)
 class SealedBatch:
     record: BatchRecord
     data: bytes  # the canonical lines joined by "\n", as sealed
@@ -172,6 +186,16 @@ class Buffer:
                 self._db.execute(
                     "ALTER TABLE chain ADD COLUMN high_water INTEGER NOT NULL DEFAULT 0"
                 )
+            # when a chunk was accepted and a batch sealed (a buffer from before 0.4 has
+            # neither: its rows leave them NULL, and count for no stage's lag)
+            for table, column in (("chunk", "accepted_ns"), ("batch", "sealed_ns")):
+                have = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    try:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} INTEGER")
+                    except sqlite3.OperationalError as e:  # the sealer process was first
+                        if "duplicate column" not in str(e):
+                            raise
             self._migrate_pending()
             self._db.executescript(f"BEGIN IMMEDIATE; {USAGE} COMMIT;")
         except (sqlite3.DatabaseError, OSError) as e:
@@ -246,8 +270,9 @@ class Buffer:
         (nothing is accepted). The check runs inside the write transaction, against the
         exact logical size, so the cap is never passed and space freed by the sealer or
         the forwarder counts at once; the KPI stream alone may use `KPI_HEADROOM` more."""
+        now = time.time_ns()
         rows = [
-            (stream, len(lines), first, last, "\n".join(lines).encode())
+            (stream, len(lines), first, last, "\n".join(lines).encode(), now)
             for stream, lines, first, last in chunks
             if lines
         ]
@@ -264,8 +289,8 @@ class Buffer:
                 self._db.execute("ROLLBACK")
             else:
                 self._db.executemany(
-                    "INSERT INTO chunk (stream, n, first_ns, last_ns, lines) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT INTO chunk (stream, n, first_ns, last_ns, lines, accepted_ns) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     rows,
                 )
         if full:
@@ -366,8 +391,10 @@ class Buffer:
             if tuple(now or (0, GENESIS)) != (seq0, prev0) or still != len(chunks):
                 self._db.execute("ROLLBACK")
                 return [], True  # someone else sealed: start again from the new head
+            sealed_at = time.time_ns()
             self._db.executemany(
-                "INSERT INTO batch (stream, seq, record, lines) VALUES (?, ?, ?, ?)", rows
+                "INSERT INTO batch (stream, seq, record, lines, sealed_ns) VALUES (?, ?, ?, ?, ?)",
+                [(*r, sealed_at) for r in rows],
             )
             self._db.execute(
                 "INSERT INTO chain (stream, next_seq, prev, high_water) "
@@ -413,14 +440,21 @@ class Buffer:
 
     def depth(self) -> dict[str, int]:
         """Lines waiting: pending (not sealed) and sealed but not yet in the store."""
+        d = self.stages()
+        return {"pending": d.pending, "sealed": d.sealed}
+
+    def stages(self) -> Stages:
+        """Lines waiting at each stage, and since when the oldest of them has waited."""
         with self._lock:
-            pending = self._db.execute("SELECT coalesce(sum(n), 0) FROM chunk").fetchone()[0]
+            pending, oldest_pending = self._db.execute(
+                "SELECT coalesce(sum(n), 0), min(accepted_ns) FROM chunk"
+            ).fetchone()
             # summed in SQL: after a long store outage there are thousands of records, and
             # this runs at every status instant
-            sealed = self._db.execute(
-                "SELECT coalesce(sum(json_extract(record, '$.n')), 0) FROM batch"
-            ).fetchone()[0]
-        return {"pending": int(pending), "sealed": int(sealed)}
+            sealed, oldest_sealed = self._db.execute(
+                "SELECT coalesce(sum(json_extract(record, '$.n')), 0), min(sealed_ns) FROM batch"
+            ).fetchone()
+        return Stages(int(pending), int(sealed), oldest_pending, oldest_sealed)
 
     def chain_head(self, stream: str) -> tuple[int, str]:
         with self._lock:

@@ -41,6 +41,9 @@ class Metrics:
     commit_errors: int = 0
     #: seconds the forwarder waits before its next attempt (0 while the store answers)
     store_backoff_s: float = 0.0
+    #: per stage (`seal`, `forward`): since when (ns) its oldest waiting line has waited,
+    #: as of the last status instant; None when nothing waits
+    stage_since: dict[str, int | None] = field(default_factory=dict)
     #: per driver instance: 1 connected, 0 not
     connected: dict[str, int] = field(default_factory=dict)
     #: parse errors per reason (MQTT), so a flood of one kind is visible
@@ -135,6 +138,12 @@ class Metrics:
                    "points was sampled in",
                    [({**a, "element": e}, round((now - t) / NS, 3))
                     for e, (_, t) in els.items() if t is not None]),
+            Family("pilotproof_stage_lag_seconds", "gauge",
+                   "how long the oldest line waiting for the stage has waited — seal: since "
+                   "it was accepted; forward: since it was sealed (0: none waits; as of the "
+                   "last status instant)",
+                   [({**a, "stage": st}, round(max(0, now - t) / NS, 3) if t else 0.0)
+                    for st, t in sorted(self.stage_since.items())]),
             Family("pilotproof_driver_restarts_total", "counter",
                    "driver restarts by the supervisor",
                    [({**a, "driver": d}, n) for d, n in sorted(self.driver_restarts.items())]),

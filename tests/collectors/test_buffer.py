@@ -231,3 +231,51 @@ def test_a_full_disk_is_survived_and_said(tmp_path: Path) -> None:
     agent._tick(t0 + 2 * NS + 1, *last)
     assert agent.buffer.depth()["pending"] > 0  # and once there is room again, it goes on
     agent.buffer.close()
+
+
+def test_each_stage_says_since_when_its_oldest_line_waits(tmp_path: Path) -> None:
+    import time
+
+    key = Ed25519PrivateKey.generate()
+    buf = Buffer(tmp_path / "b.db")
+    assert buf.stages().oldest_pending_ns is None
+    before = time.time_ns()
+    buf.accept(points(3))
+    buf.accept(points(2, start=10))
+    st = buf.stages()
+    assert st.pending == 5
+    assert st.oldest_pending_ns is not None
+    assert before <= st.oldest_pending_ns <= time.time_ns()
+    assert st.oldest_sealed_ns is None
+    buf.seal(key, "gw")
+    st = buf.stages()
+    assert (st.pending, st.sealed, st.oldest_pending_ns) == (0, 5, None)
+    assert st.oldest_sealed_ns is not None
+    assert st.oldest_sealed_ns >= before
+    for b in buf.unforwarded(limit=10):
+        buf.forwarded(b.record)
+    assert buf.stages() == type(st)(0, 0, None, None)
+
+
+def test_a_buffer_from_before_the_stage_times_opens_and_keeps_its_lines(tmp_path: Path) -> None:
+    """A buffer written by an agent before 0.4 (no accepted_ns, sealed_ns): opened, its
+    rows kept and sealed as before, and they count for no stage's lag."""
+    import sqlite3
+
+    key = Ed25519PrivateKey.generate()
+    path = tmp_path / "old.db"
+    buf = Buffer(path)
+    buf.accept(points(4))
+    buf.close()
+    db = sqlite3.connect(path)
+    for table, column in (("chunk", "accepted_ns"), ("batch", "sealed_ns")):
+        db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    db.commit()
+    db.close()
+    old = Buffer(path)
+    st = old.stages()
+    assert (st.pending, st.oldest_pending_ns) == (4, None)
+    (record,) = old.seal(key, "gw")
+    assert record.n == 4
+    old.accept(points(1, start=50))
+    assert old.stages().oldest_pending_ns is not None

@@ -58,12 +58,19 @@ async def test_a_store_outage_loses_nothing_and_metrics_say_so(field: Field) -> 
             await agent.until(lambda: agent.metric("store_retries_total") >= 2, what="retries")
             assert agent.metric("store_backoff_seconds") > 0
             assert agent.metric("buffer_sealed_lines") + agent.metric("buffer_pending_lines") > 0
+
+            def lag() -> float:
+                return max(agent.metric("stage_lag_seconds", stage=s) for s in ("seal", "forward"))
+
+            # the backlog shows as lag: its oldest line has waited longer and longer
+            await agent.until(lambda: lag() > 1, what="a stage lag above 1 s")
             await asyncio.sleep(2)
             influx.start()
             await agent.until(lambda: agent.metric("store_up") == 1, within_s=60,
                               what="store_up 1 again")  # fmt: skip
             await agent.until(lambda: agent.metric("buffer_sealed_lines") == 0, within_s=60,
                               what="the buffer drained")  # fmt: skip
+            await agent.until(lambda: lag() < 1, within_s=30, what="the lag gone")
             pub.close()
             assert agent.stop() == 0, agent.log()[-3000:]
         rows = await store.read("telemetry", 0, ALL, where={"element": "seq-01"})
