@@ -216,7 +216,7 @@ async def ipv6_elements(ctx: Context, params: dict[str, Any]) -> Measured:
             "ipv6_intervals": v6.get(e.id, 0),
             "expected_intervals": obs[e.id].expected_intervals,
             # as online: in at least min_online_fraction of the window's status intervals
-            "ipv6": Fraction(v6.get(e.id, 0), obs[e.id].expected_intervals) >= need,
+            "ipv6": _reports_ipv6(v6, obs[e.id], need),
         }
         for e in scope
     ]
@@ -244,6 +244,11 @@ async def _ipv6_intervals(ctx: Context) -> dict[str, int]:
 def _on_extranet(e: DeclaredElement, obs: dict[str, ElementObservation]) -> bool:
     """Declared as reaching the extranet, or observed on a WAN link."""
     return e.extranet or obs[e.id].observed_link in WAN_LINKS
+
+
+def _reports_ipv6(v6: dict[str, int], o: ElementObservation, need: Fraction) -> bool:
+    """IPv6 in at least `need` of the window's status intervals, as online is counted."""
+    return Fraction(v6.get(o.element, 0), o.expected_intervals) >= need
 
 
 #: tokens of a technology option besides link names
@@ -276,7 +281,7 @@ async def technologies_in_use(ctx: Context, params: dict[str, Any]) -> Measured:
             if (
                 o.observed_link in tokens
                 or (EDGE in tokens and e.kind == "edge")
-                or (IPV6 in tokens and Fraction(v6.get(e.id, 0), o.expected_intervals) >= need)
+                or (IPV6 in tokens and _reports_ipv6(v6, o, need))
             ):
                 shown.append(e.id)
         rows.append(

@@ -20,6 +20,7 @@ from kpi.methods import (
 )
 from kpi.results import Breakdown, Measured, ns_to_iso
 from telemetry import Aggregate, LocalDays
+from telemetry.timegrid import NS
 
 #: said with every value: the count is the platform's own, not observed on the network
 SELF_REPORTED = (
@@ -235,7 +236,7 @@ async def counters_daily(ctx: Context, params: dict[str, Any]) -> Measured:
     for counter, t, n in df.itertuples(index=False):
         if str(counter).startswith(prefix) and int(n) > 0:
             per.setdefault(str(counter), set()).add(int(t))
-    back = int(params.get("lookback_days", 7)) * 86_400 * 1_000_000_000
+    back = int(params.get("lookback_days", 7)) * 86_400 * NS
     before = await ctx.log.aggregate(
         Aggregate(
             measurement="platform_counter",

@@ -39,7 +39,7 @@ from telemetry import (
     yamlfile,
 )
 from telemetry.errors import PilotproofError
-from telemetry.inventory import ElementKind, LinkName, PointCategory
+from telemetry.inventory import AreaKind, BusinessLink, ElementKind, LinkName, PointCategory
 from telemetry.modbus import ByteOrder, Table, ValueType
 from telemetry.timegrid import NS
 
@@ -181,13 +181,9 @@ class ElementSpec(_Model):
         default=(), description="application scenarios the element serves (inventory tags)"
     )
     extranet: bool = Field(default=False, description="reaches the extranet (inventory)")
-    business_links: tuple[
-        Literal[
-            "rd-design", "production-control", "warehousing-logistics", "operations-service",
-            "marketing-management",
-        ],
-        ...,
-    ] = Field(default=(), description="business links whose data the element carries")  # fmt: skip
+    business_links: tuple[BusinessLink, ...] = Field(
+        default=(), description="business links whose data the element carries"
+    )
     rsrp: float | None = Field(default=None, description="dBm, reported for radio links")
     sinr: float | None = Field(default=None, description="dB, reported for radio links")
     modbus_unit: int | None = Field(default=None, ge=1, le=247)
@@ -289,7 +285,7 @@ class SurveyAreaSpec(_Model):
     second, in the order given): `signal_dbm` RSRP on 5G or RSSI on Wi-Fi."""
 
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
-    kind: Literal["public", "production", "office", "storage", "other"] = "public"
+    kind: AreaKind = "public"
     area_m2: int = Field(gt=0)
     tech: Literal["5g", "wifi"] = "5g"
     at: datetime | None = Field(default=None, description="local time; none: no survey here")

@@ -4,7 +4,6 @@ send, its tags, and its fields with their types. The MQTT driver's `line` format
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Final
 
 from telemetry.errors import PilotproofError
@@ -157,6 +156,4 @@ def _plausible(
 
 def _blank(text: str) -> bool:
     """Nothing but white space, zero-width or other invisible characters."""
-    return not any(c.isprintable() and not c.isspace() for c in text) or all(
-        unicodedata.category(c) in ("Zs", "Cf", "Cc", "Zl", "Zp") for c in text
-    )
+    return not any(c.isprintable() and not c.isspace() for c in text)

@@ -75,6 +75,7 @@ Id = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(check_id
 ElementKind = Annotated[str, AfterValidator(check_kind)]
 LinkName = Annotated[str, AfterValidator(check_link)]
 PointCategory = Annotated[str, AfterValidator(check_category)]
+BusinessLink = Annotated[str, AfterValidator(check_business_link)]
 ProtocolName = Annotated[str, AfterValidator(check_protocol)]
 
 
@@ -127,7 +128,7 @@ class DeclaredElement(BaseModel):
         "in the field, a partner's system (an element on broadband, SDN, SD-WAN or OTN does "
         "by its link)",
     )
-    business_links: tuple[Annotated[str, AfterValidator(check_business_link)], ...] = Field(
+    business_links: tuple[BusinessLink, ...] = Field(
         default=(),
         description="business links (环节) whose data the element collects or exchanges: "
         f"{', '.join(sorted(BUSINESS_LINKS))}",
@@ -147,14 +148,15 @@ def check_area_kind(v: str) -> str:
     return v
 
 
+AreaKind = Annotated[str, AfterValidator(check_area_kind)]
+
+
 class DeclaredArea(BaseModel):
     """An area a coverage survey measures (a park's public square, a workshop floor)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: Id
-    kind: Annotated[str, AfterValidator(check_area_kind)] = Field(
-        description=f"one of {sorted(AREA_KINDS)}"
-    )
+    kind: AreaKind = Field(description=f"one of {sorted(AREA_KINDS)}")
     area_m2: int = Field(
         gt=0, le=10**10, description="its size in whole m², which weighs its coverage"
     )

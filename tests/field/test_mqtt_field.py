@@ -75,6 +75,16 @@ class Publisher:
         self.client.loop_stop()
 
 
+async def stored(field: Field, **rows: int) -> None:
+    """Wait (up to a minute) until the store holds at least `rows[m]` rows of each
+    measurement `m`: accepted is committed, and stored once forwarded."""
+    for _ in range(240):
+        have = {m: len(await field.store.read(m, 0, ALL)) for m in rows}
+        if all(have[m] >= n for m, n in rows.items()):
+            return
+        await asyncio.sleep(0.25)
+
+
 async def stored_numbered(field: Field) -> list[float]:
     rows = await field.store.read("telemetry", 0, ALL, where={"element": "seq-01", "point": "t"})
     return sorted(float(p.fields["value"]) for p in rows)
@@ -239,12 +249,7 @@ async def test_a_platform_and_a_prober_report_over_mqtt_and_kpi_evaluate_reads_t
                 what="182 exports and probes accounted for",
             )
             assert messages(agent, "rejected") == 2
-            for _ in range(240):  # accepted is committed; stored once forwarded
-                counters = await field.store.read("platform_counter", 0, ALL)
-                probes = await field.store.read("service_probe", 0, ALL)
-                if len(counters) >= 60 and len(probes) >= 120:
-                    break
-                await asyncio.sleep(0.25)
+            await stored(field, platform_counter=60, service_probe=120)
         finally:
             pub.close()
             assert agent.stop() == 0, agent.log()[-3000:]
@@ -332,12 +337,7 @@ areas = [
                 what=f"{total} lines accounted for",
             )
             assert messages(agent, "rejected") == len(bad)
-            for _ in range(240):
-                events = await field.store.read("security_event", 0, ALL)
-                samples = await field.store.read("coverage_sample", 0, ALL)
-                if len(events) >= 3 and len(samples) >= 3:
-                    break
-                await asyncio.sleep(0.25)
+            await stored(field, security_event=3, coverage_sample=3)
         finally:
             pub.close()
             assert agent.stop() == 0, agent.log()[-3000:]
