@@ -324,6 +324,11 @@ class Buffer:
         with self._lock:
             return {s: int(n) for s, n in self._db.execute("SELECT stream, next_seq FROM chain")}
 
+    def pending_lines(self) -> int:
+        """Lines accepted and not yet sealed, over all streams."""
+        with self._lock:
+            return int(self._db.execute("SELECT coalesce(sum(n), 0) FROM chunk").fetchone()[0])
+
     def pending(self) -> dict[str, int]:
         with self._lock:
             rows = self._db.execute("SELECT stream, sum(n) FROM chunk GROUP BY stream")

@@ -5,6 +5,11 @@ whatever has queued up in one transaction (one fsync for many polls or messages)
 health and point roles, and then runs each submitter's `done` callback — MQTT
 acknowledges there. `accept` commits at once; `record` commits the agent's own rows.
 
+An acknowledgement that has a `together` attribute (a callable taking a list of such
+acknowledgements) is given with the others of its kind from the same commit, in the
+order they were submitted: MQTT writes one socket send for a commit's PUBACKs instead of
+one per message (a fifth of the agent's time at 20,000 messages/s, bench/e2e.py).
+
 When the buffer refuses a commit (its cap reached, the disk failing), submissions with
 an acknowledgement wait in memory and are committed first as soon as there is room, so
 MQTT ingestion resumes by itself; a poll round is lost and counted.
@@ -18,6 +23,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from collectors.buffer import Buffer, BufferFullError, Chunk, chunks_of
 from collectors.health import HealthTracker
@@ -112,8 +118,7 @@ class Pipeline:
         except Exception as e:
             self._refused(work, e)
             return
-        for _, done in work:
-            _acknowledge(done)
+        _acknowledge_all([done for _, done in work])
 
     def _refused(self, work: list[tuple[Accepted, Callable[[], None] | None]],
                  error: Exception) -> None:  # fmt: skip
@@ -191,6 +196,22 @@ class Pipeline:
                 self.health.observe(item)
                 self.roles.observe(item)
         self.metrics.points_in += n
+
+
+def _acknowledge_all(dones: list[Callable[[], None] | None]) -> None:
+    """Run each `done`, those of one `together` kind as one call (see the module doc)."""
+    groups: dict[Callable[[list[Any]], None], list[Any]] = {}
+    for done in dones:
+        together = getattr(done, "together", None)
+        if together is None:
+            _acknowledge(done)
+        else:
+            groups.setdefault(together, []).append(done)
+    for together, acks in groups.items():
+        try:
+            together(acks)
+        except Exception as e:  # the client went away: redelivered, harmless
+            log.debug("acknowledgements failed: %s", e)
 
 
 def _acknowledge(done: Callable[[], None] | None) -> None:

@@ -38,6 +38,7 @@ from pydantic import BaseModel, SecretStr
 
 from collectors.buffer import Buffer
 from collectors.forwarder import Forwarder
+from collectors.interpreter import tune_collector
 from collectors.logs import CollapseRepeats, Throttle
 from collectors.metrics import Metrics
 from telemetry import (
@@ -55,6 +56,9 @@ from telemetry.seal import load_key
 
 log = logging.getLogger("pilotproof.sealer")
 
+#: how often the sealer looks whether a whole batch is pending (a sum over the few
+#: pending chunk rows)
+FULL_BATCH_POLL_S = 0.2
 #: the counters the sealer owns; the agent's metrics get their increases
 COUNTERS = ("points_out", "batches_sealed", "retries", "store_rejected")
 
@@ -154,6 +158,19 @@ class SealingLoop:
         self.metrics.batches_sealed += len(records)
         return len(records)
 
+    async def _next_round(self, stop: asyncio.Event) -> None:
+        """Wait `seal_interval_s`, or less once a whole batch (`batch_max_lines`) is
+        pending: under load a batch is sealed as soon as it is full, not up to an
+        interval later; a quiet site still seals once an interval."""
+        deadline = time.monotonic() + self.spec.seal_interval_s
+        while (left := deadline - time.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(left, FULL_BATCH_POLL_S))
+            if stop.is_set():
+                return
+            if await asyncio.to_thread(self.buffer.pending_lines) >= self.spec.batch_max_lines:
+                return
+
     async def run(self, stop: asyncio.Event) -> None:
         if isinstance(self.store, InfluxStore):
             try:
@@ -176,8 +193,7 @@ class SealingLoop:
                                       "stay pending and are tried again")  # fmt: skip
                     wake.set()
                 self.report()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.spec.seal_interval_s)
+                await self._next_round(stop)
         finally:
             try:
                 await asyncio.to_thread(self.seal)
@@ -310,6 +326,7 @@ def main() -> None:
     )
     handler.addFilter(CollapseRepeats())
     logging.basicConfig(level=spec.log_level, handlers=[handler])
+    tune_collector()
     asyncio.run(_child(spec))
 
 

@@ -196,6 +196,10 @@ def run(
     import asyncio
     import signal
 
+    from collectors.interpreter import tune_collector
+
+    tune_collector()  # a process of its own from here on: the agent's
+
     async def go() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

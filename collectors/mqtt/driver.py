@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import ssl
 import threading
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlparse
 
@@ -27,6 +28,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collectors.driver import Sink
+from collectors.mqtt.client import Ack, ReadAheadClient
 from collectors.mqtt.parse import PayloadError, PayloadParser, subscription_filter
 from collectors.mqtt.settings import MqttSource
 from collectors.plugin import DriverContext
@@ -64,7 +66,9 @@ class MqttDriver:
         self._tracked: set[str] = set()
         self._routes: dict[str, PayloadParser] = {}  # topic → the subscription it matched
         self._stopping = False
-        self._committed: dict[int, None] = {}  # (topic, payload) hashes, oldest first
+        # (topic, payload) hashes, oldest first (an OrderedDict: a dict's next(iter())
+        # after many deletions from its front scans them all, a tenth of the agent's time)
+        self._committed: OrderedDict[int, None] = OrderedDict()
 
     # --- paho callbacks (its network thread): none of them may raise -----------------
 
@@ -112,7 +116,12 @@ class MqttDriver:
         if self._stopping:  # neither taken nor acknowledged: the broker keeps it for later
             return
         mid, qos = msg.mid, msg.qos
-        key = hash((msg.topic, msg.payload))
+        try:
+            topic = msg.topic  # a property that decodes the topic at each access
+        except Exception as e:  # not UTF-8 (a broker should have refused it)
+            self._reject(sink, client, mid, qos, _topic_of(msg), "bad_topic", str(e)[:200])
+            return
+        key = hash((topic, msg.payload))
         if msg.dup and key in self._committed:
             # the broker sends again what we committed but whose acknowledgement it did
             # not get (a reconnect): acknowledge it, do not seal the same samples twice
@@ -121,31 +130,42 @@ class MqttDriver:
             sink.message("duplicate")
             return
         try:
-            topic = msg.topic  # a property that decodes the topic at each access
             points = self._parse(topic, msg.payload)
         except PayloadError as e:
-            self._reject(sink, client, mid, qos, _topic_of(msg), e.reason, e.detail)
+            self._reject(sink, client, mid, qos, topic, e.reason, e.detail)
             return
         except Exception as e:  # a parser bug: counted as one, and the message still goes
-            sink.error("parse", e, where=f"a payload on {_topic_of(msg)}")
-            self._reject(sink, client, mid, qos, _topic_of(msg), "parser_error",
+            sink.error("parse", e, where=f"a payload on {topic}")
+            self._reject(sink, client, mid, qos, topic, "parser_error",
                          f"{type(e).__name__}: {e}")  # fmt: skip
             return
         try:
             self._track(sink, points)
-
-            def ack() -> None:
-                committed = self._committed
-                committed[key] = None
-                if len(committed) > RECENT_MAX:
-                    del committed[next(iter(committed))]
-                client.ack(mid, qos)
-
             # acknowledged by the committer once the points are durable
-            sink.submit(points, ack)
+            sink.submit(points, Ack(client, mid, qos, key, self._acknowledge))
             sink.message("accepted")
         except Exception as e:
             sink.error("callback", e, where=f"on_message {topic}")
+
+    def _acknowledge(self, acks: list[Ack]) -> None:
+        """The committer's call for the messages one commit made durable: remember them
+        (a redelivery is then acknowledged, not sealed twice) and send their PUBACKs."""
+        committed = self._committed
+        by_client: dict[mqtt.Client, list[int]] = {}
+        for a in acks:
+            committed[a.key] = None
+            if a.qos == 1:
+                by_client.setdefault(a.client, []).append(a.mid)
+            elif a.qos == 2:  # never granted (we subscribe at QoS 1), but answered if sent
+                a.client.ack(a.mid, 2)
+        while len(committed) > RECENT_MAX:
+            committed.popitem(last=False)
+        for client, mids in by_client.items():
+            if isinstance(client, ReadAheadClient):
+                client.ack_many(mids)
+            else:
+                for mid in mids:
+                    client.ack(mid, 1)
 
     def _parse(self, topic: str, payload: bytes | bytearray) -> Samples | list[Any]:
         parser = self._routes.get(topic)
@@ -168,21 +188,25 @@ class MqttDriver:
             client.ack(mid, qos)
 
     def _track(self, sink: Sink, points: Samples | list[Any]) -> None:
-        if isinstance(points, Samples):
-            elements = {element for element, _ in points.keys[:1]}  # one element a message
-        else:
-            elements = {p.tags.get("element", "") for p in points if p.measurement == "telemetry"}
         # declared elements only: a flood of made-up element names must not grow the
         # agent's state or write status rows for elements nobody declared
+        if isinstance(points, Samples):  # one element a message: the hot path
+            if points.keys:
+                element = points.keys[0][0]
+                if element not in self._tracked and element in self.declared:
+                    self._tracked.add(element)
+                    sink.track(element, push=True)
+            return
+        elements = {p.tags.get("element", "") for p in points if p.measurement == "telemetry"}
         for element in (elements & self.declared) - self._tracked:
             self._tracked.add(element)
             sink.track(element, push=True)
 
     # --- the client -----------------------------------------------------------------
 
-    def make_client(self) -> mqtt.Client:
+    def make_client(self) -> ReadAheadClient:
         url = urlparse(self.source.url)
-        client = mqtt.Client(
+        client = ReadAheadClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             clean_session=False,
