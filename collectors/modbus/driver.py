@@ -100,6 +100,11 @@ class _Plan:
     numeric: tuple[_Slot, ...]
     decoder: BlockDecoder | None
     other: tuple[_Slot, ...]  # bools, bits and strings, through `decode`
+    # the numeric slots' parts as lists, for extending a poll's samples all at once
+    heads: tuple[str, ...]
+    keys: list[tuple[str, str]]
+    zeros: list[int]
+    tags: list[dict[str, str]]
 
 
 def modbus_drivers(devices: Sequence[ModbusDevice], context: DriverContext) -> list[ModbusDriver]:
@@ -142,7 +147,9 @@ class ModbusDriver:
             BlockDecoder(read.count, [(s.reg, s.offset) for s in numeric]) if numeric else None
         )
         other = tuple(s for s in slots if not is_number(s.reg))
-        return _Plan(slots=slots, numeric=numeric, decoder=decoder, other=other)
+        return _Plan(slots=slots, numeric=numeric, decoder=decoder, other=other,
+                     heads=tuple(s.head for s in numeric), keys=[s.key for s in numeric],
+                     zeros=[0] * len(numeric), tags=[s.tags for s in numeric])  # fmt: skip
 
     def _slot(self, read: Read, r: ModbusRegister) -> _Slot:
         tags = {"site": self.site, "element": r.element, "point": r.point}
@@ -191,11 +198,20 @@ class ModbusDriver:
                     add(telemetry_line(slot.prefix, 2, None, t_ns), slot.key, 2, None, slot.tags)
                 continue
             if plan.decoder is not None:
-                for slot, value in zip(plan.numeric, plan.decoder.numbers(regs), strict=True):
-                    if value - value != 0.0:  # NaN or infinity: InfluxDB stores neither
-                        self._bad_value(add, slot, value, t_ns)
-                        continue
-                    add(f"{slot.head}{value!r}{stamp}", slot.key, 0, value, slot.tags)
+                values = plan.decoder.numbers(regs)
+                if all(v - v == 0.0 for v in values):  # all finite: the usual case, at once
+                    lines = [f"{h}{v!r}{stamp}" for h, v in zip(plan.heads, values, strict=True)]
+                    out.lines += lines
+                    out.keys += plan.keys
+                    out.qualities += plan.zeros
+                    out.values += values
+                    out.tags += plan.tags
+                else:
+                    for slot, value in zip(plan.numeric, values, strict=True):
+                        if value - value != 0.0:  # NaN or infinity: InfluxDB stores neither
+                            self._bad_value(add, slot, value, t_ns)
+                            continue
+                        add(f"{slot.head}{value!r}{stamp}", slot.key, 0, value, slot.tags)
             for slot in plan.other:
                 decoded = decode(regs[slot.offset : slot.offset + slot.width], slot.reg)
                 if isinstance(decoded, str):  # the string field `text` (data contract)

@@ -40,6 +40,7 @@ from asyncua.common.subscription import Subscription
 
 from collectors.driver import Sink
 from collectors.opcua.connect import ClientFactory, client_certificate
+from collectors.opcua.limits import plan, read_limits
 from collectors.opcua.settings import OpcUaNode, OpcUaSource
 from collectors.plugin import DriverContext
 from telemetry import Point, PointError
@@ -49,6 +50,7 @@ log = logging.getLogger("pilotproof.opcua")
 
 BACKOFF_MAX_S = 60.0
 FLUSH_S = 0.2  # queued values go to the pipeline this often
+PUBLISHING_MAX_MS = 500  # the default publishing interval, at most (see the settings)
 TEXT_MAX = 4096  # characters of a String value kept
 _EPOCH_2000 = 946_684_800 * NS
 _FUTURE_NS = 600 * NS  # a source time this far ahead of ours is a wrong clock
@@ -279,7 +281,7 @@ class OpcUaDriver:
     ) -> _Handler:
         s = self.source
         handler = _Handler(self, targets)
-        publishing = s.sampling_interval_ms
+        publishing = s.publishing_interval_ms or min(s.sampling_interval_ms, PUBLISHING_MAX_MS)
         # keep-alives at least every ~5 s: with nothing changing, they are the proof of life
         keepalive = max(1, math.ceil(5000 / max(publishing, 1)))
         params = ua.CreateSubscriptionParameters(
@@ -288,14 +290,28 @@ class OpcUaDriver:
             RequestedLifetimeCount=keepalive * 10,
             PublishingEnabled=True,
         )
-        items = list(targets.items())
-        step = s.nodes_per_subscription
-        for i in range(0, len(items), step):
-            part = items[i : i + step]
+        limits = await read_limits(client)
+        layout = plan(list(targets.items()), s.nodes_per_subscription, limits)
+        for _, target in layout.left_over:
+            self.node_refused(target, f"more than one session may monitor here "
+                              f"({limits.subscriptions_per_session} subscriptions of "
+                              f"{limits.items_per_subscription}): raise sessions")  # fmt: skip
+        subs: list[Subscription] = []
+        shared = 0
+        for part in layout.groups:
             sub = _LiveSubscription(client.uaclient, params, handler, alive)
-            await sub.init()
+            try:
+                await sub.init()
+                subs.append(sub)
+            except ua.UaStatusCodeError as e:
+                if e.code != ua.StatusCodes.BadTooManySubscriptions or not subs:
+                    raise
+                # a server that did not say its limit: its subscriptions so far take the rest
+                sub, shared = subs[shared % len(subs)], shared + 1
             nodes = [client.get_node(nid) for nid, _ in part]
-            results = await self._monitor(sub, nodes)
+            results: list[Any] = []
+            for i in range(0, len(nodes), layout.per_call):
+                results += await self._monitor(sub, nodes[i : i + layout.per_call])
             for (_, target), result in zip(part, results, strict=True):
                 if isinstance(result, ua.StatusCode):
                     self.node_refused(target, result.name)

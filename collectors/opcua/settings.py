@@ -91,6 +91,12 @@ class OpcUaSource(Settings):
     )
     mode: Literal["subscription", "poll"] = "subscription"
     sampling_interval_ms: float = Field(default=1000, gt=0, le=3_600_000)
+    publishing_interval_ms: float | None = Field(
+        default=None, gt=0, le=3_600_000,
+        description="how often the server sends what changed (default: the sampling "
+        "interval, at most 500 ms: a change then waits half that on average, not half a "
+        "second, before it leaves the server)",
+    )  # fmt: skip
     queue_size: int = Field(default=10, ge=1)
     deadband: float = Field(
         default=0.0,
