@@ -22,6 +22,7 @@ from collectors.config import SiteConfig
 from collectors.continuity import ChainConflictError, check_continuity
 from collectors.driver import Driver, Sink
 from collectors.health import HealthTracker
+from collectors.interpreter import collect_now_and_then
 from collectors.logs import Throttle
 from collectors.metrics import Metrics, serve_metrics
 from collectors.pipeline import Pipeline
@@ -245,6 +246,7 @@ class Agent:
         last_health = 0
         try:
             while not stop.is_set():
+                collect_now_and_then()  # cyclic garbage that reached the old generation
                 try:
                     last_status, last_health = self._tick(self.clock(), last_status, last_health)
                 except Exception as e:  # never the end of the agent: the next tick tries again

@@ -38,7 +38,7 @@ from pydantic import BaseModel, SecretStr
 
 from collectors.buffer import Buffer
 from collectors.forwarder import Forwarder
-from collectors.interpreter import tune_collector
+from collectors.interpreter import collect_now_and_then, tune_collector
 from collectors.logs import CollapseRepeats, Throttle
 from collectors.metrics import Metrics
 from telemetry import (
@@ -158,7 +158,7 @@ class SealingLoop:
         self.metrics.batches_sealed += len(records)
         return len(records)
 
-    async def _next_round(self, stop: asyncio.Event) -> None:
+    async def _next_round(self, stop: asyncio.Event, *, early: bool = True) -> None:
         """Wait `seal_interval_s`, or less once a whole batch (`batch_max_lines`) is
         pending: under load a batch is sealed as soon as it is full, not up to an
         interval later; a quiet site still seals once an interval."""
@@ -168,7 +168,9 @@ class SealingLoop:
                 await asyncio.wait_for(stop.wait(), min(left, FULL_BATCH_POLL_S))
             if stop.is_set():
                 return
-            if await asyncio.to_thread(self.buffer.pending_lines) >= self.spec.batch_max_lines:
+            if early and (
+                await asyncio.to_thread(self.buffer.pending_lines) >= self.spec.batch_max_lines
+            ):
                 return
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -182,9 +184,11 @@ class SealingLoop:
         fwd = asyncio.create_task(forwarder.run(wake, stop_forwarding))
         try:
             while not stop.is_set():
+                sealed = False
                 try:
                     if await asyncio.to_thread(self.seal):
                         wake.set()
+                    sealed = True
                 except Exception as e:
                     # a seal that cannot be written (a full disk) is tried again; the
                     # forwarder goes on meanwhile and frees the space it can
@@ -193,7 +197,9 @@ class SealingLoop:
                                       "stay pending and are tried again")  # fmt: skip
                     wake.set()
                 self.report()
-                await self._next_round(stop)
+                collect_now_and_then()
+                # after a failed seal (a full disk), the whole interval: no retry 5 times a second
+                await self._next_round(stop, early=sealed)
         finally:
             try:
                 await asyncio.to_thread(self.seal)

@@ -142,7 +142,8 @@ class MqttDriver:
         try:
             self._track(sink, points)
             # acknowledged by the committer once the points are durable
-            sink.submit(points, Ack(client, mid, qos, key, self._acknowledge))
+            connection = getattr(client, "connection", 0)
+            sink.submit(points, Ack(client, mid, qos, key, self._acknowledge, connection))
             sink.message("accepted")
         except Exception as e:
             sink.error("callback", e, where=f"on_message {topic}")
@@ -151,18 +152,20 @@ class MqttDriver:
         """The committer's call for the messages one commit made durable: remember them
         (a redelivery is then acknowledged, not sealed twice) and send their PUBACKs."""
         committed = self._committed
-        by_client: dict[mqtt.Client, list[int]] = {}
+        by_client: dict[tuple[mqtt.Client, int], list[int]] = {}
         for a in acks:
             committed[a.key] = None
             if a.qos == 1:
-                by_client.setdefault(a.client, []).append(a.mid)
+                by_client.setdefault((a.client, a.connection), []).append(a.mid)
             elif a.qos == 2:  # never granted (we subscribe at QoS 1), but answered if sent
                 a.client.ack(a.mid, 2)
         while len(committed) > RECENT_MAX:
             committed.popitem(last=False)
-        for client, mids in by_client.items():
+        for (client, connection), mids in by_client.items():
             if isinstance(client, ReadAheadClient):
-                client.ack_many(mids)
+                # a connection gone since: the broker sends them again, and they are
+                # recognised as committed then
+                client.ack_many(mids, connection)
             else:
                 for mid in mids:
                     client.ack(mid, 1)

@@ -13,6 +13,7 @@ import time
 
 import paho.mqtt.client as mqtt
 from hypothesis import given, settings, strategies as st
+from paho.mqtt.client import _ConnectionState
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collectors.mqtt.client import READ_AHEAD, ReadAheadClient
@@ -102,10 +103,15 @@ def test_a_new_connection_never_reads_what_the_old_one_had_read_ahead() -> None:
     assert [(m.topic, m.payload) for m in got] == [("a/1", b"one"), ("b/1", b"fresh")]
 
 
+def connect(client: ReadAheadClient) -> None:
+    client._state = _ConnectionState.MQTT_CS_CONNECTED  # what paho sets on CONNACK
+
+
 def test_ack_many_writes_one_puback_per_message_in_the_order_given() -> None:
     client, peer, _ = connected_client()
+    connect(client)
     mids = [5, 1, 65535, 300, 2]
-    client.ack_many(mids)
+    assert client.ack_many(mids, client.connection)
     client.loop_write()
     peer.settimeout(5)
     data = b""
@@ -114,10 +120,38 @@ def test_ack_many_writes_one_puback_per_message_in_the_order_given() -> None:
     assert data == b"".join(bytes([0x40, 2]) + struct.pack("!H", m) for m in mids)
 
 
+def test_acks_of_a_connection_gone_or_not_yet_made_are_not_sent() -> None:
+    client, peer, _ = connected_client()
+    assert not client.ack_many([1], client.connection)  # before CONNACK: never ahead of CONNECT
+    connect(client)
+    assert not client.ack_many([2], client.connection - 1)  # an earlier connection's
+    assert client.ack_many([3], client.connection)
+    client.loop_write()
+    peer.settimeout(5)
+    assert peer.recv(1024) == bytes([0x40, 2, 0, 3])
+
+
 def test_the_paho_internals_it_overrides_are_still_there() -> None:
     """A paho upgrade that renames them must fail here, not slow down or misread."""
-    for name in ("_sock_recv", "_handle_on_message", "_packet_queue", "_easy_log"):
+    for name in (
+        "_sock_recv",
+        "_handle_on_message",
+        "_packet_queue",
+        "_packet_write",
+        "_easy_log",
+        "reconnect",
+        "is_connected",
+        "loop_misc",
+        "want_write",
+    ):
         assert callable(getattr(mqtt.Client, name, None)), name
     plain = mqtt.Client(CallbackAPIVersion.VERSION2)
-    for attr in ("_sock", "_in_packet", "_in_callback_mutex", "_userdata", "suppress_exceptions"):
+    for attr in (
+        "_sock",
+        "_in_packet",
+        "_in_callback_mutex",
+        "_userdata",
+        "suppress_exceptions",
+        "_state",
+    ):
         assert hasattr(plain, attr), attr

@@ -205,3 +205,34 @@ async def test_a_wrong_password_is_told_once_and_retried_with_backoff(field: Fie
     status = await rows(field, "element_status", element="press-01")
     assert status
     assert not any(p.fields["online"] for p in status)
+
+
+async def test_more_subscriptions_than_the_server_allows_are_folded_into_fewer(
+    field: Field,
+) -> None:
+    """node-opcua allows 10 subscriptions a session. 60 tags at nodes_per_subscription = 2
+    would need 30: the agent reads the server's limit and monitors every tag in 10."""
+    tags = [{"nodeId": f"s=Big.T{k}", "dataType": "Double", "behaviour": "counter",
+             "periodMs": 200} for k in range(60)]  # fmt: skip
+    points = {f"t{k}": f"T{k}" for k in range(60)}
+    nodes = "\n".join(f'  [[sources.opcua.nodes]]\n  element = "big"\n  point = "t{k}"\n'
+                      f'  node = "nsu={URI};s=Big.T{k}"\n' for k in range(60))  # fmt: skip
+    inventory = ('elements = [{id = "big", kind = "machine", link = "wired", points = ['
+                 + ", ".join(f'{{id = "{p}", period_s = 1}}' for p in points) + "]}]")  # fmt: skip
+    with NodeOpcUaServer(field.tmp / "ua", {"namespaceUri": URI, "variables": tags}) as ua:
+        sources = (
+            f'[[sources.opcua]]\nname = "big"\nurl = "{ua.url}"\n'
+            "sampling_interval_ms = 200\nnodes_per_subscription = 2\n\n" + nodes
+        )
+        agent = field.agent(field.site(sources, inventory)).start()
+        try:
+            await agent.connected("opcua:big")
+            await agent.until(lambda: agent.metric("points_in_total") >= 600,
+                              what="every tag flowing")  # fmt: skip
+        finally:
+            code = agent.stop()
+    assert code == 0, agent.log()[-3000:]
+    assert "BadTooManySubscriptions" not in agent.log(), agent.log()[-3000:]
+    stored = await rows(field, "telemetry", element="big")
+    assert {p.tags["point"] for p in stored} == set(points)
+    assert all(p.fields["quality"] == 0 for p in stored)
