@@ -251,6 +251,12 @@ def keygen(key: Path) -> Path:
     return key
 
 
+def site_head(agent_id: str, key: Path, store_url: str, buffer: Path, site: str) -> str:
+    """The site config up to its inventory's elements, as a user writes one (TOML)."""
+    return (f'[agent]\nid = "{agent_id}"\nkey = "{key}"\n\n[store]\nurl = "{store_url}"\n\n'
+            f'[buffer]\npath = "{buffer}"\n\n[inventory]\nsite = "{site}"\n')  # fmt: skip
+
+
 def site_toml(tmp: Path, broker: LocalMosquitto, influx: LocalInfluxd, db: str, elements: int,
               root: str) -> Path:  # fmt: skip
     key = keygen(tmp / "agent.pem")
@@ -259,19 +265,10 @@ def site_toml(tmp: Path, broker: LocalMosquitto, influx: LocalInfluxd, db: str, 
         for k in range(elements)
     )
     path = tmp / "site.toml"
-    path.write_text(f"""[agent]
-id = "gw-e2e"
-key = "{key}"
-
-[store]
-url = "{influx.url}/?db={db}"
-
-[buffer]
-path = "{tmp / "buffer.db"}"
-
-[inventory]
-site = "{SITE}"
-elements = [
+    head = site_head("gw-e2e", key, f"{influx.url}/?db={db}", tmp / "buffer.db", SITE)
+    path.write_text(
+        head
+        + f"""elements = [
 {inventory}
 ]
 
@@ -282,7 +279,8 @@ client_id = "e2e-agent"
 
   [[sources.mqtt.subscriptions]]
   topic = "{root}/{{site}}/{{element}}/telemetry"
-""")
+"""
+    )
     return path
 
 
@@ -660,19 +658,11 @@ def modbus_site(work: Path, key: Path, influx: LocalInfluxd, db: str, port: int,
     )  # fmt: skip
     inventory = ", ".join(f'{{id = "{g.point}", period_s = 1}}' for g in registers)
     site = work / "site.toml"
-    site.write_text(f"""[agent]
-id = "gw-e2e-mb"
-key = "{key}"
-
-[store]
-url = "{influx.url}/?db={db}"
-
-[buffer]
-path = "{work / "buffer.db"}"
-
-[inventory]
-site = "{SITE}"
-elements = [{{id = "plc", kind = "controller", link = "wired", points = [{inventory}]}}]
+    head = site_head("gw-e2e-mb", key, f"{influx.url}/?db={db}", work / "buffer.db", SITE)
+    plc = f'{{id = "plc", kind = "controller", link = "wired", points = [{inventory}]}}'
+    site.write_text(
+        head
+        + f"""elements = [{plc}]
 
 [[sources.modbus]]
 name = "plc"
@@ -683,7 +673,8 @@ address_base = 0
 interval_s = 0
 
 {points}
-""")
+"""
+    )
     return site
 
 

@@ -39,7 +39,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.e2e import process_cpu, tree_rss  # noqa: E402
+from bench.e2e import keygen, process_cpu, site_head, tree_rss  # noqa: E402
 from telemetry.localserver import LocalInfluxd  # noqa: E402
 from tests.field.thirdparty import NodeOpcUaServer  # noqa: E402
 
@@ -64,9 +64,7 @@ def server_config(n: int) -> dict[str, object]:
 
 
 def site_toml(work: Path, url: str, influx: LocalInfluxd, db: str, n: int) -> Path:
-    key = work / "agent.pem"
-    subprocess.run([PY, "-m", "pilotproof.cli", "agent", "keygen", str(key)], check=True,
-                   capture_output=True)  # fmt: skip
+    key = keygen(work / "agent.pem")
     elements = (n + PER_ELEMENT - 1) // PER_ELEMENT
     points = ", ".join(f'{{id = "t{p}", period_s = 1}}' for p in range(PER_ELEMENT))
     inventory = ",\n".join(
@@ -79,19 +77,10 @@ def site_toml(work: Path, url: str, influx: LocalInfluxd, db: str, n: int) -> Pa
         for e, p in (divmod(k, PER_ELEMENT) for k in range(n))
     )
     site = work / "site.toml"
-    site.write_text(f"""[agent]
-id = "gw-scale"
-key = "{key}"
-
-[store]
-url = "{influx.url}/?db={db}"
-
-[buffer]
-path = "{work / "buffer.db"}"
-
-[inventory]
-site = "scale"
-elements = [
+    head = site_head("gw-scale", key, f"{influx.url}/?db={db}", work / "buffer.db", "scale")
+    site.write_text(
+        head
+        + f"""elements = [
 {inventory}
 ]
 
@@ -100,7 +89,8 @@ name = "line"
 url = "{url}"
 sampling_interval_ms = 1000
 
-{nodes}""")
+{nodes}"""
+    )
     return site
 
 
