@@ -63,7 +63,7 @@ messages = st.lists(
 )  # fmt: skip
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(messages, st.lists(st.integers(1, 70_000), min_size=1, max_size=20))
 def test_any_stream_cut_anywhere_is_read_message_by_message_in_order(
     sent: list[tuple[str, bytes, int]], cuts: list[int]
