@@ -4,16 +4,17 @@
 little-endian word order), the byte-swapped orders (BADC, DCBA) swapping each
 register's bytes first; strings UTF-8, NUL-padded, bytes swapped per register for BADC
 and DCBA. `BlockDecoder` is what a poll uses: a read's registers are packed into bytes
-once per byte/word order present, and each value is one `struct.unpack_from` at an
-offset prepared when the reads are planned (a property test holds it equal to `decode`
-for every type, order, offset and register content).
+once per byte/word order present, and the values are unpacked by one struct prepared
+when the reads are planned (or, when registers overlap or orders mix, one
+`struct.unpack_from` each); a property test holds it equal to `decode` for every type,
+order, offset and register content.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 from pymodbus.client.mixin import ModbusClientMixin
 
@@ -92,8 +93,38 @@ class BlockDecoder:
             pos = 2 * (count - off - n if reverse else off)
             unpack_from = struct.Struct(">" + _STRUCT[reg.type]).unpack_from
             self._items.append((orders.index(reg.order), unpack_from, pos, reg.scale, reg.offset))
+        self._whole = self._one_struct(count, members) if len(orders) == 1 else None
+
+    @staticmethod
+    def _one_struct(
+        count: int, members: Sequence[tuple[ModbusRegister, int]]
+    ) -> tuple[Callable[[bytes], tuple[Any, ...]], list[int], list[float], list[float]] | None:
+        """The usual read — one byte order, no register read twice — unpacked by a single
+        struct call (pad bytes between the values) instead of one call per value: the
+        values in byte order, where each member's is in it, and the scales and offsets."""
+        reverse = _PACKING[members[0][0].order][1]
+        spans = sorted(
+            (2 * (count - off - WIDTH[reg.type] if reverse else off), i)
+            for i, (reg, off) in enumerate(members)
+        )
+        fmt, at = ">", 0
+        for pos, i in spans:
+            if pos < at:
+                return None  # overlapping registers: one call per value
+            fmt += f"{pos - at}x" * (pos > at) + _STRUCT[members[i][0].type]
+            at = pos + 2 * WIDTH[members[i][0].type]
+        where = [0] * len(members)
+        for k, (_, i) in enumerate(spans):
+            where[i] = k
+        unpack = struct.Struct(fmt).unpack_from
+        return unpack, where, [r.scale for r, _ in members], [r.offset for r, _ in members]
 
     def numbers(self, regs: list[int]) -> list[float]:
         bufs = [pack(*(regs[::-1] if reverse else regs)) for pack, reverse in self._packs]
+        if self._whole is not None:
+            unpack, where, scales, offsets = self._whole
+            raw = unpack(bufs[0])
+            return [float(raw[k]) * scale + offset
+                    for k, scale, offset in zip(where, scales, offsets, strict=True)]  # fmt: skip
         return [float(unpack_from(bufs[i], pos)[0]) * scale + offset
                 for i, unpack_from, pos, scale, offset in self._items]  # fmt: skip

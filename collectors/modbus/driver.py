@@ -199,7 +199,8 @@ class ModbusDriver:
                 continue
             if plan.decoder is not None:
                 values = plan.decoder.numbers(regs)
-                if all(v - v == 0.0 for v in values):  # all finite: the usual case, at once
+                total = sum(values)  # finite only when every value is (NaN and ±inf spread)
+                if total - total == 0.0:  # all finite: the usual case, at once
                     lines = [f"{h}{v!r}{stamp}" for h, v in zip(plan.heads, values, strict=True)]
                     out.lines += lines
                     out.keys += plan.keys

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from collectors import Buffer, BufferFullError
 from telemetry import Point, encode_line
@@ -279,3 +280,78 @@ def test_a_buffer_from_before_the_stage_times_opens_and_keeps_its_lines(tmp_path
     assert record.n == 4
     old.accept(points(1, start=50))
     assert old.stages().oldest_pending_ns is not None
+
+
+def _held_bytes(buf: Buffer) -> int:
+    """What the cap counts, summed from the tables themselves."""
+    import sqlite3
+
+    db = sqlite3.connect(buf.path)
+    try:
+        return int(db.execute(
+            "SELECT (SELECT coalesce(sum(length(lines)), 0) FROM chunk)"
+            " + (SELECT coalesce(sum(length(lines)), 0) FROM batch)"
+            " + (SELECT coalesce(sum(length(line)), 0) FROM refused)"
+        ).fetchone()[0])  # fmt: skip
+    finally:
+        db.close()
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(st.lists(st.tuples(st.sampled_from(["accept", "seal", "forward"]), st.integers(0, 60),
+                          st.lists(st.integers(1, 40), min_size=1, max_size=5)),
+                max_size=25))  # fmt: skip
+def test_the_size_it_reports_is_what_it_holds_after_any_operations(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, int, list[int]]]
+) -> None:
+    """Chunks and batches are counted by explicit updates in the transactions that add and
+    remove them (no row triggers): after any mix of accepting, sealing (any batch size)
+    and forwarding with refusals, the reported size is the bytes in the tables."""
+    buf = Buffer(tmp_path_factory.mktemp("usage") / "b.db")
+    key = Ed25519PrivateKey.generate()
+    t = 0
+    for op, k, sizes in ops:
+        if op == "accept":
+            for n in sizes:
+                buf.accept(points(n, start=t))
+                t += n
+        elif op == "seal":
+            buf.seal(key, "gw", max_lines=k + 1)
+        else:  # of up to 3 batches, the first k had a line refused
+            batches = buf.unforwarded(limit=3)
+            refused = [[(b.lines[0].decode(), "test")] if i < k else []
+                       for i, b in enumerate(batches)]  # fmt: skip
+            buf.forwarded_many(zip((b.record for b in batches), refused, strict=True))
+        assert buf.size_bytes() == _held_bytes(buf)
+    buf.close()
+
+
+def test_a_buffer_with_the_old_row_triggers_counts_once_after_opening(tmp_path: Path) -> None:
+    """A buffer written before 0.5 counted chunks and batches with row triggers; opened by
+    this agent they are dropped, so nothing is counted twice, and its size stays exact."""
+    import sqlite3
+
+    path = tmp_path / "b.db"
+    buf = Buffer(path)
+    buf.accept(points(30))
+    buf.close()
+    db = sqlite3.connect(path)
+    db.executescript(  # what 0.4 created
+        "CREATE TRIGGER chunk_in AFTER INSERT ON chunk BEGIN UPDATE usage SET bytes = bytes"
+        " + length(NEW.lines) WHERE id = 0; END;"
+        "CREATE TRIGGER chunk_out AFTER DELETE ON chunk BEGIN UPDATE usage SET bytes = bytes"
+        " - length(OLD.lines) WHERE id = 0; END;"
+        "CREATE TRIGGER batch_in AFTER INSERT ON batch BEGIN UPDATE usage SET bytes = bytes"
+        " + length(NEW.lines) WHERE id = 0; END;"
+        "CREATE TRIGGER batch_out AFTER DELETE ON batch BEGIN UPDATE usage SET bytes = bytes"
+        " - length(OLD.lines) WHERE id = 0; END;"
+    )
+    db.close()
+    buf = Buffer(path)
+    buf.accept(points(20, start=30))
+    buf.seal(Ed25519PrivateKey.generate(), "gw", max_lines=7)
+    assert buf.size_bytes() == _held_bytes(buf) > 0
+    for b in buf.unforwarded(limit=100):
+        buf.forwarded(b.record)
+    assert buf.size_bytes() == _held_bytes(buf) == 0

@@ -56,3 +56,28 @@ def test_strings_bools_and_bits_are_not_block_decoded() -> None:
     wide = ModbusRegister(element="e", point="p", address=0, type="float64")
     with pytest.raises(ValueError, match=r"outside 0\.\.2"):
         BlockDecoder(2, [(wide, 0)])
+
+
+@given(st.sampled_from(ORDERS), st.lists(st.tuples(st.sampled_from(NUMERIC), st.integers(0, 3),
+       st.sampled_from([1.0, 0.1, -2.5]), st.sampled_from([0.0, 40.0])), min_size=1, max_size=20),
+       st.integers(0, 4), st.data())  # fmt: skip
+def test_one_order_without_overlaps_is_one_unpack_and_equals_the_reference(
+    order: str, layout: list[tuple[str, int, float, float]], tail: int, data: st.DataObject
+) -> None:
+    # the usual read (bench/e2e.py: 40 float32 CDAB): values side by side with gaps, in
+    # any listed order — unpacked by one struct, and still the reference's values
+    regs_of, off = [], 0
+    for kind, gap, scale, offset in layout:
+        off += gap
+        reg = ModbusRegister(element="e", point=f"p{off}", address=off, type=kind,
+                             order=order, scale=scale, offset=offset)  # type: ignore[arg-type]  # fmt: skip
+        regs_of.append((reg, off))
+        off += width(reg)
+    regs_of = data.draw(st.permutations(regs_of))
+    count = off + tail
+    regs = data.draw(st.lists(st.integers(0, 0xFFFF), min_size=count, max_size=count))
+    decoder = BlockDecoder(count, regs_of)
+    assert decoder._whole is not None
+    for (reg, at), value in zip(regs_of, decoder.numbers(regs), strict=True):
+        want = decode(regs[at : at + width(reg)], reg)
+        assert same(value, want), (reg.type, reg.order, at, value, want)

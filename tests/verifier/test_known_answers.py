@@ -12,6 +12,7 @@ import itertools
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings, strategies as st
 
 from telemetry.merkle import (
     EMPTY_ROOT,
@@ -169,13 +170,24 @@ def test_every_proof_round_trips_up_to_eight_leaves() -> None:
             assert verify_consistency(first, size, bytes.fromhex(ROOTS[first]), root, proof)
 
 
-def test_merkle_root_matches_the_recursive_definition_on_larger_trees() -> None:
-    def mth(d: list[bytes]) -> bytes:
-        if len(d) == 1:
-            return leaf_hash(d[0])
-        k = 1 << ((len(d) - 1).bit_length() - 1)
-        return node_hash(mth(d[:k]), mth(d[k:]))
+def _mth(d: list[bytes]) -> bytes:
+    """RFC 9162 §2.1.1 as written: the recursive split, hashing with leaf_hash/node_hash."""
+    if len(d) == 1:
+        return leaf_hash(d[0])
+    k = 1 << ((len(d) - 1).bit_length() - 1)
+    return node_hash(_mth(d[:k]), _mth(d[k:]))
 
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(max_size=200), min_size=1, max_size=300))
+def test_merkle_root_of_any_lines_is_the_recursive_definition(lines: list[bytes]) -> None:
+    # the sealer's root is computed bottom-up with copied hash states (telemetry/merkle.py);
+    # any bytes, any count, must give the RFC's tree
+    assert merkle_root(lines) == _mth(lines)
+
+
+def test_merkle_root_matches_the_recursive_definition_on_larger_trees() -> None:
+    mth = _mth
     for n in itertools.chain(range(1, 40), (63, 64, 65, 100, 1000)):
         lines = [str(i).encode() for i in range(n)]
         assert merkle_root(lines) == mth(lines)
