@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -40,11 +41,23 @@ class InfluxConfig(BaseModel):
     )
     org: str | None = None
     bucket: str | None = None
-    gzip: bool = True
+    gzip: bool | None = Field(
+        default=None,
+        description="gzip request bodies; default: yes, unless the server is on this host "
+        "(loopback), where compressing costs both sides CPU and saves no network",
+    )
     batch_size: int = Field(default=5000, gt=0, description="lines per write request")
     max_in_flight: int = Field(default=2, gt=0, description="concurrent write requests")
     timeout_s: float = Field(default=30.0, gt=0)
     retry: RetryPolicy = RetryPolicy()
+
+    @property
+    def compress(self) -> bool:
+        """Whether write bodies are gzipped: `gzip`, or by default unless on loopback."""
+        if self.gzip is not None:
+            return self.gzip
+        host = (urlsplit(self.url).hostname or "").lower()
+        return not (host == "localhost" or host == "::1" or host.startswith("127."))
 
     @model_validator(mode="after")
     def _check(self) -> InfluxConfig:

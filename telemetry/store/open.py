@@ -62,7 +62,7 @@ def config_from_url(url: str) -> InfluxConfig | SqliteConfig:
         api="v2" if q.get("api") == "v2" else "v1",
         org=q.get("org"),
         bucket=q.get("bucket"),
-        gzip=q.get("gzip", "1") not in ("0", "false", "no"),
+        gzip=None if "gzip" not in q else q["gzip"] not in ("0", "false", "no"),
         batch_size=int(q.get("batch", "5000")),
     )
 
