@@ -78,7 +78,10 @@ CREATE TABLE IF NOT EXISTS refused (
 # `length()` sums before a DELETE, which SQLite answers from the row headers). Before 0.5
 # row triggers did it: a trigger reads the whole deleted row (`OLD.lines`), and that was
 # 0.7 µs of the sealer's ~3 µs per line (bench/e2e.py). The triggers an older buffer still
-# has are dropped when it is opened. The rare `refused` rows keep theirs.
+# has are dropped when it is opened, and every open counts the size afresh (from the row
+# headers: cheap), so an agent of an older version that shared the file for a while — an
+# upgrade in place, then a crash — leaves no lasting drift. The rare `refused` rows keep
+# their triggers.
 DROP_ROW_TRIGGERS = """
 DROP TRIGGER IF EXISTS chunk_in;
 DROP TRIGGER IF EXISTS chunk_out;
@@ -91,6 +94,10 @@ INSERT OR IGNORE INTO usage (id, bytes) VALUES (0,
     (SELECT coalesce(sum(length(lines)), 0) FROM chunk)
     + (SELECT coalesce(sum(length(lines)), 0) FROM batch)
     + (SELECT coalesce(sum(length(line)), 0) FROM refused));
+UPDATE usage SET bytes =
+    (SELECT coalesce(sum(length(lines)), 0) FROM chunk)
+    + (SELECT coalesce(sum(length(lines)), 0) FROM batch)
+    + (SELECT coalesce(sum(length(line)), 0) FROM refused) WHERE id = 0;
 CREATE TRIGGER IF NOT EXISTS refused_in AFTER INSERT ON refused BEGIN
     UPDATE usage SET bytes = bytes + length(NEW.line) WHERE id = 0; END;
 CREATE TRIGGER IF NOT EXISTS refused_out AFTER DELETE ON refused BEGIN
@@ -459,9 +466,10 @@ class Buffer:
     ) -> None:
         """`forwarded` for several batches, in one transaction."""
         now = time.time_ns()
-        gone, rows = [], []
+        gone: dict[tuple[str, int], None] = {}  # once each, or it would be counted twice
+        rows = []
         for record, refused in batches:
-            gone.append((record.stream, record.seq))
+            gone[(record.stream, record.seq)] = None
             rows += [(record.stream, record.seq, line.encode(), reason, now)
                      for line, reason in refused]  # fmt: skip
         with self._lock, self._write():
@@ -473,9 +481,9 @@ class Buffer:
             self._db.executemany(
                 "UPDATE usage SET bytes = bytes - (SELECT coalesce(sum(length(lines)), 0) "
                 "FROM batch WHERE stream = ? AND seq = ?) WHERE id = 0",
-                gone,
+                list(gone),
             )
-            self._db.executemany("DELETE FROM batch WHERE stream = ? AND seq = ?", gone)
+            self._db.executemany("DELETE FROM batch WHERE stream = ? AND seq = ?", list(gone))
 
     def refused(self) -> int:
         """Lines the store refused for good, kept in the buffer."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 
 from collectors.buffer import Buffer, SealedBatch
 from collectors.logs import Throttle
@@ -21,18 +22,29 @@ from telemetry.seal import KPI_STREAM, archive_points
 
 log = logging.getLogger("pilotproof.forwarder")
 
-#: sealed batches stored together: their lines in requests of the store's batch size, their
-#: records in one request, their removal from the buffer in one transaction (one record
-#: request per batch cost a tenth of the sealer process, bench/e2e.py)
+#: sealed batches stored together: their lines batch after batch, their records in one
+#: request, their removal from the buffer in one transaction (one record request and one
+#: transaction per batch cost a tenth of the sealer process, bench/e2e.py)
 GROUP_BATCHES = 10
 
 
-def _refused_in(batch: SealedBatch, result: WriteResult) -> list[tuple[str, str]]:
-    """The lines of `batch` the store refused for good (rare: looked up only when some were)."""
+def _refused_by_batch(
+    batches: list[SealedBatch], result: WriteResult
+) -> list[list[tuple[str, str]]]:
+    """Each refused line given to exactly one batch that holds it, in order: a line in two
+    batches (an MQTT redelivery) comes back refused once per copy, and each copy is kept
+    once (rare: looked up only when some were)."""
+    out: list[list[tuple[str, str]]] = [[] for _ in batches]
     if not result.rejected:
-        return []
-    mine = set(batch.data.decode().split("\n"))
-    return [(r.line, r.reason) for r in result.rejected if r.line in mine]
+        return out
+    left = [Counter(b.data.decode().split("\n")) for b in batches]
+    for r in result.rejected:
+        for k, lines in enumerate(left):
+            if lines[r.line] > 0:
+                lines[r.line] -= 1
+                out[k].append((r.line, r.reason))
+                break
+    return out
 
 
 class Forwarder:
@@ -53,16 +65,17 @@ class Forwarder:
         self.throttle = Throttle()
 
     async def _write(self, batches: list[SealedBatch]) -> None:
-        """Store a group of batches: every line first, then their records in one write,
-        then one buffer transaction that lets them all go. A record is never written
+        """Store a group of batches: their lines batch by batch, then their records in one
+        write, then one buffer transaction that lets them all go. A record is never written
         before all of its lines were accepted; a failure anywhere leaves the whole group
         in the buffer, to be written again (idempotently)."""
-        lines = [line for b in batches for line in b.data.decode().split("\n")]
-        result: WriteResult
-        if isinstance(self.store, InfluxStore):
-            result = await self.store.write_lines(lines)  # already canonical: no re-encoding
-        else:
-            result = await self.store.write(decode_lines(lines))
+        result = WriteResult()
+        for b in batches:  # in order: a later batch's value for a series and time wins
+            lines = b.data.decode().split("\n")
+            if isinstance(self.store, InfluxStore):
+                result.merge(await self.store.write_lines(lines))  # canonical: not re-encoded
+            else:
+                result.merge(await self.store.write(decode_lines(lines)))
         for r in result.rejected:
             # the store refuses it for good (e.g. a field type conflict with rows another
             # writer put there): it stays in the sealed evidence and in the buffer's
@@ -86,7 +99,8 @@ class Forwarder:
         ]  # fmt: skip
         await self.store.write(records)
         await asyncio.to_thread(
-            self.buffer.forwarded_many, [(b.record, _refused_in(b, result)) for b in batches]
+            self.buffer.forwarded_many,
+            list(zip((b.record for b in batches), _refused_by_batch(batches, result), strict=True)),
         )
         self.metrics.points_out += result.written
 

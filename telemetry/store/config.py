@@ -3,6 +3,7 @@ themselves (httpx, pandas), so that a site config validates its store URL fast."
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -57,7 +58,11 @@ class InfluxConfig(BaseModel):
         if self.gzip is not None:
             return self.gzip
         host = (urlsplit(self.url).hostname or "").lower()
-        return not (host == "localhost" or host == "::1" or host.startswith("127."))
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:  # a name: only localhost is known to be this host
+            loopback = host == "localhost" or host.endswith(".localhost")
+        return not loopback
 
     @model_validator(mode="after")
     def _check(self) -> InfluxConfig:

@@ -254,6 +254,9 @@ async def test_v2_write_goes_to_api_v2_with_org_bucket_and_token() -> None:
         ("http://127.0.0.1:8086/?db=d", False),
         ("http://localhost:8086/?db=d", False),
         ("http://[::1]:8086/?db=d", False),
+        ("http://LOCALHOST:8086/?db=d", False),
+        ("http://127.0.0.2:8086/?db=d", False),
+        ("http://127.example.com:8086/?db=d", True),  # a name, not an address
         ("http://127.0.0.1:8086/?db=d&gzip=1", True),
         ("http://influx.invalid:8086/?db=d&gzip=0", False),
     ],
