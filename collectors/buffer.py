@@ -82,18 +82,13 @@ CREATE TABLE IF NOT EXISTS refused (
 # headers: cheap), so an agent of an older version that shared the file for a while — an
 # upgrade in place, then a crash — leaves no lasting drift. The rare `refused` rows keep
 # their triggers.
-DROP_ROW_TRIGGERS = """
+USAGE = """
 DROP TRIGGER IF EXISTS chunk_in;
 DROP TRIGGER IF EXISTS chunk_out;
 DROP TRIGGER IF EXISTS batch_in;
 DROP TRIGGER IF EXISTS batch_out;
-"""
-USAGE = """
 CREATE TABLE IF NOT EXISTS usage (id INTEGER PRIMARY KEY CHECK (id = 0), bytes INTEGER NOT NULL);
-INSERT OR IGNORE INTO usage (id, bytes) VALUES (0,
-    (SELECT coalesce(sum(length(lines)), 0) FROM chunk)
-    + (SELECT coalesce(sum(length(lines)), 0) FROM batch)
-    + (SELECT coalesce(sum(length(line)), 0) FROM refused));
+INSERT OR IGNORE INTO usage (id, bytes) VALUES (0, 0);
 UPDATE usage SET bytes =
     (SELECT coalesce(sum(length(lines)), 0) FROM chunk)
     + (SELECT coalesce(sum(length(lines)), 0) FROM batch)
@@ -212,8 +207,7 @@ class Buffer:
                     except sqlite3.OperationalError as e:  # the sealer process was first
                         if "duplicate column" not in str(e):
                             raise
-            self._db.executescript(f"BEGIN IMMEDIATE; {DROP_ROW_TRIGGERS} COMMIT;")
-            self._migrate_pending()
+            self._migrate_pending()  # counted by USAGE, which recounts at every open
             self._db.executescript(f"BEGIN IMMEDIATE; {USAGE} COMMIT;")
         except (sqlite3.DatabaseError, OSError) as e:
             raise BufferOpenError(
@@ -236,19 +230,14 @@ class Buffer:
                 "SELECT stream, time, line FROM pending ORDER BY id"
             ):
                 by_stream.setdefault(stream, []).append((int(t), bytes(line)))
-            moved = 0
             for stream, rows in sorted(by_stream.items()):
                 times = [t for t, _ in rows]
-                blob = b"\n".join(x for _, x in rows)
                 self._db.execute(
                     "INSERT INTO chunk (stream, n, first_ns, last_ns, lines) "
                     "VALUES (?, ?, ?, ?, ?)",
-                    (stream, len(rows), min(times), max(times), blob),
+                    (stream, len(rows), min(times), max(times), b"\n".join(x for _, x in rows)),
                 )
-                moved += len(blob)
             self._db.execute("DROP TABLE pending")
-            if "usage" in tables:  # else USAGE counts them when it makes the row
-                self._grow(moved)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
