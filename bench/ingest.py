@@ -15,10 +15,11 @@ Each row is measured in the same run, on this machine:
   apart; the agent's values stored per second against a bare asyncua subscription
   counting its notifications over the same schedule.
 
-ratio = agent points/s ÷ floor points/s (goal ≥ 0.9 for MQTT and Modbus). The last line
-is the peak RSS of this process, which hosts the agent (and the simulators). The process
-tunes its collector as `pilotproof agent run` does (collectors/interpreter.py), after the
-simulators and floors have been imported.
+Floor and agent take `--turns` turns each, alternating, since a run here varies by a third;
+ratio = median agent points/s ÷ median floor points/s (goal ≥ 0.9 for MQTT and Modbus).
+The last line is the peak RSS of this process, which hosts the agent (and the simulators).
+The process tunes its collector as `pilotproof agent run` does (collectors/interpreter.py),
+after the simulators and floors have been imported.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -171,13 +174,18 @@ async def mqtt_floor(broker: LocalMosquitto, n: int) -> float:
     return n * len(VALUES) / elapsed
 
 
-async def mqtt_agent(tmp: Path, broker: LocalMosquitto, server: LocalInfluxd, n: int) -> float:
+async def mqtt_agent(
+    tmp: Path, broker: LocalMosquitto, server: LocalInfluxd, n: int, turn: int
+) -> float:
     inv = Inventory(site="bench", elements=(DeclaredElement(id="m1", kind="sensor", link="5g",
                     points=tuple(DeclaredPoint(id=v, period_s=1) for v in VALUES)),))  # fmt: skip
-    sources = Sources(mqtt=(MqttSource(url=broker.url, client_id="bench-agent", subscriptions=(
-        MqttSubscription(topic="factory/{site}/{element}/telemetry"),)),))  # fmt: skip
-    store = await influx(server, "mqtt")
-    agent = Agent(config(tmp, inv, sources, "mqtt"), store=store)
+    # a client id per turn: a persistent session of an earlier turn would be handed the
+    # floor's messages, queued meanwhile, and count them as its own
+    topic = MqttSubscription(topic="factory/{site}/{element}/telemetry")
+    sources = Sources(mqtt=(MqttSource(url=broker.url, client_id=f"bench-agent-{turn}",
+                                       subscriptions=(topic,)),))  # fmt: skip
+    store = await influx(server, f"mqtt{turn}")
+    agent = Agent(config(tmp, inv, sources, f"mqtt{turn}"), store=store)
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
     await until(lambda: agent.metrics.connected.get("mqtt:mqtt") == 1)
@@ -221,11 +229,13 @@ async def modbus_floor(sim: ModbusSimServer, polls: int) -> float:
     return polls * len(dev.registers) / elapsed
 
 
-async def modbus_agent(tmp: Path, sim: ModbusSimServer, server: LocalInfluxd, polls: int) -> float:
+async def modbus_agent(
+    tmp: Path, sim: ModbusSimServer, server: LocalInfluxd, polls: int, turn: int
+) -> float:
     dev = modbus_device(sim)
     inv = sim.scenario.inventory()
-    store = await influx(server, "modbus")
-    agent = Agent(config(tmp, inv, Sources(modbus=(dev,)), "modbus"), store=store)
+    store = await influx(server, f"modbus{turn}")
+    agent = Agent(config(tmp, inv, Sources(modbus=(dev,)), f"modbus{turn}"), store=store)
     driver = agent.drivers[0]
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
@@ -274,12 +284,14 @@ async def opcua_floor(sim: OpcUaSimServer, updates: int) -> float:
     return got / elapsed
 
 
-async def opcua_agent(tmp: Path, sim: OpcUaSimServer, server: LocalInfluxd, updates: int) -> float:
+async def opcua_agent(
+    tmp: Path, sim: OpcUaSimServer, server: LocalInfluxd, updates: int, turn: int
+) -> float:
     src = OpcUaSource(name="ua", url=sim.url, sampling_interval_ms=20, nodes=tuple(
         OpcUaNode(element="ua", point=f"n{i}", node=sim.node_id("ua", f"n{i}"))
         for i in range(50)))  # fmt: skip
-    store = await influx(server, "opcua")
-    agent = Agent(config(tmp, sim.scenario.inventory(), Sources(opcua=(src,)), "opcua"),
+    store = await influx(server, f"opcua{turn}")
+    agent = Agent(config(tmp, sim.scenario.inventory(), Sources(opcua=(src,)), f"opcua{turn}"),
                   store=store)  # fmt: skip
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
@@ -303,37 +315,56 @@ async def main() -> None:
     ap.add_argument("--messages", type=int, default=20_000)
     ap.add_argument("--polls", type=int, default=20_000)
     ap.add_argument("--updates", type=int, default=300)
+    ap.add_argument("--turns", type=int, default=3,
+                    help="floor and agent take this many turns each, alternating")  # fmt: skip
+    ap.add_argument("--only", default="mqtt,modbus,opcua",
+                    help="comma-separated paths to run: mqtt, modbus, opcua")  # fmt: skip
     args = ap.parse_args()
+    only = set(args.only.split(","))
     scenario = parse_scenario(SCENARIO, "bench.yaml")
     tune_collector()  # as the agent's own process does
-    rows = []
+    rows: list[tuple[str, list[float], list[float], str]] = []
+
+    async def turns(name: str, floor: Callable[[], Awaitable[float]],
+                    agent: Callable[[int], Awaitable[float]], what: str) -> None:  # fmt: skip
+        floors, agents = [], []
+        for k in range(args.turns):
+            floors.append(await floor())
+            agents.append(await agent(k))
+        rows.append((name, agents, floors, what))
+
     with (
         tempfile.TemporaryDirectory() as d,
         LocalInfluxd() as server,
         LocalMosquitto() as broker,
     ):
         tmp = Path(d)
-        floor = await mqtt_floor(broker, args.messages)
-        rows.append(("MQTT → InfluxDB", await mqtt_agent(tmp, broker, server, args.messages),
-                     floor, "paho subscriber counting the messages"))  # fmt: skip
-        mb = ModbusSimServer(scenario)
-        await mb.start()
-        await mb.update(T0)
-        floor = await modbus_floor(mb, args.polls)
-        rows.append(("Modbus → InfluxDB", await modbus_agent(tmp, mb, server, args.polls), floor,
-                     "pymodbus client, same coalesced reads"))  # fmt: skip
-        await mb.stop()
-        ua = OpcUaSimServer(scenario)
-        await ua.start()
-        floor = await opcua_floor(ua, args.updates)
-        rows.append(("OPC UA → InfluxDB", await opcua_agent(tmp, ua, server, args.updates),
-                     floor, "asyncua subscription counting notifications"))  # fmt: skip
-        await ua.stop()
-    table = Table("path", "agent points/s", "floor points/s", "ratio", "floor",
-                  title="agent ingest into a real influxd")  # fmt: skip
-    for name, agent_rate, floor_rate, what in rows:
-        table.add_row(name, f"{agent_rate:,.0f}", f"{floor_rate:,.0f}",
-                      f"{agent_rate / floor_rate:.2f}", what)  # fmt: skip
+        if "mqtt" in only:
+            await turns("MQTT → InfluxDB", lambda: mqtt_floor(broker, args.messages),
+                        lambda k: mqtt_agent(tmp, broker, server, args.messages, k),
+                        "paho subscriber counting the messages")  # fmt: skip
+        if "modbus" in only:
+            mb = ModbusSimServer(scenario)
+            await mb.start()
+            await mb.update(T0)
+            await turns("Modbus → InfluxDB", lambda: modbus_floor(mb, args.polls),
+                        lambda k: modbus_agent(tmp, mb, server, args.polls, k),
+                        "pymodbus client, same coalesced reads")  # fmt: skip
+            await mb.stop()
+        if "opcua" in only:
+            ua = OpcUaSimServer(scenario)
+            await ua.start()
+            await turns("OPC UA → InfluxDB", lambda: opcua_floor(ua, args.updates),
+                        lambda k: opcua_agent(tmp, ua, server, args.updates, k),
+                        "asyncua subscription counting notifications")  # fmt: skip
+            await ua.stop()
+    table = Table("path", "agent points/s: median (runs)", "floor points/s: median (runs)",
+                  "ratio", "floor", title="agent ingest into a real influxd")  # fmt: skip
+    for name, agent_rates, floor_rates, what in rows:
+        a, f = statistics.median(agent_rates), statistics.median(floor_rates)
+        table.add_row(name, f"{a:,.0f} ({', '.join(f'{x:,.0f}' for x in agent_rates)})",
+                      f"{f:,.0f} ({', '.join(f'{x:,.0f}' for x in floor_rates)})",
+                      f"{a / f:.2f}", what)  # fmt: skip
     console.print(table)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     console.print(f"peak RSS of this process (agent + simulators): {rss:,.0f} MiB")
