@@ -26,6 +26,7 @@ from collectors.plugin import PLUGINS, DriverContext, DriverPlugin, seal_registr
 from collectors.roles import PointRole
 from collectors.settings import Settings, relative_to
 from telemetry import (
+    DuckdbConfig,
     Inventory,
     config_from_url,
     describe_validation_error,
@@ -66,7 +67,13 @@ class StoreSection(Settings):
     @field_validator("url")
     @classmethod
     def _known(cls, v: str) -> str:
-        config_from_url(v)  # raises ValueError naming what is wrong
+        if isinstance(config_from_url(v), DuckdbConfig):  # raises ValueError naming a fault
+            raise ValueError(
+                f"store URL {v!r}: a DuckDB file admits one process at a time, and the agent's "
+                "sealer and `pilotproof serve` each open the store; use sqlite:PATH or InfluxDB "
+                "here, and `pilotproof store export` / `store import` into duckdb:PATH to "
+                "evaluate a long window on one box"
+            )
         return v
 
 

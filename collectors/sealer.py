@@ -72,7 +72,10 @@ class StoreSpec(BaseModel):
         """How a child reopens `store` (a URL or a store object); None if it cannot."""
         config: InfluxConfig | SqliteConfig
         if isinstance(store, str):
-            config = config_from_url(store)
+            parsed = config_from_url(store)
+            if not isinstance(parsed, InfluxConfig | SqliteConfig):
+                return None  # DuckDB: one process per file, so sealed in the agent's own
+            config = parsed
         elif isinstance(store, InfluxStore | SqliteStore):
             config = store.config
         else:

@@ -20,6 +20,7 @@ from pilotproof.options import (
     fail,
     open_store_or_exit,
     progress_bar,
+    step_progress,
 )
 from telemetry import Inventory, InventoryError, StoreError, load_inventory
 from verifier import (
@@ -106,9 +107,7 @@ def build_cmd(
                     out,
                     baseline=inputs.baseline,
                     declarations=inputs.declarations,
-                    progress=lambda what, i, n: bar.update(
-                        task, description=what, completed=i, total=n
-                    ),
+                    progress=step_progress(bar, task),
                 )
         except BuildError as e:
             raise fail(str(e), 1) from None
@@ -149,7 +148,7 @@ async def _verify(
             bundle,
             trusted,
             inventory=inventory,
-            progress=lambda what, i, n: bar.update(task, description=what, completed=i, total=n),
+            progress=step_progress(bar, task),
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -10,7 +11,15 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 if TYPE_CHECKING:
     from telemetry import Store
@@ -70,12 +79,29 @@ async def open_store_or_exit(url: str, *, create: bool = False) -> Store:
 
 
 def progress_bar(*, transient: bool = False) -> Progress:
-    """The bar long steps show: what, how far, how long."""
+    """The bar long steps show: what, how far, how long so far, and how long still."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=console,
         transient=transient,
     )
+
+
+def step_progress(bar: Progress, task: TaskID) -> Callable[[str, int, int], None]:
+    """A `progress(what, i, n)` callback for one bar through many steps: each new step
+    starts the bar (and its ETA) again, instead of reading a new count as the old one's."""
+    current = [""]
+
+    def update(what: str, i: int, n: int) -> None:
+        if what != current[0]:
+            current[0] = what
+            bar.reset(task, description=what, total=n, completed=i)
+        else:
+            bar.update(task, completed=i, total=n)
+
+    return update

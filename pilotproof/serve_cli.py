@@ -104,7 +104,13 @@ def serve(
     from pilotproof.web import JobSpec
     from pilotproof.web.serve import run_service
     from simulators import ScenarioError, load_scenario
-    from telemetry import Inventory, InventoryError, config_from_url, load_inventory
+    from telemetry import (
+        DuckdbConfig,
+        Inventory,
+        InventoryError,
+        config_from_url,
+        load_inventory,
+    )
     from verifier import TrustError, load_key, load_trust
 
     if (inventory is None) == (scenario is None):
@@ -115,8 +121,15 @@ def serve(
     except (ScenarioError, InventoryError) as e:
         raise fail(str(e)) from None
     try:
+        config = config_from_url(store)
+        if isinstance(config, DuckdbConfig):
+            raise ValueError(
+                f"--store {store}: a DuckDB file admits one process at a time, and the "
+                "service's jobs open the store each in their own; serve an sqlite: or "
+                "InfluxDB store (`pilotproof kpi evaluate --store duckdb:PATH` reads DuckDB)"
+            )
         spec = JobSpec(
-            store=config_from_url(store),
+            store=config,
             inventory=inv,
             key=JobSpec.raw_key(load_key(key)) if key else None,
             trust=load_trust(trust) if trust else None,

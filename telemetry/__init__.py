@@ -40,6 +40,8 @@ if TYPE_CHECKING:  # the stores' names, re-exported (loaded on first use, below)
         Aggregate as Aggregate,
         AggregateFn as AggregateFn,
         Buckets as Buckets,
+        DuckdbConfig as DuckdbConfig,
+        DuckdbStore as DuckdbStore,
         FieldType as FieldType,
         FixedBuckets as FixedBuckets,
         InfluxConfig as InfluxConfig,

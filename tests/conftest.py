@@ -1,4 +1,4 @@
-"""Shared fixtures: a real influxd per test session, and both stores behind one fixture."""
+"""Shared fixtures: a real influxd per test session, and every store behind one fixture."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from telemetry import InfluxConfig, InfluxStore, SqliteStore, Store
+from telemetry import DuckdbStore, InfluxConfig, InfluxStore, SqliteStore, Store
 from telemetry.localserver import LocalInfluxd, LocalMosquitto
 
 #: keys, sealed stores and bundles, shared by the verifier and web suites
@@ -39,12 +39,14 @@ async def new_influx_store(influxd: LocalInfluxd, **overrides: object) -> Influx
     return store
 
 
-@pytest.fixture(params=["sqlite", "influx"])
+@pytest.fixture(params=["sqlite", "influx", "duckdb"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     """Each contract test runs once per backend."""
     s: Store
     if request.param == "sqlite":
         s = SqliteStore(tmp_path / "store.db")
+    elif request.param == "duckdb":
+        s = DuckdbStore(tmp_path / "store.duckdb")
     else:
         s = await new_influx_store(request.getfixturevalue("influxd"))
     yield s

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import subprocess
 import sys
 import zlib
@@ -19,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kpi import Window, evaluate
 from simulators import Backfill, backfill, load_scenario
-from telemetry import InfluxConfig, InfluxStore, SqliteStore, Store
+from telemetry import DuckdbStore, InfluxConfig, InfluxStore, SqliteStore, Store
 from telemetry.localserver import LocalInfluxd
 from telemetry.seal import KPI_STREAM, Sealer
 from tests.conftest import new_influx_store
@@ -43,7 +44,7 @@ def history_lines() -> list[str]:
     return [line for block in gen.blocks(HOUR.start_ns, HOUR.end_ns) for line in block.lines()]
 
 
-@pytest.fixture(params=["sqlite", "influx"])
+@pytest.fixture(params=["sqlite", "influx", "duckdb"])
 def target(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[str, Callable[[], Store]]]:
@@ -52,6 +53,9 @@ def target(
     if request.param == "sqlite":
         path = tmp_path / "into.db"
         yield f"sqlite:{path}", lambda: SqliteStore(path)
+    elif request.param == "duckdb":
+        path = tmp_path / "into.duckdb"
+        yield f"duckdb:{path}", lambda: DuckdbStore(path)
     else:
         influxd: LocalInfluxd = request.getfixturevalue("influxd")
 
@@ -332,3 +336,37 @@ def test_csv_as_spreadsheets_write_it_and_every_refusal_names_its_line(tmp_path:
     assert "is it a SQLite store of pilotproof?" in done.stdout + done.stderr
     for d in (done,):
         assert "Traceback" not in d.stdout + d.stderr
+
+
+def test_a_month_is_evaluated_on_duckdb_from_an_export(tmp_path: Path) -> None:
+    """The road docs/store.md gives for long windows: export the live store, import it
+    into DuckDB, evaluate there — as commands, with the same KPIs as the live store."""
+    src = tmp_path / "live.db"
+    sealed_hour(src)
+    out = tmp_path / "all.lp.gz"
+    done = pp("store", "export", str(out), "--store", f"sqlite:{src}", "--from",
+              "2026-10-29T08:00", "--to", "2026-10-29T09:00")  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    duck = tmp_path / "month.duckdb"
+    moved = pp("store", "import", str(out), "--store", f"duckdb:{duck}", "--whole-store")
+    assert moved.returncode == 0, moved.stdout + moved.stderr
+    args = ("kpi", "evaluate", "--profile", PROFILE, "--scenario", SCENARIO,
+            "--from", "2026-10-29T08:00", "--to", "2026-10-29T09:00", "--json")  # fmt: skip
+    live, columnar = pp(*args, "--store", f"sqlite:{src}"), pp(*args, "--store", f"duckdb:{duck}")
+    assert live.returncode == columnar.returncode, live.stdout + columnar.stdout
+    assert [r | {"queries": []} for r in json.loads(live.stdout)["results"]] == [
+        r | {"queries": []} for r in json.loads(columnar.stdout)["results"]
+    ]
+    assert asyncio.run(results(DuckdbStore(duck))) == asyncio.run(results(SqliteStore(src)))
+
+
+def test_an_agent_and_the_service_refuse_a_duckdb_store_and_say_why(tmp_path: Path) -> None:
+    served = pp("serve", "--scenario", SCENARIO, "--profile", PROFILE,
+                "--store", f"duckdb:{tmp_path / 'x.duckdb'}")  # fmt: skip
+    assert served.returncode == 2
+    assert "one process at a time" in served.stdout + served.stderr
+    site = tmp_path / "site.toml"
+    site.write_text('[agent]\nid = "gw"\nkey = "k.pem"\n[store]\nurl = "duckdb:x.duckdb"\n')
+    agent = pp("agent", "check", str(site))
+    assert agent.returncode != 0
+    assert "one process at a time" in agent.stdout + agent.stderr

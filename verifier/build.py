@@ -18,10 +18,12 @@ import hashlib
 import itertools
 import shutil
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel
@@ -132,6 +134,26 @@ async def build_bundle(
     records_out: list[bytes] = []
     digests: dict[str, str] = {}
     total_lines = total_batches = 0
+    # the KPIs are evaluated while the batches are copied: the store answers both at once
+    given = evaluation
+    if given is not None and (
+        (given.window, given.baseline) != (window, baseline)
+        or given.profile != (profile if isinstance(profile, str) else profile.id)
+    ):
+        raise BuildError("the evaluation given is of another profile or window")
+    evaluating = None
+    if given is None:
+        evaluating = asyncio.create_task(
+            evaluate(
+                profile, window, store, inventory, params,
+                baseline=baseline, declarations=declarations,
+            )
+        )  # fmt: skip
+    packing: set[asyncio.Future[None]] = set()
+
+    async def pack(name: str, lines: list[bytes]) -> None:
+        digests[name] = await asyncio.to_thread(_pack, out / name, lines)
+
     try:
         for agent, epoch in sorted(chains):
             later = sorted(e for a, e in chains if a == agent and e > epoch)
@@ -148,9 +170,14 @@ async def build_bundle(
                     _check_archive(agent, r, lines)
                     assert lines is not None
                     name = batch_path(KPI_STREAM, agent, seq, epoch)
-                    data = gzip.compress(b"\n".join(lines) + b"\n", compresslevel=6, mtime=0)
-                    await asyncio.to_thread(_write_file, out / name, data)
-                    digests[name] = hashlib.sha256(data).hexdigest()
+                    # compressed in threads (zlib lets go of the interpreter lock), a few
+                    # batches at a time: bounded memory, every core busy
+                    if len(packing) >= PACKING:
+                        done_now, _ = await asyncio.wait(packing, return_when=FIRST_COMPLETED)
+                        for t in done_now:
+                            packing.discard(t)
+                            t.result()
+                    packing.add(asyncio.create_task(pack(name, lines)))
                     total_lines += len(lines)
                     done += 1
                     if progress is not None:
@@ -178,19 +205,22 @@ async def build_bundle(
                 f"no sealed batch of site {site!r} falls in the window {window.start} – "
                 f"{window.end}: nothing to bundle"
             )
+        await asyncio.gather(*packing)
+        packing.clear()
+        if evaluating is not None:
+            if progress is not None and not evaluating.done():
+                progress("evaluating the KPIs", 0, 1)
+            evaluation = await evaluating
     except BaseException:
+        running: list[asyncio.Future[Any]] = [*packing, *([evaluating] if evaluating else [])]
+        for t in running:
+            t.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
         await asyncio.to_thread(shutil.rmtree, out, True)  # no half-built bundle is left
         raise
     files = {RECORDS_FILE: b"\n".join(records_out) + b"\n"}
 
-    if evaluation is None:
-        evaluation = await evaluate(
-            profile, window, store, inventory, params, baseline=baseline, declarations=declarations
-        )
-    elif (evaluation.window, evaluation.baseline) != (window, baseline) or evaluation.profile != (
-        profile if isinstance(profile, str) else profile.id
-    ):
-        raise BuildError("the evaluation given is of another profile or window")
+    assert evaluation is not None
     files[REPORT_FILE] = render_report(
         evaluation, verification=None, timezone=inventory.timezone
     ).encode()
@@ -265,6 +295,17 @@ def _check_archive(agent: str, r: BatchRecord, lines: list[bytes] | None) -> Non
             f"sealed record (n={r.n}, {len(lines)} archived); the store's copy was altered "
             "or damaged"
         )
+
+
+#: batches compressed at once, each in a thread
+PACKING = 4
+
+
+def _pack(path: Path, lines: list[bytes]) -> str:
+    """Write one batch's lines gzipped (reproducibly: no time in the header); its SHA-256."""
+    data = gzip.compress(b"\n".join(lines) + b"\n", compresslevel=6, mtime=0)
+    _write_file(path, data)
+    return hashlib.sha256(data).hexdigest()
 
 
 def _write_file(path: Path, data: bytes) -> None:

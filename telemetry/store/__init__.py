@@ -1,4 +1,4 @@
-"""Stores: the `Store` contract and its two backends, InfluxDB and embedded SQLite.
+"""Stores: the `Store` contract and its backends: InfluxDB, and embedded SQLite or DuckDB.
 
 Each name loads its module on first use, so that `config_from_url` (a site config"s store
 URL) loads neither backend nor pandas nor httpx.
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
         StoreUnavailableError,
         WriteResult,
     )
-    from telemetry.store.config import InfluxConfig, RetryPolicy, SqliteConfig
+    from telemetry.store.config import DuckdbConfig, InfluxConfig, RetryPolicy, SqliteConfig
+    from telemetry.store.duck import DuckdbStore
     from telemetry.store.influx import InfluxStore
     from telemetry.store.influxql import aggregate_statement
     from telemetry.store.open import TOKEN_ENV, config_from_url, open_store
@@ -34,7 +35,8 @@ __getattr__ = lazy_exports(
     __name__,
     base="Aggregate AggregateFn Buckets FieldType FixedBuckets LocalDays RejectedLine Store "
     "StoreAuthError StoreError StoreQueryError StoreUnavailableError WriteResult",
-    config="InfluxConfig RetryPolicy SqliteConfig",
+    config="DuckdbConfig InfluxConfig RetryPolicy SqliteConfig",
+    duck="DuckdbStore",
     influx="InfluxStore",
     influxql="aggregate_statement",
     open="TOKEN_ENV config_from_url open_store",
@@ -47,6 +49,8 @@ __all__ = [
     "Aggregate",
     "AggregateFn",
     "Buckets",
+    "DuckdbConfig",
+    "DuckdbStore",
     "FieldType",
     "FixedBuckets",
     "InfluxConfig",

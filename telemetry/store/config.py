@@ -85,3 +85,12 @@ class InfluxConfig(BaseModel):
 class SqliteConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
     path: Path = Field(description="the database file; created with its folder if missing")
+
+
+class DuckdbConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    path: Path = Field(description="the database file; created with its folder if missing")
+    memory_limit: str = Field(
+        default="512MB",
+        description="DuckDB's working memory (beyond it, it spills to a temp folder)",
+    )

@@ -1,6 +1,8 @@
 """Open a store from a URL, the form the CLI and site configs use.
 
 * `sqlite:PATH` (or `sqlite:///abs/path.db`) — the embedded SqliteStore;
+* `duckdb:PATH` (or `duckdb:///abs/path.duckdb`) — the columnar embedded DuckdbStore, for
+  large single-box sites (a month of 1,000 elements evaluates in seconds);
 * `http(s)://[user:password@]host:port/?db=NAME[&rp=RP][&gzip=0][&batch=5000]` — InfluxDB
   through `/write` + `/query` (1.x, or 2.x/3.x with a DBRP mapping);
 * add `&api=v2&org=ORG&bucket=BUCKET` to write through `/api/v2/write`.
@@ -18,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import SecretStr
 
-from telemetry.store.config import InfluxConfig, SqliteConfig
+from telemetry.store.config import DuckdbConfig, InfluxConfig, SqliteConfig
 
 if TYPE_CHECKING:
     from telemetry.store.base import Store
@@ -26,19 +28,24 @@ if TYPE_CHECKING:
 TOKEN_ENV = "PILOTPROOF_INFLUX_TOKEN"
 
 
-def config_from_url(url: str) -> InfluxConfig | SqliteConfig:
-    if url.startswith("sqlite:"):
-        rest = url[len("sqlite:") :]
-        if rest.startswith("//"):
-            rest = rest[2:]
-        if not rest:
-            raise ValueError(f"store URL {url!r} names no file: use sqlite:PATH")
-        return SqliteConfig(path=Path(rest))
+def config_from_url(url: str) -> InfluxConfig | SqliteConfig | DuckdbConfig:
+    for scheme in ("sqlite", "duckdb"):
+        if url.startswith(f"{scheme}:"):
+            rest = url[len(scheme) + 1 :]
+            if rest.startswith("//"):
+                rest = rest[2:]
+            if not rest:
+                raise ValueError(f"store URL {url!r} names no file: use {scheme}:PATH")
+            return (
+                SqliteConfig(path=Path(rest))
+                if scheme == "sqlite"
+                else DuckdbConfig(path=Path(rest))
+            )
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise ValueError(
-            f"store URL {url!r}: unknown scheme {parts.scheme!r}; use sqlite:PATH or "
-            "http://host:8086/?db=NAME"
+            f"store URL {url!r}: unknown scheme {parts.scheme!r}; use sqlite:PATH, "
+            "duckdb:PATH or http://host:8086/?db=NAME"
         )
     q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     known = {"db", "rp", "gzip", "batch", "api", "org", "bucket", "token"}
@@ -67,13 +74,17 @@ def config_from_url(url: str) -> InfluxConfig | SqliteConfig:
     )
 
 
-def open_store(target: str | InfluxConfig | SqliteConfig) -> Store:
+def open_store(target: str | InfluxConfig | SqliteConfig | DuckdbConfig) -> Store:
     """A store from a URL or a config model."""
     config = config_from_url(target) if isinstance(target, str) else target
     if isinstance(config, SqliteConfig):
         from telemetry.store.sqlite import SqliteStore
 
         return SqliteStore(config)
+    if isinstance(config, DuckdbConfig):
+        from telemetry.store.duck import DuckdbStore
+
+        return DuckdbStore(config)
     from telemetry.store.influx import InfluxStore
 
     return InfluxStore(config)

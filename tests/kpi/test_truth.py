@@ -1,5 +1,5 @@
-"""Every example scenario, backfilled into SQLite and a real influxd: every KPI the engine
-computes equals the scenario's truth exactly, and both stores give identical results."""
+"""Every example scenario, backfilled into SQLite, DuckDB and a real influxd: every KPI the
+engine computes equals the scenario's truth exactly, and every store gives identical results."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from kpi import Declarations, Evaluation, Window, evaluate, get_profile, row_counts
 from kpi.evaluate import meets
 from simulators import Backfill, Period, Scenario, compute_truth, load_scenario
-from telemetry import SqliteStore, Store
+from telemetry import DuckdbStore, SqliteStore, Store
 from telemetry.localserver import LocalInfluxd
 from tests.conftest import new_influx_store
 
@@ -88,7 +88,7 @@ def windows(s: Scenario, days: int | None) -> tuple[Period, Window, Window | Non
 
 
 async def backfill_both(s: Scenario, stores: list[Store], start: int, end: int) -> None:
-    """Generate each day once and write it to both stores at the same time."""
+    """Generate each day once and write it to every store at the same time."""
     gen = Backfill(s)
     for a, b in gen.days(start, end):
         blocks = list(gen.blocks(a, b))
@@ -103,7 +103,7 @@ def declared(s: Scenario) -> Declarations:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-async def test_every_kpi_equals_the_truth_on_both_stores(
+async def test_every_kpi_equals_the_truth_on_every_store(
     name: str, tmp_path: Path, influxd: LocalInfluxd
 ) -> None:
     s = load_scenario(name)
@@ -112,13 +112,14 @@ async def test_every_kpi_equals_the_truth_on_both_stores(
     profiles = profiles_for(set(truth.values))
     sqlite = SqliteStore(tmp_path / "kpi.db")
     influx = await new_influx_store(influxd)
-    stores: list[Store] = [sqlite, influx]
+    duck = DuckdbStore(tmp_path / "kpi.duckdb")
+    stores: list[Store] = [sqlite, influx, duck]
     try:
         # identifier registrations are cumulative since the history's start: write it all
         start = s.history().start_ns if (s.identifier or s.baseline) else window.start_ns
         await backfill_both(s, stores, start, window.end_ns)
         evals: dict[str, list[Evaluation]] = {}
-        for st, label in ((sqlite, "sqlite"), (influx, "influx")):
+        for st, label in ((sqlite, "sqlite"), (influx, "influx"), (duck, "duckdb")):
             evals[label] = [
                 await evaluate(
                     p, window, st, s.inventory(), baseline=baseline, declarations=declared(s)
@@ -128,6 +129,7 @@ async def test_every_kpi_equals_the_truth_on_both_stores(
     finally:
         await sqlite.close()
         await influx.close()
+        await duck.close()
 
     checked: set[str] = set()
     for label, evs in evals.items():
@@ -159,8 +161,8 @@ async def test_every_kpi_equals_the_truth_on_both_stores(
     # no KPI of the truth was left unchecked by the profiles chosen
     assert checked == set(truth.values), set(truth.values) - checked
 
-    for a, b in zip(evals["sqlite"], evals["influx"], strict=True):
-        assert comparable(a) == comparable(b)
+    for a, b, c in zip(evals["sqlite"], evals["influx"], evals["duckdb"], strict=True):
+        assert comparable(a) == comparable(b) == comparable(c)
 
 
 def comparable(ev: Evaluation) -> list[dict[str, object]]:

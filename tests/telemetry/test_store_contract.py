@@ -1,4 +1,4 @@
-"""The Store contract, run against SqliteStore and a real influxd alike."""
+"""The Store contract, run against SqliteStore, DuckdbStore and a real influxd alike."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from telemetry import (
     Aggregate,
+    DuckdbStore,
     FixedBuckets,
     LocalDays,
     Point,
@@ -272,7 +273,7 @@ async def test_read_filters_and_limits_per_series(store: Store) -> None:
     assert len(await store.read("element_status", T0, T0 + 60 * S, limit=2)) == 4
 
 
-async def test_both_stores_agree_on_random_data(tmp_path: Path, influxd: object) -> None:
+async def test_every_store_agrees_on_random_data(tmp_path: Path, influxd: object) -> None:
     """A seeded random factory day: every aggregate shape gives identical frames."""
     rng = random.Random(20261122)
     pts = []
@@ -292,7 +293,9 @@ async def test_both_stores_agree_on_random_data(tmp_path: Path, influxd: object)
                 )
     sq = SqliteStore(tmp_path / "a.db")
     ix = await new_influx_store(influxd)  # type: ignore[arg-type]
+    dk = DuckdbStore(tmp_path / "a.duckdb")
     assert (await sq.write(pts)).written == (await ix.write(pts)).written == len(pts)
+    assert (await dk.write(pts)).written == len(pts)
     queries = []
     for fn in ("count", "last", "first"):
         for eq in (None, True):
@@ -332,10 +335,12 @@ async def test_both_stores_agree_on_random_data(tmp_path: Path, influxd: object)
             )
         )
     for q in queries:
-        a, b = await sq.aggregate(q), await ix.aggregate(q)
+        a, b, c = await sq.aggregate(q), await ix.aggregate(q), await dk.aggregate(q)
         pd.testing.assert_frame_equal(a, b, check_exact=q.fn != "mean", obj=repr(q))
+        pd.testing.assert_frame_equal(a, c, check_exact=q.fn != "mean", obj=f"duckdb {q!r}")
     await sq.close()
     await ix.close()
+    await dk.close()
 
 
 async def test_local_days_follow_daylight_saving(store: Store) -> None:

@@ -6,8 +6,12 @@ import gzip
 import hashlib
 import io
 import itertools
+import os
+import pickle
+import subprocess
+import sys
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,10 +159,13 @@ def check_chains(
         in_range = [r for r in chain if intersects(r, windows)]
         summary = ChainSummary(agent=agent, epoch=epoch, batches=0, lines=0)
         out.summaries.append(summary)
-        for i, r in enumerate(in_range):
-            name = batch_path(r.stream, agent, r.seq, epoch)
-            expected_files.add(name)
-            result = _check_batch(folder, name, r, add)
+        names = [batch_path(r.stream, agent, r.seq, epoch) for r in in_range]
+        expected_files.update(names)
+        for i, (r, (found, result)) in enumerate(
+            zip(in_range, _check_batches(folder, names, in_range), strict=True)
+        ):
+            for f in found:
+                add(f)
             if result is not None:
                 verified[(agent, epoch, r.seq)] = result
                 out.batches += 1
@@ -435,6 +442,85 @@ def _coverage_faults(
             )
         )
     return out
+
+
+#: from this many batches on, they are checked in worker processes, one per core: the
+#: Merkle roots are a SHA-256 per line in Python, and a month of a large site is 10^7-10^8
+#: lines (below it, starting the workers costs more than it saves)
+PARALLEL_BATCHES = 64
+
+
+def _check_batches(
+    folder: Path, names: list[str], records: list[BatchRecord]
+) -> Iterator[tuple[list[Finding], tuple[Path, str] | None]]:
+    """`_check_one` of each batch, in order: its findings and, if it verified, its file
+    and digest.
+
+    The workers are plain child processes (`python -c`, tasks and results pickled over
+    their pipes), not a multiprocessing pool: a pool's spawned workers import the
+    caller's main script again, which breaks a script without a `__main__` guard. Worker
+    k checks batches k, k + w, …, so reading them in turn gives the order back; a worker
+    that fails leaves its batches to this process."""
+    tasks = list(zip(names, records, strict=True))
+    workers = min(os.cpu_count() or 1, 8)
+    if len(tasks) < PARALLEL_BATCHES or workers < 2:
+        for name, r in tasks:
+            yield _check_one(folder, name, r)
+        return
+    procs = [_spawn_checker(folder, tasks[k::workers]) for k in range(workers)]
+    alive = [p is not None for p in procs]
+    try:
+        for i, (name, r) in enumerate(tasks):
+            proc = procs[i % workers]
+            if alive[i % workers] and proc is not None and proc.stdout is not None:
+                try:
+                    yield pickle.load(proc.stdout)
+                    continue
+                except (EOFError, OSError, pickle.UnpicklingError):
+                    alive[i % workers] = False
+            yield _check_one(folder, name, r)
+    finally:
+        for p in procs:
+            if p is not None:
+                p.kill()
+                p.wait()
+
+
+def _spawn_checker(
+    folder: Path, share: list[tuple[str, BatchRecord]]
+) -> subprocess.Popen[bytes] | None:
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", "from verifier.verify.step3_chains import serve; serve()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )  # fmt: skip
+    except OSError:
+        return None
+    assert proc.stdin is not None
+    try:
+        pickle.dump((folder, share), proc.stdin)
+        proc.stdin.close()
+    except OSError:
+        proc.kill()
+        proc.wait()
+        return None
+    return proc
+
+
+def serve() -> None:
+    """A checker child: its share of batches from stdin, each result to stdout."""
+    folder, share = pickle.load(sys.stdin.buffer)
+    out = sys.stdout.buffer
+    for name, r in share:
+        pickle.dump(_check_one(folder, name, r), out)
+        out.flush()
+
+
+def _check_one(
+    folder: Path, name: str, r: BatchRecord
+) -> tuple[list[Finding], tuple[Path, str] | None]:
+    found: list[Finding] = []
+    return found, _check_batch(folder, name, r, found.append)
 
 
 def _check_batch(
