@@ -25,23 +25,21 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from telemetry.block import SeriesBlock
 from telemetry.line_protocol import encode_line, series_key
 from telemetry.point import INT64_MAX, INT64_MIN, FieldValue, Point
+from telemetry.store._embedded import EmbeddedStore, buckets_sql, tag_filters
 from telemetry.store.base import (
     Aggregate,
     FieldType,
-    FixedBuckets,
-    LocalDays,
     RejectedLine,
     StoreQueryError,
     WriteResult,
     check_aggregable,
-    check_limit,
     result_frame,
 )
 from telemetry.store.config import DuckdbConfig
@@ -96,7 +94,7 @@ def _empty_rows() -> _Rows:
     return {t: ([], [], [], []) for t in FIELD_TYPES}
 
 
-class DuckdbStore:
+class DuckdbStore(EmbeddedStore):
     """A `Store` in one DuckDB file (the columnar embedded backend)."""
 
     def __init__(self, config: DuckdbConfig | str | Path, *, threads: int | None = None) -> None:
@@ -147,30 +145,7 @@ class DuckdbStore:
     def describe(self) -> str:
         return f"DuckDB store {self.config.path}"
 
-    async def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    async def __aenter__(self) -> DuckdbStore:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        def locked() -> Any:
-            with self._lock:
-                return fn(*args)
-
-        return await asyncio.to_thread(locked)
-
     # --- writes -----------------------------------------------------------------------
-
-    async def write(self, points: Iterable[Point]) -> WriteResult:
-        return await self._run(self._write_sync, list(points))  # type: ignore[no-any-return]
-
-    async def write_blocks(self, blocks: Iterable[SeriesBlock]) -> WriteResult:
-        return await self._run(self._write_blocks_sync, list(blocks))  # type: ignore[no-any-return]
 
     def _conflict(self, m: str, k: str, kind: FieldType) -> str | None:
         """InfluxDB's refusal of `kind` for field `k` of `m` when it is another type."""
@@ -556,9 +531,6 @@ class DuckdbStore:
 
         return await self._run(read)  # type: ignore[no-any-return]
 
-    async def aggregate(self, query: Aggregate) -> pd.DataFrame:
-        return await self._run(self._aggregate_sync, query)  # type: ignore[no-any-return]
-
     def _series_cte(
         self,
         measurement: str,
@@ -574,14 +546,7 @@ class DuckdbStore:
             params.append(g)
         conds = ["s.measurement = ?"]
         params.append(measurement)
-        for key, accepted in sorted((where or {}).items()):
-            values = (accepted,) if isinstance(accepted, str) else accepted
-            marks = ",".join("?" * len(values))
-            conds.append(
-                "EXISTS (SELECT 1 FROM series_tag t WHERE t.series_id = s.id "
-                f"AND t.key = ? AND t.value IN ({marks}))"
-            )
-            params.extend([key, *values])
+        conds += tag_filters(where, params)
         return (
             f"sel AS MATERIALIZED (SELECT {', '.join(cols)} FROM series s {' '.join(joins)} "
             f"WHERE {' AND '.join(conds)})"
@@ -595,19 +560,7 @@ class DuckdbStore:
             return result_frame(q.group_by, q.has_time, [], q.fn, ftype)
         params: list[object] = []
         ctes = [self._series_cte(q.measurement, q.group_by, q.where, params)]
-        join_days = ""
-        bucket = ""
-        if isinstance(q.buckets, LocalDays):
-            days = q.buckets.boundaries(q.start_ns, q.end_ns)
-            ctes.append("days(lo, hi) AS (VALUES " + ",".join("(?, ?)" for _ in days) + ")")
-            for lo, hi in days:
-                params.extend([lo, hi])
-            join_days = " JOIN days d ON x.time >= d.lo AND x.time < d.hi"
-            bucket = "d.lo"
-        elif isinstance(q.buckets, FixedBuckets):
-            every, off = q.buckets.every_ns, q.buckets.offset_ns % q.buckets.every_ns
-            # floor to the bucket start, also before the epoch (% truncates toward zero)
-            bucket = f"(x.time - ((((x.time - {off}) % {every}) + {every}) % {every}))"
+        join_days, bucket = buckets_sql(q, ctes, params)
         in_order = " ORDER BY x.series_id, x.time" if ftype == "float" else ""
         agg = {
             "last": "arg_max(x.value, x.time), max(x.time)",
@@ -662,19 +615,6 @@ class DuckdbStore:
         ):
             raise StoreQueryError(f"integer overflow in the aggregate {q!r}")  # as SQLite
         return result_frame(q.group_by, q.has_time, rows, q.fn, ftype)
-
-    async def read(
-        self,
-        measurement: str,
-        start_ns: int,
-        end_ns: int,
-        where: dict[str, str | tuple[str, ...]] | None = None,
-        limit: int | None = None,
-    ) -> list[Point]:
-        check_limit(limit)
-        return await self._run(  # type: ignore[no-any-return]
-            self._read_sync, measurement, start_ns, end_ns, where, limit
-        )
 
     def _read_sync(
         self,

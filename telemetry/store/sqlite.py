@@ -14,26 +14,22 @@ SQLite is synchronous; calls run in a worker thread so they never block the even
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
-from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from telemetry.block import SeriesBlock
 from telemetry.line_protocol import encode_line, series_key
 from telemetry.point import FieldValue, Point
+from telemetry.store._embedded import EmbeddedStore, buckets_sql, tag_filters
 from telemetry.store.base import (
     Aggregate,
     FieldType,
-    FixedBuckets,
-    LocalDays,
     RejectedLine,
     StoreQueryError,
     WriteResult,
     check_aggregable,
-    check_limit,
     result_frame,
 )
 from telemetry.store.config import SqliteConfig
@@ -84,7 +80,7 @@ _INFLUX_NAME: dict[FieldType, str] = {
 }
 
 
-class SqliteStore:
+class SqliteStore(EmbeddedStore):
     """A `Store` in one SQLite file (the embedded default)."""
 
     def __init__(self, config: SqliteConfig | str | Path) -> None:
@@ -110,30 +106,7 @@ class SqliteStore:
     def describe(self) -> str:
         return f"SQLite store {self.config.path}"
 
-    async def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    async def __aenter__(self) -> SqliteStore:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        def locked() -> Any:
-            with self._lock:
-                return fn(*args)
-
-        return await asyncio.to_thread(locked)
-
     # --- writes -----------------------------------------------------------------------
-
-    async def write(self, points: Iterable[Point]) -> WriteResult:
-        return await self._run(self._write_sync, list(points))  # type: ignore[no-any-return]
-
-    async def write_blocks(self, blocks: Iterable[SeriesBlock]) -> WriteResult:
-        return await self._run(self._write_blocks_sync, list(blocks))  # type: ignore[no-any-return]
 
     def _write_blocks_sync(self, blocks: list[SeriesBlock]) -> WriteResult:
         result = WriteResult()
@@ -284,9 +257,6 @@ class SqliteStore:
 
         return await self._run(read)  # type: ignore[no-any-return]
 
-    async def aggregate(self, query: Aggregate) -> pd.DataFrame:
-        return await self._run(self._aggregate_sync, query)  # type: ignore[no-any-return]
-
     def _series_cte(
         self,
         measurement: str,
@@ -302,14 +272,7 @@ class SqliteStore:
             params.append(g)
         conds = ["s.measurement = ?"]
         params.append(measurement)
-        for key, accepted in sorted((where or {}).items()):
-            values = (accepted,) if isinstance(accepted, str) else accepted
-            marks = ",".join("?" * len(values))
-            conds.append(
-                "EXISTS (SELECT 1 FROM series_tag t WHERE t.series_id = s.id "
-                f"AND t.key = ? AND t.value IN ({marks}))"
-            )
-            params.extend([key, *values])
+        conds += tag_filters(where, params)
         # MATERIALIZED: computed once per series, not once per sample row (5-10x faster)
         return (
             f"sel AS MATERIALIZED (SELECT {', '.join(cols)} FROM series s "
@@ -326,19 +289,7 @@ class SqliteStore:
             return result_frame(q.group_by, q.has_time, [], q.fn, ftype)
         params: list[object] = []
         ctes = [self._series_cte(q.measurement, q.group_by, q.where, params)]
-        join_days = ""
-        bucket = ""
-        if isinstance(q.buckets, LocalDays):
-            days = q.buckets.boundaries(q.start_ns, q.end_ns)
-            ctes.append("days(lo, hi) AS (VALUES " + ",".join("(?, ?)" for _ in days) + ")")
-            for lo, hi in days:
-                params.extend([lo, hi])
-            join_days = " JOIN days d ON x.time >= d.lo AND x.time < d.hi"
-            bucket = "d.lo"
-        elif isinstance(q.buckets, FixedBuckets):
-            every, off = q.buckets.every_ns, q.buckets.offset_ns % q.buckets.every_ns
-            # floor to the bucket start, also for times before the epoch (SQLite's % truncates)
-            bucket = f"(x.time - ((((x.time - {off}) % {every}) + {every}) % {every}))"
+        join_days, bucket = buckets_sql(q, ctes, params)
         agg = {
             "last": "x.value, max(x.time)",
             "first": "x.value, min(x.time)",
@@ -377,19 +328,6 @@ class SqliteStore:
         if ftype == "bool" and q.fn in ("last", "first"):
             rows = [(*r[:-1], bool(r[-1])) for r in rows]
         return result_frame(q.group_by, q.has_time, rows, q.fn, ftype)
-
-    async def read(
-        self,
-        measurement: str,
-        start_ns: int,
-        end_ns: int,
-        where: dict[str, str | tuple[str, ...]] | None = None,
-        limit: int | None = None,
-    ) -> list[Point]:
-        check_limit(limit)
-        return await self._run(  # type: ignore[no-any-return]
-            self._read_sync, measurement, start_ns, end_ns, where, limit
-        )
 
     def _read_sync(
         self,
