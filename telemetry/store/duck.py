@@ -4,7 +4,7 @@ SQLite groups a KPI's aggregate row by row over every sample; a month of a 1,000
 site is 4.4 × 10^7 status rows, and its profile took half a minute there. DuckDB scans
 the same rows column-wise on every core, so this backend serves large single-box sites
 and is the verifier's scratch store (`verifier.verify.step4_kpis`), where a bundle's
-lines are bulk-loaded straight from text (`load_lines`).
+lines are bulk-loaded straight from text (`DuckdbStore.loader`, `LineLoader`).
 
 Schema (the same layout as `SqliteStore`, one sample table per field type, since a
 DuckDB column has one type):
@@ -95,7 +95,13 @@ def _empty_rows() -> _Rows:
 
 
 class DuckdbStore(EmbeddedStore):
-    """A `Store` in one DuckDB file (the columnar embedded backend)."""
+    """A `Store` in one DuckDB file (the columnar embedded backend).
+
+    Args:
+        config: the file (created with its folder if missing) and DuckDB's memory cap,
+            or just the file's path.
+        threads: DuckDB's worker threads (default: one per core).
+    """
 
     def __init__(self, config: DuckdbConfig | str | Path, *, threads: int | None = None) -> None:
         import duckdb
