@@ -82,13 +82,16 @@ async def site(keys: Keys, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pa
 def server(site: tuple[Path, str]) -> Iterator[str]:
     tmp, _ = site
     port = free_port()
+    # its output to a file: a pipe nobody reads fills up (64 KiB of request logs) and
+    # then blocks the service mid-request
+    log = (tmp / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pilotproof.cli", "serve", "--profile", PROFILE,
          "--scenario", SCENARIO, "--store", f"sqlite:{tmp / 'store.db'}",
          "--tokens", str(tmp / "tokens.db"), "--key", str(tmp / "builder.key"),
          "--trust", str(tmp / "trust.toml"), "--work-dir", str(tmp / "bundles"),
          "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=log, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -97,12 +100,13 @@ def server(site: tuple[Path, str]) -> Iterator[str]:
             httpx.get(f"{base}/api/health", timeout=2)
             break
         except httpx.TransportError:
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert proc.poll() is None, (tmp / "server.log").read_text()
             assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.3)
     yield base
     proc.terminate()
     proc.wait(timeout=20)
+    log.close()
 
 
 @pytest.fixture(scope="module")
