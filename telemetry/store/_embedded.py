@@ -12,13 +12,38 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Self
 
-from telemetry.store.base import Aggregate, FixedBuckets, LocalDays, WriteResult, check_limit
+from telemetry.store.base import (
+    Aggregate,
+    FieldType,
+    FixedBuckets,
+    LocalDays,
+    WriteResult,
+    check_limit,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from telemetry.block import SeriesBlock
     from telemetry.point import Point
+
+
+TYPE_OF: dict[type, FieldType] = {float: "float", int: "int", bool: "bool", str: "str"}
+# InfluxDB's names, so every store explains a conflict in the same words
+_INFLUX_NAME: dict[FieldType, str] = {
+    "float": "float",
+    "int": "integer",
+    "bool": "boolean",
+    "str": "string",
+}
+
+
+def type_conflict(measurement: str, key: str, kind: FieldType, stored: FieldType) -> str:
+    """InfluxDB's refusal of a `kind` value for a field stored as another type."""
+    return (
+        f'field type conflict: input field "{key}" on measurement "{measurement}" is type '
+        f"{_INFLUX_NAME[kind]}, already exists as type {_INFLUX_NAME[stored]}"
+    )
 
 
 class EmbeddedStore:

@@ -24,15 +24,22 @@ Calls run in a worker thread under one lock, so they never block the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from telemetry.block import SeriesBlock
 from telemetry.line_protocol import encode_line, series_key
 from telemetry.point import INT64_MAX, INT64_MIN, FieldValue, Point
-from telemetry.store._embedded import EmbeddedStore, buckets_sql, tag_filters
+from telemetry.store._embedded import (
+    TYPE_OF,
+    EmbeddedStore,
+    buckets_sql,
+    tag_filters,
+    type_conflict,
+)
 from telemetry.store.base import (
     Aggregate,
     FieldType,
@@ -54,13 +61,6 @@ _SQL_TYPE: dict[FieldType, str] = {
     "int": "BIGINT",
     "bool": "BOOLEAN",
     "str": "VARCHAR",
-}
-_TYPE_OF: dict[type, FieldType] = {float: "float", int: "int", bool: "bool", str: "str"}
-_INFLUX_NAME: dict[FieldType, str] = {
-    "float": "float",
-    "int": "integer",
-    "bool": "boolean",
-    "str": "string",
 }
 
 SCHEMA = """
@@ -156,18 +156,24 @@ class DuckdbStore(EmbeddedStore):
     def _conflict(self, m: str, k: str, kind: FieldType) -> str | None:
         """InfluxDB's refusal of `kind` for field `k` of `m` when it is another type."""
         entry = self._fields.get((m, k))
-        if entry is None or entry[1] == kind:
-            return None
-        return (
-            f'field type conflict: input field "{k}" on measurement "{m}" is type '
-            f"{_INFLUX_NAME[kind]}, already exists as type {_INFLUX_NAME[entry[1]]}"
-        )
+        return None if entry is None or entry[1] == kind else type_conflict(m, k, kind, entry[1])
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One transaction: committed (with the series it made) at the end of the block,
+        rolled back, caches and all, if the block raises."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+            self._commit()
+        except BaseException:
+            self._rollback()
+            raise
 
     def _write_blocks_sync(self, blocks: list[SeriesBlock]) -> WriteResult:
         result = WriteResult()
         rows = _empty_rows()
-        self._db.execute("BEGIN")
-        try:
+        with self._transaction():
             for b in blocks:
                 m = b.measurement
                 kinds: dict[str, FieldType] = {}
@@ -176,7 +182,7 @@ class DuckdbStore(EmbeddedStore):
                     kind = next((type(v) for v in col if v is not None), None)
                     if kind is None:
                         continue
-                    kinds[k] = _TYPE_OF[kind]
+                    kinds[k] = TYPE_OF[kind]
                     conflict = conflict or self._conflict(m, k, kinds[k])
                 if conflict is not None:
                     result.rejected.extend(
@@ -198,23 +204,18 @@ class DuckdbStore(EmbeddedStore):
                             present[i] = True
                 result.written += sum(present)
             self._insert(rows)
-            self._commit()
-        except BaseException:
-            self._rollback()
-            raise
         return result
 
     def _write_sync(self, points: list[Point]) -> WriteResult:
         result = WriteResult()
         rows = _empty_rows()
-        self._db.execute("BEGIN")
-        try:
+        with self._transaction():
             for p in points:
                 m = p.measurement
                 conflict = None
                 # every field checked before any is created: a refused point leaves no trace
                 for k, v in p.fields.items():
-                    conflict = self._conflict(m, k, _TYPE_OF[type(v)])
+                    conflict = self._conflict(m, k, TYPE_OF[type(v)])
                     if conflict is not None:
                         break
                 if conflict is not None:
@@ -222,7 +223,7 @@ class DuckdbStore(EmbeddedStore):
                     continue
                 sid = self._series_id(p)
                 for k, v in p.fields.items():
-                    ftype = _TYPE_OF[type(v)]
+                    ftype = TYPE_OF[type(v)]
                     sids, fids, ts, vs = rows[ftype]
                     sids.append(sid)
                     fids.append(self._field_id(m, k, ftype))
@@ -230,10 +231,6 @@ class DuckdbStore(EmbeddedStore):
                     vs.append(v)
                 result.written += 1
             self._insert(rows)
-            self._commit()
-        except BaseException:
-            self._rollback()
-            raise
         return result
 
     def _insert(self, rows: _Rows) -> None:
@@ -408,7 +405,7 @@ class DuckdbStore(EmbeddedStore):
                 p = decode_line(line)
             except ValueError as e:
                 raise LineProtocolError(f"{line[:200]!r}: {e}") from None
-            kinds = {k: _TYPE_OF[type(v)] for k, v in p.fields.items()}
+            kinds = {k: TYPE_OF[type(v)] for k, v in p.fields.items()}
             conflict = next(
                 (c for k, t in kinds.items() if (c := self._conflict(p.measurement, k, t))), None
             )

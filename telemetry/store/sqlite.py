@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING
 from telemetry.block import SeriesBlock
 from telemetry.line_protocol import encode_line, series_key
 from telemetry.point import FieldValue, Point
-from telemetry.store._embedded import EmbeddedStore, buckets_sql, tag_filters
+from telemetry.store._embedded import (
+    TYPE_OF,
+    EmbeddedStore,
+    buckets_sql,
+    tag_filters,
+    type_conflict,
+)
 from telemetry.store.base import (
     Aggregate,
     FieldType,
@@ -70,15 +76,6 @@ CREATE TABLE IF NOT EXISTS sample (
 
 INSERT_SAMPLE = "INSERT OR REPLACE INTO sample (series_id, field_id, time, value) VALUES (?,?,?,?)"
 
-_TYPE_OF: dict[type, FieldType] = {float: "float", int: "int", bool: "bool", str: "str"}
-# InfluxDB's names, so both stores explain a conflict in the same words
-_INFLUX_NAME: dict[FieldType, str] = {
-    "float": "float",
-    "int": "integer",
-    "bool": "boolean",
-    "str": "string",
-}
-
 
 class SqliteStore(EmbeddedStore):
     """A `Store` in one SQLite file (the embedded default)."""
@@ -120,14 +117,10 @@ class SqliteStore(EmbeddedStore):
                     kind = next((type(v) for v in col if v is not None), None)
                     if kind is None:
                         continue
-                    kinds[k] = _TYPE_OF[kind]
+                    kinds[k] = TYPE_OF[kind]
                     entry = self._fields.get((m, k)) or self._stored_field(m, k)
                     if entry is not None and entry[1] != kinds[k]:
-                        conflict = (
-                            f'field type conflict: input field "{k}" on measurement "{m}" is '
-                            f"type {_INFLUX_NAME[kinds[k]]}, already exists as type "
-                            f"{_INFLUX_NAME[entry[1]]}"
-                        )
+                        conflict = type_conflict(m, k, kinds[k], entry[1])
                 if conflict is not None:
                     result.rejected.extend(
                         RejectedLine(line=ln, reason=conflict) for ln in b.lines()
@@ -219,22 +212,18 @@ class SqliteStore(EmbeddedStore):
                 conflict = None
                 # Check every field before creating any, so a refused point leaves no trace.
                 for k, v in p.fields.items():
-                    ftype = _TYPE_OF[type(v)]
+                    ftype = TYPE_OF[type(v)]
                     entry = fields_cache.get((m, k))
                     if entry is None:
                         entry = self._stored_field(m, k)
                     if entry is not None and entry[1] != ftype:
-                        conflict = (
-                            f'field type conflict: input field "{k}" on measurement "{m}" is '
-                            f"type {_INFLUX_NAME[ftype]}, already exists as type "
-                            f"{_INFLUX_NAME[entry[1]]}"
-                        )
+                        conflict = type_conflict(m, k, ftype, entry[1])
                         break
                 if conflict is not None:
                     result.rejected.append(RejectedLine(line=encode_line(p), reason=conflict))
                     continue
                 for k, v in p.fields.items():
-                    entry = fields_cache.get((m, k)) or self._field_id(m, k, _TYPE_OF[type(v)])
+                    entry = fields_cache.get((m, k)) or self._field_id(m, k, TYPE_OF[type(v)])
                     point_rows.append((entry[0], v))
                 sid = self._series_id(p)
                 t = p.time_ns
