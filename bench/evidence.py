@@ -1,6 +1,7 @@
 """Evidence bundles at scale: build and verify time, and bundle bytes per row.
 
     uv run python bench/evidence.py [--elements 1000] [--days 30] [--store sqlite|influx]
+                                    [--keep DIR]
 
 The history is bench/backfill.py's scale scenario (`--elements` elements, status every
 60 s, one point each with an hourly health row), backfilled and sealed as an agent would
@@ -129,9 +130,19 @@ async def main() -> None:
     ap.add_argument("--elements", type=int, default=1000)
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--store", choices=("sqlite", "influx"), default="sqlite")
+    ap.add_argument(
+        "--keep", type=Path, metavar="DIR",
+        help="build in DIR (new or empty) and keep the store, bundle and keys there, to "
+        "profile `evidence verify` on them afterwards",
+    )  # fmt: skip
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="pilotproof-bench-") as d:
         tmp = Path(d)
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            if any(args.keep.iterdir()):
+                ap.error(f"--keep {args.keep}: the folder is not empty")
+            tmp = args.keep
         if args.store == "sqlite":
             store: Store = SqliteStore(tmp / "store.db")
             await run(store, args, tmp)

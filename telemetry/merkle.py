@@ -3,14 +3,36 @@
 A sealed batch's `root` is the Merkle Tree Hash of its canonical lines. Inclusion proofs
 let one row of a large batch be disclosed without the others; consistency proofs show a
 tree is an append-only extension of an earlier one. Everything here is pure hashing.
+
+`merkle_root` and `scan_lines` run in C (`telemetry._native.merkle`, built by an install
+that finds a C compiler) when it is there, and in Python otherwise; both roads give the
+same results (tests/telemetry/test_merkle_native.py). `NATIVE` says which one runs.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
+from types import ModuleType
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+def _load_native() -> ModuleType | None:
+    if os.environ.get("PILOTPROOF_PURE_PYTHON"):  # for comparing the two roads
+        return None
+    try:
+        from telemetry._native import merkle
+    except ImportError:
+        return None
+    return merkle
+
+
+_native = _load_native()
+#: whether the roots are computed by the C extension
+NATIVE = _native is not None
 
 
 def leaf_hash(line: bytes) -> bytes:
@@ -27,9 +49,73 @@ def _split(n: int) -> int:
 
 
 def merkle_root(lines: Sequence[bytes]) -> bytes:
-    """RFC 9162 §2.1.1 Merkle Tree Hash: split at the largest power of two below n."""
+    """RFC 9162 §2.1.1 Merkle Tree Hash: split at the largest power of two below n.
+
+    Args:
+        lines: the leaves, each `bytes` (the C road refuses other types).
+    """
+    if _native is not None:
+        root: bytes = _native.root(lines)
+        return root
+    return python_root(lines)
+
+
+def python_root(lines: Sequence[bytes]) -> bytes:
+    """`merkle_root` in Python: the definition the C extension is checked against."""
     sha256 = hashlib.sha256
     return _root_of_hashes([sha256(b"\x00" + x).digest() for x in lines])
+
+
+@dataclass(frozen=True)
+class LineScan:
+    """What `scan_lines` read of a batch's text.
+
+    Args:
+        n: the number of lines: LF-separated, a final LF ending the last line (so a
+            line may hold any other byte, CR included).
+        root: their Merkle root.
+        first_ns: the least timestamp of the lines (0 when `bad` or no lines).
+        last_ns: the greatest (0 when `bad` or no lines).
+        bad: the 1-based number of the first line whose text after its last space is
+            not a timestamp — an optional `-` and ASCII digits, within int64; 0 when
+            every line has one.
+    """
+
+    n: int
+    root: bytes
+    first_ns: int
+    last_ns: int
+    bad: int
+
+
+def scan_lines(data: bytes) -> LineScan:
+    """The lines of one batch's text, their Merkle root and time range, in one pass.
+
+    Args:
+        data: the batch's inflated text, as sealed.
+    """
+    if _native is not None:
+        return LineScan(*_native.scan(data))
+    return python_scan(data)
+
+
+_INT64 = 1 << 63
+
+
+def python_scan(data: bytes) -> LineScan:
+    """`scan_lines` in Python: the definition the C extension is checked against."""
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    root = python_root(lines)
+    times: list[int] = []
+    for i, line in enumerate(lines, 1):
+        ts = line.rsplit(b" ", 1)[-1]
+        digits = ts[1:] if ts.startswith(b"-") else ts
+        if not (digits.isdigit() and -_INT64 <= (t := int(ts)) < _INT64):
+            return LineScan(len(lines), root, 0, 0, i)
+        times.append(t)
+    return LineScan(len(lines), root, min(times, default=0), max(times, default=0), 0)
 
 
 _NODE = hashlib.sha256(b"\x01")

@@ -19,7 +19,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from telemetry.merkle import merkle_root
+from telemetry.merkle import scan_lines
 from telemetry.seal import GENESIS, KPI_STREAM, BatchRecord
 from telemetry.timegrid import NS
 from verifier.chain import SAFE_NAME, ChainKey, intersects
@@ -553,17 +553,17 @@ def _check_batch(
             )
         )
         return None
-    lines = split_lines(raw)
-    if len(lines) != r.n:
+    scan = scan_lines(raw)
+    if scan.n != r.n:
         add(
             Finding(
                 code="E_BATCH_COUNT",
                 where=name,
-                message=f"{len(lines)} lines, the record says n = {r.n}",
+                message=f"{scan.n} lines, the record says n = {r.n}",
             )
         )
         return None
-    if merkle_root(lines).hex() != r.root:
+    if scan.root.hex() != r.root:
         add(
             Finding(
                 code="E_BATCH_ROOT",
@@ -572,36 +572,26 @@ def _check_batch(
             )
         )
         return None
-    times = []
-    for i, line in enumerate(lines, 1):
-        ts = line.rsplit(b" ", 1)[-1]
-        if not ts.lstrip(b"-").isdigit():
-            add(
-                Finding(
-                    code="E_BATCH_FORMAT", where=f"{name}:{i}", message="a line without a timestamp"
-                )
+    if scan.bad:
+        add(
+            Finding(
+                code="E_BATCH_FORMAT",
+                where=f"{name}:{scan.bad}",
+                message="a line without a timestamp (an integer of nanoseconds after its "
+                "last space)",
             )
-            return None
-        times.append(int(ts))
-    if min(times) != r.first_ns or max(times) > r.last_ns:
+        )
+        return None
+    if r.n and (scan.first_ns != r.first_ns or scan.last_ns > r.last_ns):
         add(
             Finding(
                 code="E_BATCH_TIME",
                 where=name,
                 message=(
-                    f"line times {min(times)}…{max(times)} do not fit first_ns {r.first_ns} "
-                    f"/ last_ns {r.last_ns}"
+                    f"line times {scan.first_ns}…{scan.last_ns} do not fit first_ns "
+                    f"{r.first_ns} / last_ns {r.last_ns}"
                 ),
             )
         )
         return None
     return path, hashlib.sha256(data).hexdigest()
-
-
-def split_lines(data: bytes) -> list[bytes]:
-    """Lines exactly as sealed: split on LF only (tag and string values may hold other
-    line-breaking characters that `splitlines` would cut at)."""
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return lines
