@@ -1,8 +1,9 @@
 """The one thing pyproject.toml cannot say: the optional C extension.
 
-`telemetry._native.merkle` computes the Merkle roots of sealed batches (see its source).
-It is optional: where no C compiler is found the build goes on without it, and
-`telemetry.merkle` computes the same roots in Python.
+`telemetry._native.merkle` computes the Merkle roots of sealed batches, and
+`telemetry._native.lines` splits a batch's lines for DuckdbStore's bulk loader (see each
+source). Both are optional: where no C compiler is found the build goes on without them,
+and `telemetry.merkle` and `telemetry.store._split` do the same in Python.
 """
 
 import sys
@@ -17,6 +18,12 @@ setup(
             libraries=["dl"] if sys.platform.startswith("linux") else [],
             extra_compile_args=["-O2"],
             optional=True,
-        )
+        ),
+        Extension(
+            "telemetry._native.lines",
+            ["telemetry/_native/lines.c"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        ),
     ]
 )

@@ -49,6 +49,6 @@ uv run --frozen mypy
 # pytest exits 5 when it collected no test; with `set -e` that fails this script, as it must.
 # One worker per core (pytest-xdist): most of the suite waits on real servers and agent
 # processes, and `worksteal` keeps both cores busy to the end despite a few long tests.
-# The Merkle roots' C extension must have built here (tests/telemetry/test_merkle_native.py):
+# The C extensions must have built here (tests/telemetry/test_merkle_native.py, test_split_native.py):
 # without it the suite would pass on the Python fallback and never run the C road.
 PILOTPROOF_REQUIRE_NATIVE=1 uv run --frozen pytest -n auto --dist worksteal "$@"

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from telemetry.block import SeriesBlock
-from telemetry.line_protocol import encode_line, series_key
+from telemetry.line_protocol import LineProtocolError, decode_line, encode_line, series_key
 from telemetry.point import INT64_MAX, INT64_MIN, FieldValue, Point
 from telemetry.store._embedded import (
     TYPE_OF,
@@ -40,6 +40,7 @@ from telemetry.store._embedded import (
     tag_filters,
     type_conflict,
 )
+from telemetry.store._split import split_batch
 from telemetry.store.base import (
     Aggregate,
     FieldType,
@@ -343,16 +344,16 @@ class DuckdbStore(EmbeddedStore):
 
     # --- bulk loading -----------------------------------------------------------------
 
-    def loader(self, folder: Path) -> LineLoader:
-        """A `LineLoader` into this store, keeping its scratch text in `folder`."""
-        return LineLoader(self, folder)
+    def loader(self) -> LineLoader:
+        """A `LineLoader` into this store."""
+        return LineLoader(self)
 
-    def _load_segment(self, path: Path) -> WriteResult:
-        """Load one scratch text file of lines (see `LineLoader`), as one transaction."""
+    def _load_segment(self, seg: _Segment) -> WriteResult:
+        """Load one segment of split lines (see `LineLoader`), as one transaction."""
         db = self._db
         db.execute("BEGIN")
         try:
-            result = self._load_segment_in(path)
+            result = self._load_segment_in(seg)
             if result.rejected:
                 db.execute("ROLLBACK")
                 self._load_caches()
@@ -362,104 +363,69 @@ class DuckdbStore(EmbeddedStore):
             self._rollback()
             raise
         finally:
-            for t in ("raw", "parsed", "skeys", "fv", "fids", "odd", *_STAGED.values()):
+            for view in ("seg_rows", "seg_fparts", "seg_skeys"):
+                db.unregister(view)
+            for t in ("fx", "mf", "fids", *_STAGED.values(), *_CAST.values()):
                 db.execute(f"DROP TABLE IF EXISTS {t}")
         return result
 
-    def _load_segment_in(self, path: Path) -> WriteResult:
-        from telemetry.line_protocol import LineProtocolError, decode_line
+    def _load_segment_in(self, seg: _Segment) -> WriteResult:
+        import numpy as np
+        import pandas as pd
 
         db = self._db
         result = WriteResult()
-        db.execute(
-            "CREATE TEMP TABLE raw AS SELECT line FROM read_csv(?, columns = {'line': "
-            "'VARCHAR'}, header = false, delim = '\\0', quote = '', escape = '', "
-            "auto_detect = false, strict_mode = false, max_line_size = 8388608) "
-            "WHERE line IS NOT NULL AND line <> ''",
-            [str(path)],
-        )
-        db.execute(
-            # the file's order (insertion order is kept); a transaction's rowids start high
-            "CREATE TEMP TABLE parsed AS SELECT rowid - (SELECT min(rowid) FROM raw) AS r, "
-            "line, regexp_full_match(line, ?) AS plain FROM raw",
-            [PLAIN_LINE],
-        )
-        # a field named twice in a line: Python keeps the last, so Python decodes it
-        db.execute(
-            "CREATE TEMP TABLE fv0 AS SELECT *, CASE WHEN len(kvs) = 1 THEN false ELSE "
-            "len(list_distinct(regexp_extract_all(fsec, '(?:^|,)([^=,]*)=', 1))) <> len(kvs) "
-            "END AS twice FROM (SELECT r, split_part(line, ' ', 1) AS skey, "
-            "split_part(line, ' ', 2) AS fsec, string_split(fsec, ',') AS kvs, "
-            "CAST(split_part(line, ' ', 3) AS BIGINT) AS time FROM parsed WHERE plain)"
-        )
-        staged = _empty_rows()
-        # lines off the plain road: decoded one by one, merged in their place (sequence)
-        odd = db.execute(
-            "SELECT r, line FROM parsed WHERE NOT plain UNION ALL SELECT r, p.line FROM fv0 "
-            "JOIN parsed p USING (r) WHERE twice ORDER BY r"
-        ).fetchall()
-        db.execute("DELETE FROM fv0 WHERE twice")
-        plain = _one(db, "SELECT count(*) FROM fv0")
-        for r, line in odd:
-            try:
-                p = decode_line(line)
-            except ValueError as e:
-                raise LineProtocolError(f"{line[:200]!r}: {e}") from None
-            kinds = {k: TYPE_OF[type(v)] for k, v in p.fields.items()}
-            conflict = next(
-                (c for k, t in kinds.items() if (c := self._conflict(p.measurement, k, t))), None
-            )
-            if conflict is not None:
-                result.rejected.append(RejectedLine(line=line, reason=conflict))
-                continue
-            sid = self._series_id(p)
-            for pos, (k, v) in enumerate(p.fields.items()):
-                rows = staged[kinds[k]]
-                rows[0].append(sid)
-                rows[1].append(self._field_id(p.measurement, k, kinds[k]))
-                rows[2].append(p.time_ns)
-                rows[3].append((v, int(r) * _SEQ + pos))
-            result.written += 1
+        lines, keys, parts, times = seg.columns()
+        series, fields = list(seg.series), seg.field_strings()
+        staged = self._decode_odd(seg.odd, result)
         # each new series part checked by the data contract, through its first line
-        new = db.execute(
-            "SELECT f.skey, p.line FROM (SELECT skey, min(r) AS r FROM fv0 GROUP BY skey) f "
-            "JOIN parsed p USING (r)"
-        ).fetchall()
-        skeys: list[tuple[str, int, str]] = []
-        for skey, line in new:
-            if skey not in self._raw_series:
-                try:
-                    p = decode_line(line)
-                except ValueError as e:
-                    raise LineProtocolError(f"{line[:200]!r}: {e}") from None
-                self._raw_series[skey] = self._series_id(p)
-            skeys.append((skey, self._raw_series[skey], skey.split(",", 1)[0]))
-        db.execute("CREATE TEMP TABLE skeys (skey VARCHAR, sid INTEGER, measurement VARCHAR)")
-        if skeys:
-            import pandas as pd
-
-            self._insert_frame("skeys", pd.DataFrame(skeys))
-        db.execute(
-            "CREATE TEMP TABLE fv AS SELECT s.sid, s.measurement, x.r * ? + x.i - 1 AS seq, "
-            "split_part(x.kv, '=', 1) AS fkey, split_part(x.kv, '=', 2) AS raw, x.time, "
-            "CASE WHEN split_part(x.kv, '=', 2) IN ('true', 'false') THEN 'bool' "
-            "WHEN suffix(x.kv, 'i') THEN 'int' ELSE 'float' END AS ftype "
-            "FROM (SELECT r, skey, time, unnest(kvs) AS kv, generate_subscripts(kvs, 1) AS i "
-            "FROM fv0) x JOIN skeys s USING (skey)",
-            [_SEQ],
+        skeys: list[tuple[int, int, str]] = []
+        if len(keys):
+            ks, first = np.unique(keys, return_index=True)
+            for k, pos in zip(ks.tolist(), first.tolist(), strict=True):
+                skey = series[k]
+                if skey not in self._raw_series:
+                    line = f"{skey} {fields[parts[pos]]} {times[pos]}"
+                    self._raw_series[skey] = self._series_id(_decode(line))
+                skeys.append((k, self._raw_series[skey], skey.split(",", 1)[0]))
+        db.register("seg_rows", pd.DataFrame({"r": lines, "k": keys, "f": parts, "time": times}))
+        db.register(
+            "seg_fparts",
+            pd.DataFrame(
+                {
+                    "f": np.arange(len(fields), dtype=np.int32),
+                    "fsec": pd.Series(fields, dtype=object),
+                }
+            ),
         )
-        db.execute("DROP TABLE fv0")
-        for sid, k, example in db.execute(
-            "SELECT sid, fkey, any_value(raw) FROM fv GROUP BY ALL"
-        ).fetchall():
-            if k in self._tag_keys[int(sid)]:  # as Point refuses it
-                raise LineProtocolError(
-                    f"field {k}={example}: {k!r} is both a tag and a field key of its series"
-                )
+        db.register(
+            "seg_skeys",
+            pd.DataFrame(
+                {
+                    "k": pd.array([k for k, _, _ in skeys], dtype="int32"),
+                    "sid": pd.array([s for _, s, _ in skeys], dtype="int32"),
+                    "measurement": pd.Series([m for *_, m in skeys], dtype=object),
+                }
+            ),
+        )
+        # every distinct field part split once: its fields, in order, typed by their text
+        db.execute(
+            "CREATE TEMP TABLE fx AS SELECT f, i, split_part(kv, '=', 1) AS fkey, "
+            "split_part(kv, '=', 2) AS raw, CASE WHEN split_part(kv, '=', 2) IN ('true', "
+            "'false') THEN 'bool' WHEN suffix(kv, 'i') THEN 'int' ELSE 'float' END AS ftype "
+            "FROM (SELECT f, unnest(kvs) AS kv, generate_subscripts(kvs, 1) AS i FROM "
+            "(SELECT f, string_split(CAST(fsec AS VARCHAR), ',') AS kvs FROM seg_fparts))"
+        )
+        self._check_tag_keys([sid for _, sid, _ in skeys])
+        db.execute(
+            "CREATE TEMP TABLE mf AS SELECT s.measurement, r.f, count(*) AS n FROM seg_rows r "
+            "JOIN (SELECT k, CAST(measurement AS VARCHAR) AS measurement FROM seg_skeys) s "
+            "USING (k) GROUP BY ALL"
+        )
         fids: list[tuple[str, str, str, int]] = []
         for m, k, ftype, n, example in db.execute(
-            "SELECT measurement, fkey, ftype, count(*), any_value(raw) FROM fv GROUP BY ALL "
-            "ORDER BY ALL"
+            "SELECT m.measurement, x.fkey, x.ftype, sum(m.n), any_value(x.raw) FROM mf m "
+            "JOIN fx x USING (f) GROUP BY ALL ORDER BY ALL"
         ).fetchall():
             try:
                 Point(m, {}, {k: _EXAMPLE[ftype]}, 0)  # the field key, by the contract's rules
@@ -480,26 +446,35 @@ class DuckdbStore(EmbeddedStore):
         )
         if fids:
             db.executemany("INSERT INTO fids VALUES (?, ?, ?, ?)", fids)
-        result.written += plain
+        result.written += len(lines)
         for ftype in FIELD_TYPES:
             table = _STAGED[ftype]
             db.execute(
                 f"CREATE TEMP TABLE {table} (series_id INTEGER, field_id INTEGER, time BIGINT, "
                 f"value {_SQL_TYPE[ftype]}, seq BIGINT)"
             )
-            if ftype != "str":
-                value = "raw = 'true'" if ftype == "bool" else f"CAST(raw AS {_SQL_TYPE[ftype]})"
-                if ftype == "int":
-                    value = "CAST(rtrim(raw, 'i') AS BIGINT)"
+            if ftype != "str" and any(t == ftype for *_, t, _ in fids):
+                # each distinct value text cast once, then joined to its lines
+                value = {
+                    "bool": "raw = 'true'",
+                    "int": "CAST(rtrim(raw, 'i') AS BIGINT)",
+                    "float": "CAST(raw AS DOUBLE)",
+                }[ftype]
+                cast = _CAST[ftype]
                 db.execute(
-                    f"INSERT INTO {table} SELECT sid, fid, time, {value}, seq FROM fv "
-                    "JOIN fids USING (measurement, fkey, ftype) WHERE ftype = ?",
+                    f"CREATE TEMP TABLE {cast} AS SELECT f, i, fkey, {value} AS v FROM fx "
+                    "WHERE ftype = ?",
+                    [ftype],
+                )
+                db.execute(
+                    f"INSERT INTO {table} SELECT s.sid, d.fid, r.time, x.v, "
+                    f"r.r * {_SEQ} + x.i - 1 FROM seg_rows r JOIN seg_skeys s USING (k) "
+                    f"JOIN {cast} x USING (f) JOIN fids d ON d.measurement = s.measurement "
+                    "AND d.fkey = x.fkey AND d.ftype = ?",
                     [ftype],
                 )
             sids, fids_, ts, vs = staged[ftype]
             if sids:
-                import pandas as pd
-
                 frame = pd.DataFrame({
                     "series_id": pd.array(sids, dtype="int32"),
                     "field_id": pd.array(fids_, dtype="int32"),
@@ -512,6 +487,44 @@ class DuckdbStore(EmbeddedStore):
                 db.unregister("odd_rows")
             self._merge_from(table, ftype)
         return result
+
+    def _decode_odd(self, odd: list[tuple[int, str]], result: WriteResult) -> _Rows:
+        """The lines off the plain road, decoded one by one; their rows carry their line's
+        place (merge sequence) so that later lines still win."""
+        staged = _empty_rows()
+        for r, line in odd:
+            p = _decode(line)
+            kinds = {k: TYPE_OF[type(v)] for k, v in p.fields.items()}
+            conflict = next(
+                (c for k, t in kinds.items() if (c := self._conflict(p.measurement, k, t))), None
+            )
+            if conflict is not None:
+                result.rejected.append(RejectedLine(line=line, reason=conflict))
+                continue
+            sid = self._series_id(p)
+            for pos, (k, v) in enumerate(p.fields.items()):
+                rows = staged[kinds[k]]
+                rows[0].append(sid)
+                rows[1].append(self._field_id(p.measurement, k, kinds[k]))
+                rows[2].append(p.time_ns)
+                rows[3].append((v, r * _SEQ + pos))
+            result.written += 1
+        return staged
+
+    def _check_tag_keys(self, sids: list[int]) -> None:
+        """Refuse a field key that is a tag key of its line's series, as `Point` does."""
+        tagged = set().union(*(self._tag_keys[s] for s in sids))
+        fkeys = {k for (k,) in self._db.execute("SELECT DISTINCT fkey FROM fx").fetchall()}
+        if not tagged & fkeys:  # the usual case: no join over every line needed
+            return
+        for sid, k, example in self._db.execute(
+            "SELECT s.sid, x.fkey, any_value(x.raw) FROM seg_rows r JOIN seg_skeys s "
+            "USING (k) JOIN fx x USING (f) GROUP BY ALL ORDER BY ALL"
+        ).fetchall():
+            if k in self._tag_keys[int(sid)]:
+                raise LineProtocolError(
+                    f"field {k}={example}: {k!r} is both a tag and a field key of its series"
+                )
 
     # --- reads ------------------------------------------------------------------------
 
@@ -661,6 +674,7 @@ class DuckdbStore(EmbeddedStore):
 
 
 _STAGED: dict[FieldType, str] = {t: f"staged_{t}" for t in FIELD_TYPES}
+_CAST: dict[FieldType, str] = {t: f"cast_{t}" for t in FIELD_TYPES}
 _EXAMPLE: dict[str, FieldValue] = {"float": 0.0, "int": 0, "bool": True, "str": ""}
 _PANDAS_TYPE: dict[FieldType, str] = {
     "float": "float64",
@@ -672,99 +686,120 @@ _PANDAS_TYPE: dict[FieldType, str] = {
 
 # --- bulk loading of canonical lines ----------------------------------------------------
 
-#: a field value as the canonical encoder writes it, in the forms whose parse in SQL is
-#: exactly Python's: booleans `true`/`false`, integers of up to 18 digits (always int64),
-#: floats with an exponent of at most two digits (never infinite). Anything else — a
-#: string, an escape, `T`, `1e+300` — is decoded by `telemetry.decode_line` instead.
-_VALUE = r"(true|false|-?[0-9]{1,18}i|-?[0-9]+\.[0-9]+(e[+-][0-9]{1,2})?|-?[0-9]+e[+-][0-9]{1,2})"
-_NAME = r"[^ ,=\"\\\x00-\x1f\x7f]+"
-PLAIN_LINE = (
-    rf"[A-Za-z0-9_]+(,{_NAME}={_NAME})* [A-Za-z0-9_]+={_VALUE}(,[A-Za-z0-9_]+={_VALUE})* "
-    r"(-?[0-9]{1,18}|[1-8][0-9]{18})"
-)
-#: lines per bulk load: each is parsed in one pass of SQL over a scratch text file
+#: lines per bulk load (one transaction): bounds the loader's memory
+SEGMENT_LINES = 1 << 22
+#: text per bulk load: the distinct field parts are kept as Python strings until then
 SEGMENT_BYTES = 256 << 20
-#: a longer line goes to `decode_blocks` with its batch (DuckDB's reader has a line limit)
+#: a longer line goes to `decode_blocks` with its batch
 MAX_PLAIN_LINE = 4 << 20
 # field positions per line in a merge sequence number: a line of at most MAX_PLAIN_LINE
-# bytes has fewer than 2^21 fields (`k=1` and a comma each), a segment fewer than 2^28 lines
+# bytes has fewer than 2^21 fields (`k=1` and a comma each)
 _SEQ = 1 << 22
+
+
+def _decode(line: str) -> Point:
+    try:
+        return decode_line(line)
+    except ValueError as e:
+        raise LineProtocolError(f"{line[:200]!r}: {e}") from None
+
+
+class _Segment:
+    """Split lines queued for one bulk load, numbered across their batches in order."""
+
+    def __init__(self) -> None:
+        self.series: dict[str, int] = {}  # series part → index, by first appearance
+        self._fields: list[list[str]] = []  # each batch's distinct field parts
+        self._nfields = 0
+        self._cols: list[tuple[Any, Any, Any, Any]] = []
+        self.odd: list[tuple[int, str]] = []  # (line number, text) of the other lines
+        self.lines = 0  # non-empty lines queued
+        self.bytes = 0
+        self._base = 0  # the number of the next batch's first line
+
+    def add(self, data: bytes) -> None:
+        import numpy as np
+
+        s = split_batch(data)
+        try:  # the usual batch: no series the segment has not seen
+            ids = list(map(self.series.__getitem__, s.series))
+        except KeyError:
+            ids = [self.series.setdefault(x, len(self.series)) for x in s.series]
+        remap = np.array(ids, dtype=np.int32)
+        self._cols.append(
+            (s.lines.astype(np.int64) + self._base, remap[s.keys], s.field_parts + self._nfields,
+             s.times)
+        )  # fmt: skip
+        self._fields.append(s.fields)
+        self._nfields += len(s.fields)
+        if len(s.odd):
+            raw = data.split(b"\n")
+            self.odd += [(self._base + i, raw[i].decode()) for i in s.odd.tolist()]
+        self._base += len(data) + 1  # more than its lines: numbers only need to grow
+        self.lines += len(s.lines) + len(s.odd)
+        self.bytes += len(data)
+
+    def columns(self) -> tuple[Any, Any, Any, Any]:
+        """The plain lines' numbers, series indices, field-part indices and times."""
+        import numpy as np
+
+        if not self._cols:
+            empty = np.zeros(0, dtype=np.int32)
+            return empty.astype(np.int64), empty, empty, empty.astype(np.int64)
+        return tuple(np.concatenate(c) for c in zip(*self._cols, strict=True))  # type: ignore[return-value]
+
+    def field_strings(self) -> list[str]:
+        return [f for batch in self._fields for f in batch]
 
 
 class LineLoader:
     """Bulk-loads LF-separated line-protocol text into a `DuckdbStore`, in order.
 
-    `add` takes the bytes of one batch of lines; text goes to a scratch file and is
-    parsed by DuckDB in segments of `SEGMENT_BYTES`. Each line takes one of two roads
-    with the same result: a plain canonical line (`PLAIN_LINE`) is split and cast in
-    SQL, every other line goes through `decode_line`, and a batch that DuckDB's reader
-    cannot carry as text (a NUL or CR byte, or not UTF-8) through `decode_blocks` whole.
-    The series part of each new series is decoded in Python too, so names are checked
-    by the data contract's own rules. Later lines win, as in `write_blocks`.
+    `add` takes the bytes of one batch of lines and splits it at once
+    (`telemetry.store._split.split_batch`, in C where built); segments of up to
+    `SEGMENT_LINES` lines are loaded in one pass of SQL each. Each line takes one of two
+    roads with the same result: a plain canonical line (`PLAIN_LINE`) is cast in SQL —
+    each distinct field part once — every other non-empty line goes through
+    `decode_line`, and a batch with a line longer than `MAX_PLAIN_LINE` through
+    `decode_blocks` whole. The series part of each new series is decoded in Python too,
+    so names are checked by the data contract's own rules. Later lines win, as in
+    `write_blocks`.
 
-    Raises `LineProtocolError` for a line that does not decode, naming it. A field type
-    conflict refuses the segment's lines of that field (in `WriteResult.rejected`); the
-    segment is then not loaded.
+    Raises `LineProtocolError` for a line that does not decode, naming it, and
+    `UnicodeDecodeError` for a batch that is not UTF-8. A field type conflict refuses the
+    segment's lines of that field (in `WriteResult.rejected`); the segment is then not
+    loaded.
+
+    Args:
+        store: the store loaded into.
     """
 
-    def __init__(self, store: DuckdbStore, folder: Path) -> None:
+    def __init__(self, store: DuckdbStore) -> None:
         self.store = store
-        self.folder = folder
         self.result = WriteResult()
-        self._path = folder / "segment.lp"
-        self._file = self._path.open("wb")
-        self._bytes = 0
+        self._segment = _Segment()
 
     async def add(self, data: bytes) -> None:
         """Queue one batch's lines (loaded at the segment's end or by `finish`)."""
-        if (
-            b"\x00" in data
-            or b"\r" in data
-            or data.startswith(b"\xef\xbb\xbf")  # DuckDB's reader drops a byte-order mark
-            or (len(data) > MAX_PLAIN_LINE and max(map(len, data.split(b"\n"))) > MAX_PLAIN_LINE)
-            or not _utf8(data)
-        ):
+        if not data.isascii():
+            data.decode()  # not UTF-8: raises, naming the place
+        if len(data) > MAX_PLAIN_LINE and max(map(len, data.split(b"\n"))) > MAX_PLAIN_LINE:
             await self._flush()
             from telemetry.block import decode_blocks
 
-            lines = [x.decode() for x in data.split(b"\n")]  # not UTF-8: raises, naming it
-            blocks = await asyncio.to_thread(decode_blocks, lines)
+            blocks = await asyncio.to_thread(decode_blocks, data.decode().split("\n"))
             self.result.merge(await self.store.write_blocks(blocks))
             return
-        self._file.write(data)
-        if not data.endswith(b"\n"):
-            self._file.write(b"\n")
-        self._bytes += len(data)
-        if self._bytes >= SEGMENT_BYTES:
+        await asyncio.to_thread(self._segment.add, data)
+        if self._segment.lines >= SEGMENT_LINES or self._segment.bytes >= SEGMENT_BYTES:
             await self._flush()
 
     async def finish(self) -> WriteResult:
         """Load what is queued; the merged result of every segment."""
         await self._flush()
-        self._file.close()
-        self._path.unlink(missing_ok=True)
         return self.result
 
     async def _flush(self) -> None:
-        if not self._bytes:
-            return
-        self._file.close()
-        result = await self.store._run(self.store._load_segment, self._path)
-        self.result.merge(result)
-        self._file = self._path.open("wb")
-        self._bytes = 0
-
-
-def _one(db: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = db.execute(sql).fetchone()
-    return int(row[0]) if row else 0
-
-
-def _utf8(data: bytes) -> bool:
-    if data.isascii():
-        return True
-    try:
-        data.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
+        seg, self._segment = self._segment, _Segment()
+        if seg.bytes:
+            self.result.merge(await self.store._run(self.store._load_segment, seg))

@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from telemetry import Aggregate, DuckdbStore, Point, SeriesBlock, SqliteStore, Store
@@ -177,7 +178,7 @@ async def _bulk_road(chunks: list[bytes], path: Path, lines: list[str]) -> tuple
 
     store = DuckdbStore(path)
     try:
-        loader = store.loader(path.parent)
+        loader = store.loader()
         for c in chunks:
             await loader.add(c)
         result = await loader.finish()
@@ -301,3 +302,20 @@ async def test_a_line_longer_than_duckdbs_reader_takes_loads(tmp_path: Path) -> 
     outcome, pts = await _loaded(tmp_path, data)
     assert outcome == "written 1"
     assert len(pts) == 1
+
+
+@pytest.mark.parametrize("segment_lines", [1, 3, 1 << 22])
+async def test_a_later_batch_wins_over_an_earlier_one_on_either_road(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, segment_lines: int
+) -> None:
+    """The same series, field and time in two batches: the later line is kept, whether
+    each line is cast in SQL or decoded in Python, within a segment or across two."""
+    from telemetry.store import duck
+
+    monkeypatch.setattr(duck, "SEGMENT_LINES", segment_lines)
+    first = b'm f=1.0 5\nm f=2.0 6\nm f=3.0 7\nm s="a" 7\n'
+    second = b'm f=9.0 7\nm s="b" 7\nm f=8.0 6\n'
+    lines = [x.decode() for x in (first + second).split(b"\n")]
+    bulk = await _bulk_road([first, second], tmp_path / "d.duckdb", lines)
+    assert bulk == await _python_road(lines, tmp_path / "s.db")
+    assert [p.fields for p in bulk[1]] == [{"f": 1.0}, {"f": 8.0}, {"f": 9.0, "s": "b"}]

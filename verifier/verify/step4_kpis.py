@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +58,36 @@ async def recompute(
     return out
 
 
+async def _read_ahead(
+    batches: list[tuple[tuple[str, int, int], tuple[Path, str]]],
+) -> AsyncGenerator[tuple[int, tuple[str, int, int], Path, bytes | None], None]:
+    """Each batch's lines in order (see `_inflated`), the next one read and inflated
+    while the caller splits and loads this one."""
+    ahead: asyncio.Future[bytes | None] | None = None
+    try:
+        for i, (key, (path, digest)) in enumerate(batches):
+            current = ahead or asyncio.ensure_future(_inflated(path, digest))
+            ahead = None
+            if i + 1 < len(batches):
+                ahead = asyncio.ensure_future(_inflated(*batches[i + 1][1]))
+            yield i, key, path, await current
+    finally:
+        if ahead is not None:  # the caller stopped early: let the read end
+            await asyncio.gather(ahead, return_exceptions=True)
+
+
+async def _inflated(path: Path, digest: str) -> bytes | None:
+    """A batch's lines, or None when its file no longer has the digest step 3 checked."""
+
+    def read() -> bytes | None:
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:
+            return None
+        return gzip.decompress(data)
+
+    return await asyncio.to_thread(read)
+
+
 async def _recompute(
     inputs: Inputs,
     verified: dict[tuple[str, int, int], tuple[Path, str]],
@@ -69,27 +100,25 @@ async def _recompute(
         # columnar: a month of a large site is 10^7-10^8 lines, bulk-loaded from text
         store = DuckdbStore(Path(tmp) / "bundle.duckdb")
         try:
-            loader = store.loader(Path(tmp))
-            total = len(verified)
+            loader = store.loader()
+            batches = sorted(verified.items())
             where = "batches"  # the batch being loaded, for a finding
             try:
-                for i, ((agent, _epoch, seq), (path, digest)) in enumerate(
-                    sorted(verified.items())
-                ):
-                    where = f"agent {agent} batches to {seq}"
-                    data = await asyncio.to_thread(path.read_bytes)
-                    if hashlib.sha256(data).hexdigest() != digest:  # changed since checked
-                        add(
-                            Finding(
-                                code="E_SUBJECT_DIGEST",
-                                where=str(path),
-                                message="changed while being verified",
+                async with contextlib.aclosing(_read_ahead(batches)) as reads:
+                    async for i, (agent, _epoch, seq), path, data in reads:
+                        where = f"agent {agent} batches to {seq}"
+                        if data is None:  # changed since checked
+                            add(
+                                Finding(
+                                    code="E_SUBJECT_DIGEST",
+                                    where=str(path),
+                                    message="changed while being verified",
+                                )
                             )
-                        )
-                        return None
-                    await loader.add(await asyncio.to_thread(gzip.decompress, data))
-                    if progress is not None:
-                        progress("loading lines", i + 1, total)
+                            return None
+                        await loader.add(data)
+                        if progress is not None:
+                            progress("loading lines", i + 1, len(batches))
                 result = await loader.finish()
             except (LineProtocolError, UnicodeDecodeError) as e:
                 add(
