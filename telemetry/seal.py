@@ -211,9 +211,10 @@ def archive_points(record: BatchRecord, lines: Sequence[bytes], site: str) -> li
     ]
 
 
-def unarchive(parts: Sequence[str]) -> list[bytes]:
-    """The lines of a batch from its `pp_lines` parts, in part order."""
-    return zlib.decompress(base64.b64decode("".join(parts))).split(b"\n")
+def archived_stream(parts: Sequence[str]) -> bytes:
+    """The zlib stream of a batch's LF-joined lines, from its `pp_lines` parts in part
+    order (`binascii.Error` when they are not base64)."""
+    return base64.b64decode("".join(parts), validate=True)
 
 
 def _b64(raw: bytes) -> str:

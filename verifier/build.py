@@ -17,7 +17,9 @@ import gzip
 import hashlib
 import itertools
 import shutil
+import struct
 import time
+import zlib
 from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -40,14 +42,14 @@ from kpi import (
 )
 from telemetry import Inventory, Store
 from telemetry.errors import PilotproofError
-from telemetry.merkle import merkle_root
+from telemetry.merkle import scan_lines
 from telemetry.seal import KPI_STREAM, BatchRecord
 from verifier.chain import (
     SAFE_NAME,
     ChainSelectionError,
     Selection,
+    read_archives,
     read_chains,
-    read_lines,
     select,
 )
 from verifier.dsse import sign_envelope
@@ -151,8 +153,8 @@ async def build_bundle(
         )  # fmt: skip
     packing: set[asyncio.Future[None]] = set()
 
-    async def pack(name: str, lines: list[bytes]) -> None:
-        digests[name] = await asyncio.to_thread(_pack, out / name, lines)
+    async def pack(name: str, agent: str, record: BatchRecord, archive: bytes) -> None:
+        digests[name] = await asyncio.to_thread(_pack, out / name, agent, record, archive)
 
     try:
         for agent, epoch in sorted(chains):
@@ -164,21 +166,26 @@ async def build_bundle(
             records = {r.seq: r for r in sel.with_lines}
             done = 0
             try:
-                async for seq, lines in read_lines(store, site, agent, list(records),
-                                                   epoch=epoch):  # fmt: skip
+                async for seq, archive in read_archives(store, site, agent, list(records),
+                                                        epoch=epoch):  # fmt: skip
                     r = records[seq]
-                    _check_archive(agent, r, lines)
-                    assert lines is not None
+                    if archive is None:
+                        raise BuildError(
+                            f"agent {agent} batch {r.seq}: the store has no pp_lines archive "
+                            "of it; was it forwarded by an agent older than 0.2, or is the "
+                            "store still receiving it?"
+                        )
                     name = batch_path(KPI_STREAM, agent, seq, epoch)
-                    # compressed in threads (zlib lets go of the interpreter lock), a few
-                    # batches at a time: bounded memory, every core busy
+                    # checked and packed in threads (zlib and the Merkle roots let go of
+                    # the interpreter lock), a few batches at a time: bounded memory,
+                    # every core busy, the event loop free for the evaluation's queries
                     if len(packing) >= PACKING:
                         done_now, _ = await asyncio.wait(packing, return_when=FIRST_COMPLETED)
                         for t in done_now:
                             packing.discard(t)
                             t.result()
-                    packing.add(asyncio.create_task(pack(name, lines)))
-                    total_lines += len(lines)
+                    packing.add(asyncio.create_task(pack(name, agent, r, archive)))
+                    total_lines += r.n
                     done += 1
                     if progress is not None:
                         progress(f"batches of {agent}", done, len(records))
@@ -212,9 +219,11 @@ async def build_bundle(
                 progress("evaluating the KPIs", 0, 1)
             evaluation = await evaluating
     except BaseException:
+        if evaluating is not None:
+            evaluating.cancel()
+        # a batch being packed is let finish: its thread would write into the folder
+        # after it was removed
         running: list[asyncio.Future[Any]] = [*packing, *([evaluating] if evaluating else [])]
-        for t in running:
-            t.cancel()
         await asyncio.gather(*running, return_exceptions=True)
         await asyncio.to_thread(shutil.rmtree, out, True)  # no half-built bundle is left
         raise
@@ -283,27 +292,41 @@ def epoch_changes(
     return out
 
 
-def _check_archive(agent: str, r: BatchRecord, lines: list[bytes] | None) -> None:
-    if lines is None:
-        raise BuildError(
-            f"agent {agent} batch {r.seq}: the store has no pp_lines archive of it; was it "
-            "forwarded by an agent older than 0.2, or is the store still receiving it?"
-        )
-    if len(lines) != r.n or merkle_root(lines).hex() != r.root:
-        raise BuildError(
-            f"agent {agent} batch {r.seq}: the archived lines in the store do not match the "
-            f"sealed record (n={r.n}, {len(lines)} archived); the store's copy was altered "
-            "or damaged"
-        )
-
-
-#: batches compressed at once, each in a thread
+#: batches checked and packed at once, each in a thread
 PACKING = 4
+#: the last member of every batch file: the LF that ends its last line
+_LF_MEMBER = gzip.compress(b"\n", mtime=0)
+# a gzip member's header (RFC 1952): deflate, no flags, no time, no extra flags, OS unknown
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
 
-def _pack(path: Path, lines: list[bytes]) -> str:
-    """Write one batch's lines gzipped (reproducibly: no time in the header); its SHA-256."""
-    data = gzip.compress(b"\n".join(lines) + b"\n", compresslevel=6, mtime=0)
+def _pack(path: Path, agent: str, r: BatchRecord, archive: bytes) -> str:
+    """Check one batch's archive against its signed record and write it as the bundle's
+    gzip file (reproducibly: no time in any header); the file's SHA-256.
+
+    The archive's deflate data is reused, not compressed again: the file is two gzip
+    members (RFC 1952 §2.2) — the archived lines, then the final LF — which every gzip
+    reader inflates as one text."""
+    damaged = BuildError(
+        f"agent {agent} batch {r.seq}: the archived lines in the store do not match the "
+        f"sealed record (n={r.n}); the store's copy was altered or damaged"
+    )
+    inflate = zlib.decompressobj()
+    try:
+        raw = inflate.decompress(archive)
+    except zlib.error:
+        raise damaged from None
+    if not inflate.eof or inflate.unused_data:
+        raise damaged
+    text = raw + b"\n"  # as the bundle holds it, and as verify step 3 will scan it
+    scan = scan_lines(text)
+    if scan.n != r.n or scan.root.hex() != r.root:
+        raise damaged
+    if archive[1] & 0x20:  # a preset dictionary (never written by archive_points)
+        data = gzip.compress(text, compresslevel=6, mtime=0)
+    else:
+        trailer = struct.pack("<II", zlib.crc32(raw), len(raw) & 0xFFFFFFFF)
+        data = _GZIP_HEADER + archive[2:-4] + trailer + _LF_MEMBER
     _write_file(path, data)
     return hashlib.sha256(data).hexdigest()
 

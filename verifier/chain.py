@@ -5,13 +5,12 @@ from __future__ import annotations
 import binascii
 import itertools
 import re
-import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
 from telemetry import Point, Store
 from telemetry.errors import PilotproofError
-from telemetry.seal import KPI_STREAM, BatchRecord, unarchive
+from telemetry.seal import KPI_STREAM, BatchRecord, archived_stream
 
 #: time bound that reads every record (`pp_batch` and `pp_lines` rows sit at time = seq)
 ALL_SEQ = 1 << 62
@@ -129,7 +128,7 @@ def _check_start(agent: str, records: list[BatchRecord], start: int, first_neede
         )
 
 
-async def read_lines(
+async def read_archives(
     store: Store,
     site: str,
     agent: str,
@@ -137,10 +136,12 @@ async def read_lines(
     stream: str = KPI_STREAM,
     *,
     epoch: int = 0,
-) -> AsyncIterator[tuple[int, list[bytes] | None]]:
-    """The archived lines of each batch in `seqs` of one agent's chain (of `epoch`), in
-    seq order; None for a batch the store has no archive of. Read a few hundred batches
-    at a time, so a month of a large site never sits in memory at once."""
+) -> AsyncIterator[tuple[int, bytes | None]]:
+    """The archive of each batch in `seqs` of one agent's chain (of `epoch`), in seq
+    order: the zlib stream of its LF-joined lines (`telemetry.seal.archive_points`), or
+    None for a batch the store has no archive of. Read a few hundred batches at a time,
+    so a month of a large site never sits in memory at once. Raises `ValueError` for an
+    archive whose parts are not base64."""
     tag = str(epoch) if epoch else ""
     ordered = sorted(set(seqs))
     step = 256
@@ -163,9 +164,10 @@ async def read_lines(
                 yield seq, None
                 continue
             try:
-                yield seq, unarchive([got[k] for k in sorted(got)])
-            except (zlib.error, binascii.Error) as e:
+                stream_ = archived_stream([got[k] for k in sorted(got)])
+            except binascii.Error as e:
                 raise ValueError(
                     f"agent {agent} batch {seq}: its pp_lines archive in the store is "
                     f"incomplete or damaged ({len(got)} parts: {e})"
                 ) from e
+            yield seq, stream_

@@ -314,3 +314,56 @@ async def test_a_restarted_chain_keeps_the_old_one_and_the_bundle_declares_it(
     assert [w.code for w in report.warnings] == ["W_CHAIN_EPOCH"]
     assert "buffer was lost" in report.warnings[0].message
     assert report.evaluation is not None
+
+
+async def test_every_batch_file_inflates_with_the_systems_gzip_to_its_lines(
+    bundle: Path,
+) -> None:
+    """A batch file reuses its archive's deflate data (two gzip members: the lines, then
+    the final LF); gzip(1), a reader we did not write, takes it as one text."""
+    import gzip
+    import subprocess
+
+    batches = sorted((bundle / "batches").rglob("*.lp.gz"))
+    assert batches
+    for p in batches:
+        run = subprocess.run(["gzip", "-dc", str(p)], capture_output=True, check=True)  # noqa: ASYNC221
+        assert run.stdout == gzip.decompress(p.read_bytes())
+        assert run.stdout.endswith(b"\n")
+        assert b"\n\n" not in run.stdout
+
+
+def _altered(data: str, how: str) -> str:
+    import base64
+    import zlib
+
+    raw = base64.b64decode(data)
+    return {
+        "other lines": base64.b64encode(zlib.compress(b"m f=1.0 1")).decode(),
+        "bytes after the stream": base64.b64encode(raw + b"\x00junk").decode(),
+        "cut short": base64.b64encode(raw[: len(raw) // 2]).decode(),
+        "not base64": data[:10] + "!" + data[11:],
+    }[how]
+
+
+@pytest.mark.parametrize(
+    "how", ["other lines", "bytes after the stream", "cut short", "not base64"]
+)
+async def test_an_altered_archive_in_the_store_is_refused(
+    sealed_sqlite: Path, keys: Keys, tmp_path: Path, how: str
+) -> None:
+    db = tmp_path / "altered.db"
+    shutil.copy(sealed_sqlite, db)
+    store = SqliteStore(db)
+    out = tmp_path / "b"
+    try:
+        (row, *_) = [p for p in await store.read("pp_lines", 0, 1 << 62) if p.time_ns == 3]
+        fields = {**row.fields, "data": _altered(str(row.fields["data"]), how)}
+        await store.write([Point(row.measurement, row.tags, fields, row.time_ns)])
+        with pytest.raises(BuildError, match=r"batch 3: .*(do not match|damaged)"):
+            await build_bundle(
+                store, PROFILE, WINDOW, load_scenario(SCENARIO).inventory(), keys.builder, out
+            )
+    finally:
+        await store.close()
+    assert not out.exists()  # no half-built bundle is left
